@@ -1,0 +1,89 @@
+"""The one registry of features: every column's name, in order, with a plain-language line.
+
+Reason codes, the README and the MLflow feature list all read these descriptions. Descriptions
+are written to be followed by the feature's value: "days since the last inbound interaction: 41".
+"""
+
+from __future__ import annotations
+
+from features.spec import FeatureSpec, slug
+
+RECENCY = {
+    "deal_age_days": "days since the deal was created",
+    "touches_total": "interactions logged on the deal so far (RFM frequency)",
+    "touches_per_30d": "interactions per 30 days of the deal's life",
+    "days_since_last_touch": "days since the last interaction of any kind (RFM recency)",
+    "days_since_last_inbound": "days since the customer last reached out (inbound)",
+    "days_since_last_outbound": "days since the team last reached out (outbound)",
+    "amount_declared": "declared deal value (RFM monetary)",
+    "interaction_value_total": "total value attached to interactions so far (offers, quotes)",
+}
+
+ENGAGEMENT_FIXED = {
+    "engagement_trend_30d": "change in activity: log interactions in the last 30 days vs the 30 before",
+    "inbound_share_total": "share of directed interactions that were inbound, so far",
+    "inbound_share_90d": "share of directed interactions that were inbound, last 90 days",
+    "distinct_types_total": "distinct kinds of interaction so far",
+    "distinct_channels_total": "distinct channels used so far",
+    "distinct_types_30d": "distinct kinds of interaction in the last 30 days",
+}
+
+STAGE = {
+    "current_stage": "current stage (value of the latest stage change)",
+    "days_in_stage": "days since the latest stage change (or since creation)",
+}
+
+HISTORY_TEMPLATES = {
+    "{who}_win_rate": "{who_text}'s win rate on deals closed before now (smoothed)",
+    "{who}_closed_deals": "{who_text}'s deals closed before now",
+    "{who}_avg_won_value": "{who_text}'s average won deal value before now",
+    "{who}_open_deals": "{who_text}'s other deals open now",
+}
+
+HISTORY_WHO = {"owner_id": ("owner", "the owner"), "account_id": ("account", "the account")}
+
+
+def window_features(spec: FeatureSpec) -> dict[str, str]:
+    """Counts per window: all touches, inbound, outbound, and each interaction type."""
+    described: dict[str, str] = {}
+    for days in spec.windows_days:
+        described[f"touches_{days}d"] = f"interactions in the last {days} days"
+        described[f"inbound_{days}d"] = f"inbound interactions in the last {days} days"
+        described[f"outbound_{days}d"] = f"outbound interactions in the last {days} days"
+        for event_type in spec.event_types:
+            described[f"n_{slug(event_type)}_{days}d"] = (
+                f"'{event_type}' interactions in the last {days} days"
+            )
+    return described
+
+
+def history_features(spec: FeatureSpec) -> dict[str, str]:
+    described: dict[str, str] = {}
+    for key in spec.history_keys:
+        who, who_text = HISTORY_WHO[key]
+        for name, text in HISTORY_TEMPLATES.items():
+            described[name.format(who=who)] = text.format(who_text=who_text)
+    return described
+
+
+def attribute_features(spec: FeatureSpec) -> dict[str, str]:
+    return {
+        f"attr_{slug(name)}": f"declared {name} (known at creation)" for name in spec.attributes
+    }
+
+
+def feature_descriptions(spec: FeatureSpec) -> dict[str, str]:
+    """Every model input column for `spec`, in model order, with its one-line description."""
+    return {
+        **RECENCY,
+        **window_features(spec),
+        **ENGAGEMENT_FIXED,
+        **STAGE,
+        **history_features(spec),
+        **attribute_features(spec),
+    }
+
+
+def categorical_features(spec: FeatureSpec) -> list[str]:
+    """Columns LightGBM treats as categorical: the declared attributes."""
+    return list(attribute_features(spec))

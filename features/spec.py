@@ -1,0 +1,45 @@
+"""What a model's feature set is made of: fixed at training, stored with the model, reused to score."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """The parameters that decide which feature columns exist and how they are computed."""
+
+    event_types: tuple[str, ...]
+    windows_days: tuple[int, ...] = (7, 30, 90)
+    attributes: tuple[str, ...] = ()
+    history_keys: tuple[str, ...] = ("owner_id", "account_id")
+    stage_event_type: str = "stage_change"
+    prior_strength: float = 20.0
+
+
+def slug(name: str) -> str:
+    """A column-safe lower-case name: 'W_Completeren aanvraag' -> 'w_completeren_aanvraag'."""
+    return re.sub(r"[^0-9a-z]+", "_", str(name).lower()).strip("_") or "blank"
+
+
+def select_event_types(
+    interactions: pd.DataFrame, before: pd.Timestamp, max_types: int
+) -> tuple[str, ...]:
+    """The `max_types` most frequent interaction types among events strictly before `before`.
+
+    Only past events decide which type columns exist, so the column set never depends on the
+    period a model is evaluated on. Ties break alphabetically; types whose slugs collide keep
+    the more frequent one.
+    """
+    past = interactions.loc[interactions["occurred_at"] < before, "type"].dropna()
+    counts = past.astype(str).value_counts()
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    chosen: dict[str, str] = {}
+    for name, _ in ranked:
+        chosen.setdefault(slug(name), name)
+        if len(chosen) == max_types:
+            break
+    return tuple(chosen.values())

@@ -1,0 +1,108 @@
+"""The close-probability classifier: LightGBM with native categoricals, then calibration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.frozen import FrozenEstimator
+
+from features.spec import FeatureSpec
+
+
+def fit_categories(features: pd.DataFrame, categorical: list[str]) -> dict[str, list[str]]:
+    """The levels of each categorical column seen in `features` (training rows), sorted."""
+    return {name: sorted(features[name].dropna().astype(str).unique()) for name in categorical}
+
+
+def encode_features(
+    features: pd.DataFrame, names: list[str], categories: dict[str, list[str]]
+) -> pd.DataFrame:
+    """The model's input frame: `names` in order, floats, and fixed categories (unseen → NaN)."""
+    encoded = {}
+    for name in names:
+        column = features[name]
+        if name in categories:
+            as_text = column.astype("str").where(column.notna())
+            encoded[name] = pd.Categorical(as_text, categories=categories[name])
+        else:
+            encoded[name] = pd.to_numeric(column, errors="raise").astype(float)
+    return pd.DataFrame(encoded, index=features.index)
+
+
+def fit_classifier(
+    train_x: pd.DataFrame,
+    train_y: pd.Series,
+    valid_x: pd.DataFrame,
+    valid_y: pd.Series,
+    params: dict[str, Any],
+    seed: int,
+) -> lgb.LGBMClassifier:
+    """LightGBM fitted on the training slice, stopped early on the later validation slice.
+
+    No class weights and no `is_unbalance`: they distort probabilities. Deterministic for a seed
+    and a thread count.
+    """
+    classifier = lgb.LGBMClassifier(
+        objective="binary",
+        n_estimators=params["max_estimators"],
+        learning_rate=params["learning_rate"],
+        num_leaves=params["num_leaves"],
+        min_child_samples=params["min_child_samples"],
+        colsample_bytree=params["feature_fraction"],
+        subsample=params["bagging_fraction"],
+        subsample_freq=params["bagging_freq"],
+        reg_lambda=params["lambda_l2"],
+        n_jobs=params["n_jobs"],
+        random_state=seed,
+        deterministic=True,
+        force_row_wise=True,
+        verbose=-1,
+    )
+    classifier.fit(
+        train_x,
+        train_y,
+        eval_X=(valid_x,),
+        eval_y=(valid_y,),
+        eval_metric="binary_logloss",
+        callbacks=[lgb.early_stopping(params["early_stopping_rounds"], verbose=False)],
+    )
+    return classifier
+
+
+def calibrate_classifier(
+    classifier: lgb.LGBMClassifier,
+    calib_x: pd.DataFrame,
+    calib_y: pd.Series,
+    method: Literal["isotonic", "sigmoid"],
+) -> CalibratedClassifierCV:
+    """Calibration fitted on the calibration slice only; the fitted booster stays frozen."""
+    calibrated = CalibratedClassifierCV(FrozenEstimator(classifier), method=method)
+    return calibrated.fit(calib_x, calib_y)
+
+
+@dataclass(frozen=True)
+class CloseModel:
+    """Everything needed to score feature rows: spec, column order, categories, fitted models."""
+
+    spec: FeatureSpec
+    feature_names: list[str]
+    categories: dict[str, list[str]]
+    booster: lgb.LGBMClassifier
+    calibrated: CalibratedClassifierCV
+    calibration_method: str
+
+    def encode(self, features: pd.DataFrame) -> pd.DataFrame:
+        return encode_features(features, self.feature_names, self.categories)
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        """Calibrated P(won within the horizon) per row of a feature frame."""
+        return self.calibrated.predict_proba(self.encode(features))[:, 1]
+
+    def predict_raw(self, features: pd.DataFrame) -> np.ndarray:
+        """The uncalibrated booster's probability per row (for comparison and explanations)."""
+        return self.booster.predict_proba(self.encode(features))[:, 1]

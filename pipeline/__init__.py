@@ -1,0 +1,1 @@
+"""The edges of closeprob: config, files, validation, MLflow, the CLI and stage orchestration."""

@@ -1,0 +1,84 @@
+"""`python -m pipeline <command>`: generate, train. Errors a user can fix exit with code 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from pipeline.config import Config, load_config, with_data_paths
+from pipeline.errors import CloseprobError
+
+DEFAULT_CONFIG = Path("configs/default.yaml")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    generate = commands.add_parser("generate", help="write the built-in synthetic CRM to data/")
+    generate.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    generate.add_argument(
+        "--out", type=Path, default=None, help="folder (default: the config's data paths)"
+    )
+    train = commands.add_parser("train", help="train, evaluate, log and register a model")
+    train.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    train.add_argument("--deals", type=Path, default=None, help="deals table (.csv or .parquet)")
+    train.add_argument("--interactions", type=Path, default=None, help="interactions table")
+    return parser
+
+
+def run_generate(config: Config, out: Path | None) -> None:
+    from pipeline.io import write_table
+    from pipeline.synthetic import generate_crm
+
+    settings = config.generate
+    crm = generate_crm(
+        settings.n_deals, settings.n_interactions, settings.start, settings.days, config.seed
+    )
+    folder = out
+    targets = {
+        "deals": folder / "deals.csv" if folder else config.data.deals,
+        "interactions": folder / "interactions.csv" if folder else config.data.interactions,
+        "truth": folder / "truth.csv" if folder else (config.data.truth or Path("data/truth.csv")),
+    }
+    write_table(crm.deals, targets["deals"])
+    write_table(crm.interactions, targets["interactions"])
+    write_table(crm.truth, targets["truth"])
+    print(
+        f"generated {len(crm.deals):,} deals ({int(crm.deals['closed_at'].isna().sum()):,} open at the end) "
+        f"and {len(crm.interactions):,} interactions from {settings.start} over {settings.days} days "
+        f"(seed {config.seed}) -> {targets['deals']}, {targets['interactions']}, {targets['truth']}"
+    )
+
+
+def run_train(config: Config) -> None:
+    from pipeline.dataset import load_dataset
+    from pipeline.report import print_training_report
+    from pipeline.tracking import log_training_run, tracking_uri
+    from pipeline.train import train_close_model
+
+    if config.data.truth is not None and not config.data.deals.exists():
+        print(f"{config.data.deals} not found: generating the built-in synthetic CRM first")
+        run_generate(config, None)
+    started = time.perf_counter()
+    dataset = load_dataset(config.data)
+    result = train_close_model(dataset, config)
+    run_id, model_version = log_training_run(result, dataset, config)
+    print_training_report(
+        result, run_id, model_version, config, tracking_uri(), time.perf_counter() - started
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+        if args.command == "generate":
+            run_generate(config, args.out)
+        elif args.command == "train":
+            run_train(with_data_paths(config, args.deals, args.interactions))
+    except CloseprobError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0

@@ -1,0 +1,17 @@
+"""Errors a user can act on. The CLI prints them and exits non-zero; nothing is written."""
+
+
+class CloseprobError(ValueError):
+    """Base of every user-facing error (a ValueError, as scikit-learn does)."""
+
+
+class ConfigError(CloseprobError):
+    """The configuration file is missing, malformed or has an unknown key or a wrong type."""
+
+
+class DataContractError(CloseprobError):
+    """An input file breaks the data contract (README, "Data contract")."""
+
+
+class TrainingDataError(CloseprobError):
+    """The data are valid but cannot support training (too few outcomes, one class only)."""

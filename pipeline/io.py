@@ -1,0 +1,87 @@
+"""The only module that reads or writes files. Formats are chosen by extension."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.errors import DataContractError
+
+READABLE = (".csv", ".parquet", ".pq")
+
+
+def read_table(path: Path) -> pd.DataFrame:
+    """A CSV (all columns as text, validated later) or Parquet file; errors name the file."""
+    if not path.is_file():
+        raise DataContractError(
+            f"{path}: file not found; check the path (or --deals/--interactions)"
+        )
+    suffix = path.suffix.lower()
+    if suffix not in READABLE:
+        raise DataContractError(f"{path}: unsupported extension {suffix!r}; use .csv or .parquet")
+    if path.stat().st_size == 0:
+        raise DataContractError(f"{path}: the file is empty; expected a header row and data rows")
+    if suffix == ".csv":
+        return _read_csv(path)
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises several unrelated types for a corrupt file
+        raise DataContractError(f"{path}: not a readable Parquet file ({exc})") from None
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        # Only empty cells are missing: "NA" may be a real id or region code.
+        frame = pd.read_csv(
+            path, dtype="str", encoding="utf-8-sig", keep_default_na=False, na_values=[""]
+        )
+    except UnicodeDecodeError as exc:
+        raise DataContractError(
+            f"{path}: not UTF-8 text (byte {exc.object[exc.start : exc.start + 1]!r} at offset "
+            f"{exc.start}); re-save the file as UTF-8"
+        ) from None
+    except pd.errors.EmptyDataError:
+        raise DataContractError(
+            f"{path}: the file is empty; expected a header row and data rows"
+        ) from None
+    except pd.errors.ParserError as exc:
+        raise DataContractError(f"{path}: not a well-formed CSV file ({exc})") from None
+    if len(frame.columns) == 1 and ";" in frame.columns[0]:
+        raise DataContractError(
+            f"{path}: found one column {frame.columns[0]!r}; the file looks ';'-separated, "
+            "expected ',' (re-export as comma-separated CSV)"
+        )
+    return frame
+
+
+def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temporary file in the same folder, then rename over `path`.
+
+    A run that fails or is killed leaves any earlier file at `path` untouched.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    try:
+        write(Path(temporary))
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> None:
+    """CSV or Parquet by extension, atomically; timestamps as ISO 8601 with offsets."""
+    suffix = path.suffix.lower()
+    if suffix not in READABLE:
+        raise DataContractError(f"{path}: unsupported extension {suffix!r}; use .csv or .parquet")
+    if suffix == ".csv":
+        write_atomic(
+            path, lambda tmp: frame.to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%S%z")
+        )
+    else:
+        write_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))

@@ -1,0 +1,183 @@
+"""Every MLflow call of the project: tracking URI, runs, artifacts, the registry and its aliases."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from importlib.metadata import version
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+
+from features.registry import feature_descriptions
+from pipeline.config import Config, flatten_config
+from pipeline.dataset import Dataset
+from pipeline.plots import importance_figure, reliability_figure
+from pipeline.pyfunc import CloseProbabilityModel
+from pipeline.train import SLICES, TrainingResult
+
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+
+def tracking_uri() -> str:
+    """`MLFLOW_TRACKING_URI` if set, else a SQLite store `mlflow.db` in the working directory."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def git_commit(root: Path = Path(".")) -> str:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return done.stdout.strip()
+
+
+def data_fingerprint(dataset: Dataset) -> dict[str, str]:
+    """Row counts, time span and a content hash of both tables."""
+    digest = hashlib.sha256()
+    for frame in (dataset.deals, dataset.interactions):
+        digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    times = pd.concat(
+        [
+            dataset.deals["created_at"],
+            dataset.interactions["occurred_at"],
+            dataset.deals["closed_at"],
+        ]
+    )
+    return {
+        "data.deals_rows": str(len(dataset.deals)),
+        "data.interactions_rows": str(len(dataset.interactions)),
+        "data.open_deals": str(int(dataset.deals["closed_at"].isna().sum())),
+        "data.first_at": str(times.min()),
+        "data.last_at": str(times.max()),
+        "data.sha256": digest.hexdigest()[:16],
+    }
+
+
+def split_summary(result: TrainingResult) -> dict[str, str]:
+    """Rows, positive rate and first/last snapshot date of each slice."""
+    summary: dict[str, str] = {}
+    for name in SLICES:
+        dates = getattr(result.data.split, name)
+        rows = result.data.rows(name)
+        summary[f"split.{name}_rows"] = str(int(rows.sum()))
+        summary[f"split.{name}_positive_rate"] = f"{result.data.labels[rows].mean():.4f}"
+        summary[f"split.{name}_from"] = str(dates[0].date())
+        summary[f"split.{name}_to"] = str(dates[-1].date())
+    return summary
+
+
+def _requirements() -> list[str]:
+    packages = ("mlflow", "lightgbm", "scikit-learn", "pandas", "numpy", "scipy", "pyarrow")
+    return [f"{name}=={version(name)}" for name in packages]
+
+
+def log_training_run(result: TrainingResult, dataset: Dataset, config: Config) -> tuple[str, str]:
+    """One MLflow run with params, metrics, artifacts and the registered model; (run_id, version).
+
+    The model version is registered last, and the aliases move only after it exists, so a run
+    that fails anywhere leaves the registry as it was (the run itself is marked FAILED).
+    """
+    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_experiment(config.experiment)
+    with mlflow.start_run(run_name="train") as run:
+        mlflow.set_tags(
+            {
+                "mlflow.source.git.commit": git_commit(),
+                "git_commit": git_commit(),
+                "model_family": "lightgbm_calibrated",
+            }
+        )
+        mlflow.log_params(
+            flatten_config(config) | data_fingerprint(dataset) | split_summary(result)
+        )
+        mlflow.log_dict(config.model_dump(mode="json"), "config.yaml")
+        mlflow.log_metrics(result.metrics)
+        _log_artifacts(result)
+        model_version = _log_model(result, config)
+    set_aliases(config.registered_model, model_version)
+    return run.info.run_id, model_version
+
+
+def _log_artifacts(result: TrainingResult) -> None:
+    model = result.model
+    importance = pd.Series(
+        model.booster.booster_.feature_importance("gain"), index=model.feature_names
+    )
+    described = feature_descriptions(model.spec)
+    mlflow.log_table(
+        pd.DataFrame(
+            {
+                "feature": list(described),
+                "description": list(described.values()),
+                "gain": importance.reindex(list(described)).to_numpy(),
+            }
+        ),
+        "features.json",
+    )
+    mlflow.log_text(
+        "\n".join(f"{name}: {text}" for name, text in described.items()) + "\n", "features.txt"
+    )
+    y_test = result.data.labels[result.data.rows("test")].to_numpy()
+    curves = {
+        f"calibrated ({model.calibration_method})": result.test_p_close,
+        "uncalibrated": result.test_p_raw,
+    }
+    for name, figure in (
+        ("reliability.png", reliability_figure(y_test, curves, "Reliability on the test slice")),
+        ("feature_importance.png", importance_figure(importance)),
+    ):
+        mlflow.log_figure(figure, name)
+        plt.close(figure)
+
+
+def _input_example(result: TrainingResult) -> pd.DataFrame:
+    example = result.data.features.loc[result.data.rows("test"), result.model.feature_names].head(5)
+    # Plain object columns: MLflow's schema has no pandas categorical or NA-aware string type.
+    return example.astype({c: object for c in result.model.categories})
+
+
+def _log_model(result: TrainingResult, config: Config) -> str:
+    example = _input_example(result)
+    signature = infer_signature(example, result.model.predict_proba(example))
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=CloseProbabilityModel(result.model),
+        signature=signature,
+        input_example=example,
+        pip_requirements=_requirements(),
+        registered_model_name=config.registered_model,
+    )
+    return str(info.registered_model_version)
+
+
+def set_aliases(name: str, model_version: str) -> None:
+    """The new version becomes `challenger`; also `champion` when there is none yet."""
+    client = MlflowClient()
+    client.set_registered_model_alias(name, CHALLENGER, model_version)
+    try:
+        client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        client.set_registered_model_alias(name, CHAMPION, model_version)
+
+
+def alias_versions(name: str) -> dict[str, str]:
+    """Alias → version of a registered model (empty when the model does not exist)."""
+    try:
+        return dict(MlflowClient().get_registered_model(name).aliases)
+    except MlflowException:
+        return {}
