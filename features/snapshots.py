@@ -43,9 +43,9 @@ def open_deal_snapshots(deals: pd.DataFrame, dates: pd.DatetimeIndex) -> pd.Data
 
     Vectorised with sorted searches over `dates`; rows come sorted by as_of, then deal order.
     """
-    dates = pd.DatetimeIndex(dates).sort_values()
-    created = pd.DatetimeIndex(deals["created_at"])
-    closed = pd.DatetimeIndex(deals["closed_at"])
+    dates = pd.DatetimeIndex(dates).sort_values().as_unit("ns")
+    created = pd.DatetimeIndex(deals["created_at"]).as_unit("ns")
+    closed = pd.DatetimeIndex(deals["closed_at"]).as_unit("ns")
     first = dates.searchsorted(created, side="right")
     stop = np.where(closed.isna(), len(dates), dates.searchsorted(closed, side="right"))
     counts = np.maximum(stop - first, 0)

@@ -68,7 +68,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 def _day_weights(days: pd.DatetimeIndex) -> np.ndarray:
     """Business seasonality: quiet weekends, a summer and a year-end dip, quarter-end pushes."""
-    weekday = np.where(days.dayofweek >= 5, 0.15, 1.0)
+    weekday = np.where(days.day_of_week >= 5, 0.15, 1.0)
     month = np.array([0.9, 1.0, 1.15, 1.0, 1.0, 1.1, 0.8, 0.65, 1.05, 1.1, 1.1, 0.75])
     quarter_end = np.where((days.month % 3 == 0) & (days.day >= 15), 1.2, 1.0)
     growth = 1.0 + 0.25 * np.linspace(0.0, 1.0, len(days))
@@ -150,7 +150,7 @@ def _draw_outcomes(
         won_median * np.exp(WON_SIGMA * rng.normal(size=n)),
         lost_median * np.exp(lost_sigma * rng.normal(size=n)),
     )
-    closed_at = deals["created_at"] + pd.to_timedelta(duration_days * 86_400.0, unit="s")
+    closed_at = (deals["created_at"] + pd.to_timedelta(duration_days * 86_400.0, unit="s")).dt.floor("s")
     is_closed = (closed_at < end).to_numpy()
     return deals.assign(
         closed_at=closed_at.where(is_closed),

@@ -178,6 +178,6 @@ def set_aliases(name: str, model_version: str) -> None:
 def alias_versions(name: str) -> dict[str, str]:
     """Alias → version of a registered model (empty when the model does not exist)."""
     try:
-        return dict(MlflowClient().get_registered_model(name).aliases)
+        return {k: str(v) for k, v in MlflowClient().get_registered_model(name).aliases.items()}
     except MlflowException:
         return {}

@@ -1,0 +1,53 @@
+# closeprob: `make train` and `make test` set themselves up on a fresh clone.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CONFIG ?= configs/default.yaml
+DEALS ?=
+INTERACTIONS ?=
+DATA_FLAGS := $(if $(DEALS),--deals $(DEALS)) $(if $(INTERACTIONS),--interactions $(INTERACTIONS))
+UI_PORT ?= 5000
+
+.PHONY: help setup generate train test test-fast lint format ui clean
+
+help: ## Show this help
+	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP) ## Create .venv and install the project (done by the other targets when needed)
+
+generate: $(STAMP) ## Write the built-in synthetic CRM to data/ (seeded)
+	$(BIN)/python -m pipeline generate --config $(CONFIG)
+
+train: $(STAMP) ## Train, evaluate, log to MLflow and register (DEALS=… INTERACTIONS=… for your data)
+	$(BIN)/python -m pipeline train --config $(CONFIG) $(DATA_FLAGS)
+
+test: $(STAMP) ## Run the whole test suite (includes one small end-to-end training)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP) ## Run the tests not marked slow
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: $(STAMP) ## ruff check, ruff format --check, mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy pipeline features models
+
+format: $(STAMP) ## Apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+ui: $(STAMP) ## MLflow UI on 127.0.0.1 (UI_PORT, default 5000) over ./mlflow.db (or MLFLOW_TRACKING_URI)
+	$(BIN)/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --host 127.0.0.1 --port $(UI_PORT)
+
+clean: ## Remove generated data, outputs, caches (keeps mlflow.db and .venv)
+	rm -rf data outputs .pytest_cache .ruff_cache .mypy_cache .hypothesis

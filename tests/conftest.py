@@ -1,0 +1,52 @@
+"""Small frame builders and the MLflow sandbox every test runs in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def mlflow_sandbox(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """Point MLflow at a fresh temporary SQLite store; never the repo's mlflow.db."""
+    folder = tmp_path_factory.mktemp("mlflow")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
+    yield uri
+
+
+def utc(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text, tz="UTC")
+
+
+def make_deals(rows: list[dict[str, object]]) -> pd.DataFrame:
+    """A typed deals frame from a few dicts; missing keys get contract defaults."""
+    defaults = {"closed_at": None, "outcome": None, "amount": float("nan"), "owner_id": "U1", "account_id": "A1"}
+    frame = pd.DataFrame([defaults | row for row in rows])
+    frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
+    frame["closed_at"] = pd.to_datetime(frame["closed_at"], utc=True)
+    frame["amount"] = frame["amount"].astype(float)
+    for column in ("deal_id", "outcome", "owner_id", "account_id"):
+        frame[column] = frame[column].astype("str").where(frame[column].notna())
+    return frame
+
+
+def make_interactions(rows: list[dict[str, object]]) -> pd.DataFrame:
+    """A typed interactions frame from a few dicts."""
+    defaults = {"channel": "email", "direction": "outbound", "value": float("nan")}
+    columns = ["deal_id", "occurred_at", "type", "channel", "direction", "value"]
+    frame = pd.DataFrame([defaults | row for row in rows], columns=columns)
+    frame["occurred_at"] = pd.to_datetime(frame["occurred_at"], utc=True)
+    frame["value"] = frame["value"].astype(float)
+    for column in ("deal_id", "type", "channel", "direction"):
+        frame[column] = frame[column].astype("str").where(frame[column].notna())
+    return frame
+
+
+def write_csv(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -1,0 +1,84 @@
+"""One small end-to-end training through the CLI, against a temporary MLflow store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from pipeline.cli import main
+from pipeline.config import load_config
+from pipeline.dataset import load_dataset
+from pipeline.train import train_close_model
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def small_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("crm")
+    raw = yaml.safe_load((ROOT / "configs" / "default.yaml").read_text())
+    raw["data"] |= {
+        "deals": str(folder / "deals.csv"),
+        "interactions": str(folder / "interactions.csv"),
+        "truth": str(folder / "truth.csv"),
+    }
+    raw["generate"] |= {"n_deals": 1500, "n_interactions": 30_000}
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["generate", "--config", str(path)]) == 0
+    return path
+
+
+@pytest.mark.slow
+def test_train_logs_metrics_artifacts_and_registers_champion_and_challenger(
+    small_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", "--config", str(small_config)]) == 0
+    printed = capsys.readouterr().out
+    assert "Test metrics" in printed and "oracle roc_auc" in printed
+
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name("close-probability")
+    (run,) = client.search_runs([experiment.experiment_id])
+    for key in ("test_roc_auc", "test_pr_auc", "test_log_loss", "test_brier", "test_ece", "test_oracle_roc_auc"):
+        assert 0.0 <= run.data.metrics[key] <= 10.0
+    assert run.data.metrics["test_roc_auc"] > 0.7
+    assert run.data.params["snapshots.horizon_days"] == "90"
+    assert "git_commit" in run.data.tags
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"config.yaml", "reliability.png", "feature_importance.png", "features.txt"} <= artifacts
+
+    model = client.get_registered_model("close-probability")
+    assert {k: str(v) for k, v in model.aliases.items()} == {"champion": "1", "challenger": "1"}
+
+    assert main(["train", "--config", str(small_config)]) == 0
+    aliases = client.get_registered_model("close-probability").aliases
+    assert {k: str(v) for k, v in aliases.items()} == {"champion": "1", "challenger": "2"}
+
+
+@pytest.mark.slow
+def test_registry_model_returns_the_training_probabilities(small_config: Path) -> None:
+    """The pyfunc loaded by alias returns probabilities equal to the in-memory model's."""
+    assert main(["train", "--config", str(small_config)]) == 0
+    config = load_config(small_config)
+    result = train_close_model(load_dataset(config.data), config)
+    loaded = mlflow.pyfunc.load_model("models:/close-probability@challenger")
+    rows = result.data.features.loc[result.data.rows("test"), result.model.feature_names]
+    served = np.asarray(loaded.predict(rows.astype({c: object for c in result.model.categories})))
+    assert served.min() >= 0.0 and served.max() <= 1.0
+    assert len(np.unique(served)) > 10, "probabilities, not labels"
+    np.testing.assert_allclose(served, result.test_p_close, rtol=0, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_same_data_config_and_seed_give_identical_probabilities(small_config: Path) -> None:
+    config = load_config(small_config)
+    dataset = load_dataset(config.data)
+    first = train_close_model(dataset, config)
+    second = train_close_model(dataset, config)
+    np.testing.assert_allclose(first.test_p_close, second.test_p_close, rtol=0, atol=1e-12)
