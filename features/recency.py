@@ -18,10 +18,11 @@ from features.timeline import (
 def recency_features(
     log: EventLog, queries: Queries, created_at: np.ndarray, amount: np.ndarray, stage_type: str
 ) -> pd.DataFrame:
-    """One row per query (deal, as_of), from interactions strictly before `as_of`; days are fractional.
+    """One row per query (deal, as_of), from interactions strictly before `as_of`.
 
-    `created_at` is each row's deal creation in seconds past `log.origin`; `amount` its declared
-    value. Values on `stage_type` events are stage numbers, not money, and are left out.
+    Days are fractional. `created_at` is each row's deal creation in seconds past `log.origin`;
+    `amount` its declared value. Values on `stage_type` events are stage numbers, not money, and
+    are left out.
     """
     age_days = (queries.as_of - created_at) / SECONDS_PER_DAY
     touches = count_between(log.keys, queries, 0, np.inf).astype(float)

@@ -20,7 +20,9 @@ RECENCY = {
 }
 
 ENGAGEMENT_FIXED = {
-    "engagement_trend_30d": "change in activity: log interactions in the last 30 days vs the 30 before",
+    "engagement_trend_30d": (
+        "change in activity: log interactions in the last 30 days vs the 30 before"
+    ),
     "inbound_share_total": "share of directed interactions that were inbound, so far",
     "inbound_share_90d": "share of directed interactions that were inbound, last 90 days",
     "distinct_types_total": "distinct kinds of interaction so far",

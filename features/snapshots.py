@@ -17,7 +17,9 @@ def data_end(deals: pd.DataFrame, interactions: pd.DataFrame) -> pd.Timestamp:
 
 
 def snapshot_dates(first: pd.Timestamp, last: pd.Timestamp, every_days: int) -> pd.DatetimeIndex:
-    """Midnight UTC dates every `every_days`, counted back from `last` (floored to a day) to after `first`.
+    """Midnight UTC dates every `every_days`, counted back from `last` to after `first`.
+
+    `last` is floored to a day before counting back.
 
     Anchoring on the latest date keeps the most recent labelled snapshot as recent as possible.
     """
@@ -39,9 +41,10 @@ def training_dates(
 
 
 def open_deal_snapshots(deals: pd.DataFrame, dates: pd.DatetimeIndex) -> pd.DataFrame:
-    """One row per (deal_id, as_of) for every deal open at `as_of`: created before it, not closed before it.
+    """One row per (deal_id, as_of) for every deal open at `as_of`.
 
-    Vectorised with sorted searches over `dates`; rows come sorted by as_of, then deal order.
+    Open means created before `as_of` and not closed before it. Vectorised with sorted searches
+    over `dates`; rows come sorted by as_of, then deal order.
     """
     dates = pd.DatetimeIndex(dates).sort_values().as_unit("ns")
     created = pd.DatetimeIndex(deals["created_at"]).as_unit("ns")

@@ -1,4 +1,7 @@
-"""What a model's feature set is made of: fixed at training, stored with the model, reused to score."""
+"""What a model's feature set is made of.
+
+It is fixed at training, stored with the model, and reused to score.
+"""
 
 from __future__ import annotations
 
@@ -36,7 +39,9 @@ def select_event_types(
     """
     past = interactions.loc[interactions["occurred_at"] < before, "type"].dropna()
     counts = past.astype(str).value_counts()
-    ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    ranked = sorted(
+        ((str(name), count) for name, count in counts.items()), key=lambda item: (-item[1], item[0])
+    )
     chosen: dict[str, str] = {}
     for name, _ in ranked:
         chosen.setdefault(slug(name), name)

@@ -61,7 +61,7 @@ class Queries:
 
 def index_events(interactions: pd.DataFrame, deal_ids: pd.Index) -> EventLog:
     """Code interactions by position of their deal in `deal_ids`; unknown deals are dropped."""
-    codes = deal_ids.get_indexer(interactions["deal_id"]).astype(np.int64)
+    codes = deal_ids.get_indexer(pd.Index(interactions["deal_id"])).astype(np.int64)
     seconds = to_seconds(interactions["occurred_at"])
     known = codes >= 0
     origin = int(seconds[known].min()) if known.any() else 0
@@ -71,7 +71,11 @@ def index_events(interactions: pd.DataFrame, deal_ids: pd.Index) -> EventLog:
     def column(name: str) -> np.ndarray:
         if name not in interactions.columns:
             return np.full(len(order), pd.NA, dtype=object)
-        return interactions[name].to_numpy(dtype=object, na_value=None)[known][order]
+        # pandas-stubs gap: the dtype=object overloads leave None out of `na_value`'s type,
+        # though pandas accepts it (missing values become None).
+        series = interactions[name]
+        values = series.to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]
+        return values[known][order]
 
     value = (
         interactions["value"].to_numpy(dtype=float, na_value=np.nan)[known][order]
@@ -90,7 +94,7 @@ def index_events(interactions: pd.DataFrame, deal_ids: pd.Index) -> EventLog:
 
 def make_queries(snapshots: pd.DataFrame, deal_ids: pd.Index, origin: int) -> Queries:
     """Search coordinates for snapshot rows (`deal_id`, `as_of`)."""
-    codes = deal_ids.get_indexer(snapshots["deal_id"]).astype(np.int64)
+    codes = deal_ids.get_indexer(pd.Index(snapshots["deal_id"])).astype(np.int64)
     return Queries(deal_code=codes, as_of=to_seconds(snapshots["as_of"]) - origin)
 
 
@@ -106,7 +110,7 @@ def count_between(
 def _offset_key(queries: Queries, days: float) -> np.ndarray:
     if np.isinf(days):
         return queries.deal_floor()
-    return queries.key(int(round(days * SECONDS_PER_DAY)))
+    return queries.key(round(days * SECONDS_PER_DAY))
 
 
 def last_before(keys: np.ndarray, queries: Queries) -> tuple[np.ndarray, np.ndarray]:

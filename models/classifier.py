@@ -23,7 +23,7 @@ def encode_features(
     features: pd.DataFrame, names: list[str], categories: dict[str, list[str]]
 ) -> pd.DataFrame:
     """The model's input frame: `names` in order, floats, and fixed categories (unseen → NaN)."""
-    encoded = {}
+    encoded: dict[str, pd.Categorical[str] | pd.Series] = {}
     for name in names:
         column = features[name]
         if name in categories:
@@ -105,4 +105,6 @@ class CloseModel:
 
     def predict_raw(self, features: pd.DataFrame) -> np.ndarray:
         """The uncalibrated booster's probability per row (for comparison and explanations)."""
-        return self.booster.predict_proba(self.encode(features))[:, 1]
+        # LightGBM types predict_proba as array, sparse matrix or list (for sparse `pred_contrib`);
+        # plain probabilities are an ndarray, which np.asarray returns as is.
+        return np.asarray(self.booster.predict_proba(self.encode(features)))[:, 1]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 
-def expected_calibration_error(y_true: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
+def expected_calibration_error(y_true: ArrayLike, p: ArrayLike, bins: int = 10) -> float:
     """Σ_b (n_b / n) · |mean(y)_b − mean(p)_b| over `bins` equal-width probability bins."""
     y_true, p = np.asarray(y_true, dtype=float), np.asarray(p, dtype=float)
     which = np.clip((p * bins).astype(int), 0, bins - 1)
@@ -18,7 +19,7 @@ def expected_calibration_error(y_true: np.ndarray, p: np.ndarray, bins: int = 10
     return float(gap.sum() / max(count.sum(), 1))
 
 
-def classification_metrics(y_true: np.ndarray, p: np.ndarray) -> dict[str, float]:
+def classification_metrics(y_true: ArrayLike, p: ArrayLike) -> dict[str, float]:
     """ROC-AUC, PR-AUC (average precision), log loss, Brier score and ECE (10 bins)."""
     p = np.clip(np.asarray(p, dtype=float), 1e-15, 1 - 1e-15)
     return {

@@ -21,7 +21,10 @@ class TimeSplit:
     test: pd.DatetimeIndex
 
     def slice_of(self, as_of: pd.Series) -> pd.Series:
-        """Name of the slice each `as_of` belongs to ('' for dates in no slice, e.g. the embargo)."""
+        """Name of the slice each `as_of` belongs to.
+
+        Dates in no slice (e.g. the embargo) get ''.
+        """
         names = pd.Series("", index=as_of.index, dtype="str")
         for name in ("train", "validation", "calibration", "test"):
             names = names.mask(as_of.isin(getattr(self, name)), name)

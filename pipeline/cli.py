@@ -45,9 +45,11 @@ def run_generate(config: Config, out: Path | None) -> None:
     write_table(crm.deals, targets["deals"])
     write_table(crm.interactions, targets["interactions"])
     write_table(crm.truth, targets["truth"])
+    still_open = int(crm.deals["closed_at"].isna().sum())
     print(
-        f"generated {len(crm.deals):,} deals ({int(crm.deals['closed_at'].isna().sum()):,} open at the end) "
-        f"and {len(crm.interactions):,} interactions from {settings.start} over {settings.days} days "
+        f"generated {len(crm.deals):,} deals ({still_open:,} open at the end) "
+        f"and {len(crm.interactions):,} interactions "
+        f"from {settings.start} over {settings.days} days "
         f"(seed {config.seed}) -> {targets['deals']}, {targets['interactions']}, {targets['truth']}"
     )
 
@@ -55,7 +57,7 @@ def run_generate(config: Config, out: Path | None) -> None:
 def run_train(config: Config) -> None:
     from pipeline.dataset import load_dataset
     from pipeline.report import print_training_report
-    from pipeline.tracking import log_training_run, tracking_uri
+    from pipeline.tracking import alias_versions, log_training_run, tracking_uri
     from pipeline.train import train_close_model
 
     if config.data.truth is not None and not config.data.deals.exists():
@@ -65,9 +67,12 @@ def run_train(config: Config) -> None:
     dataset = load_dataset(config.data)
     result = train_close_model(dataset, config)
     run_id, model_version = log_training_run(result, dataset, config)
-    print_training_report(
-        result, run_id, model_version, config, tracking_uri(), time.perf_counter() - started
+    aliases = sorted(
+        (a for a, v in alias_versions(config.registered_model).items() if v == model_version),
+        reverse=True,
     )
+    seconds = time.perf_counter() - started
+    print_training_report(result, run_id, model_version, aliases, config, tracking_uri(), seconds)
 
 
 def main(argv: list[str] | None = None) -> int:

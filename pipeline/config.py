@@ -62,7 +62,7 @@ class SplitConfig(_Strict):
     @model_validator(mode="after")
     def _shares_leave_room_for_training(self) -> SplitConfig:
         total = self.validation_share + self.calibration_share + self.test_share
-        if total >= 0.9:
+        if round(total, 9) >= 0.9:
             raise ValueError(
                 f"validation_share + calibration_share + test_share = {total:.2f}; "
                 "keep it below 0.9 so that training has snapshots left"
@@ -76,9 +76,9 @@ class ModelConfig(_Strict):
     min_child_samples: PositiveInt = 100
     max_estimators: PositiveInt = 3000
     early_stopping_rounds: PositiveInt = 150
-    feature_fraction: PositiveFloat = Field(0.8, le=1.0)
-    bagging_fraction: PositiveFloat = Field(0.8, le=1.0)
-    bagging_freq: int = Field(1, ge=0)
+    feature_fraction: PositiveFloat = Field(default=0.8, le=1.0)
+    bagging_fraction: PositiveFloat = Field(default=0.8, le=1.0)
+    bagging_freq: int = Field(default=1, ge=0)
     lambda_l2: NonNegativeFloat = 1.0
     n_jobs: PositiveInt = 2
 

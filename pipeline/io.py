@@ -39,10 +39,9 @@ def _read_csv(path: Path) -> pd.DataFrame:
         frame = pd.read_csv(
             path, dtype="str", encoding="utf-8-sig", keep_default_na=False, na_values=[""]
         )
-    except UnicodeDecodeError as exc:
+    except UnicodeDecodeError:
         raise DataContractError(
-            f"{path}: not UTF-8 text (byte {exc.object[exc.start : exc.start + 1]!r} at offset "
-            f"{exc.start}); re-save the file as UTF-8"
+            f"{path}: not UTF-8 text ({_first_bad_byte(path)}); re-save the file as UTF-8"
         ) from None
     except pd.errors.EmptyDataError:
         raise DataContractError(
@@ -58,6 +57,15 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return frame
 
 
+def _first_bad_byte(path: Path) -> str:
+    """Where decoding fails, counted from the start of the file (pandas counts per chunk)."""
+    try:
+        path.read_bytes().decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return f"byte {exc.object[exc.start : exc.start + 1]!r} at offset {exc.start}"
+    return "undecodable bytes"
+
+
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     """Write through a temporary file in the same folder, then rename over `path`.
 
@@ -66,6 +74,10 @@ def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(handle)
+    # mkstemp creates 0600; give the file the mode an ordinary write would (0666 less umask).
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(temporary, 0o666 & ~umask)
     try:
         write(Path(temporary))
         os.replace(temporary, path)

@@ -6,12 +6,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-from models.metrics import reliability_table  # noqa: E402
+from models.metrics import reliability_table
 
 
 def reliability_figure(y_true: np.ndarray, curves: dict[str, np.ndarray], title: str) -> Figure:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
 from models.classifier import CloseModel
 
 
-class CloseProbabilityModel(mlflow.pyfunc.PythonModel):
+class CloseProbabilityModel(PythonModel):
     """Wraps a CloseModel. Input: one row per (deal, as_of) with the model's feature columns;
     output: P(won within the horizon), calibrated, one float per row."""
 
@@ -20,5 +20,5 @@ class CloseProbabilityModel(mlflow.pyfunc.PythonModel):
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
-    ) -> np.ndarray:  # noqa: ARG002
+    ) -> np.ndarray:
         return self.model.predict_proba(model_input)

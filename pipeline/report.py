@@ -12,19 +12,22 @@ def print_training_report(
     result: TrainingResult,
     run_id: str,
     model_version: str,
+    aliases: list[str],
     config: Config,
     uri: str,
     seconds: float,
 ) -> None:
     data = result.data
     print(
-        f"\nTime split (snapshots every {config.snapshots.every_days} d, label horizon {config.snapshots.horizon_days} d):"
+        f"\nTime split (snapshots every {config.snapshots.every_days} d, "
+        f"label horizon {config.snapshots.horizon_days} d):"
     )
     print(f"  {'slice':<12}{'from':>12}{'to':>12}{'rows':>9}{'won rate':>10}")
     for name in SLICES:
         dates, rows = getattr(data.split, name), data.rows(name)
         print(
-            f"  {name:<12}{dates[0].date()!s:>12}{dates[-1].date()!s:>12}{int(rows.sum()):>9,}{data.labels[rows].mean():>10.3f}"
+            f"  {name:<12}{dates[0].date()!s:>12}{dates[-1].date()!s:>12}"
+            f"{int(rows.sum()):>9,}{data.labels[rows].mean():>10.3f}"
         )
     metrics = result.metrics
     print(
@@ -32,16 +35,17 @@ def print_training_report(
     )
     print(f"  {'metric':<10}{'calibrated':>12}{'uncalibrated':>14}")
     for key in METRIC_ORDER:
-        print(
-            f"  {key:<10}{metrics[f'test_{key}']:>12.4f}{metrics[f'test_uncalibrated_{key}']:>14.4f}"
-        )
+        calibrated, uncalibrated = metrics[f"test_{key}"], metrics[f"test_uncalibrated_{key}"]
+        print(f"  {key:<10}{calibrated:>12.4f}{uncalibrated:>14.4f}")
     if "test_oracle_roc_auc" in metrics:
         gap = metrics["test_oracle_roc_auc"] - metrics["test_roc_auc"]
         print(
-            f"  oracle roc_auc (true probabilities, the best any model could do): {metrics['test_oracle_roc_auc']:.4f} (gap {gap:.4f})"
+            "  oracle roc_auc (true probabilities, the best any model could do): "
+            f"{metrics['test_oracle_roc_auc']:.4f} (gap {gap:.4f})"
         )
     print(
         f"\nMLflow run {run_id} in experiment '{config.experiment}' at {uri}\n"
-        f"registered '{config.registered_model}' version {model_version} (aliases moved: see `make ui`)\n"
+        f"registered '{config.registered_model}' version {model_version}"
+        f"{' as ' + ' and '.join(aliases) if aliases else ''}\n"
         f"trained in {seconds:.1f} s"
     )

@@ -150,7 +150,9 @@ def _draw_outcomes(
         won_median * np.exp(WON_SIGMA * rng.normal(size=n)),
         lost_median * np.exp(lost_sigma * rng.normal(size=n)),
     )
-    closed_at = (deals["created_at"] + pd.to_timedelta(duration_days * 86_400.0, unit="s")).dt.floor("s")
+    closed_at = (
+        deals["created_at"] + pd.to_timedelta(duration_days * 86_400.0, unit="s")
+    ).dt.floor("s")
     is_closed = (closed_at < end).to_numpy()
     return deals.assign(
         closed_at=closed_at.where(is_closed),

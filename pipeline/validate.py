@@ -43,12 +43,15 @@ def _fail(source: str, column: str, bad: pd.Series, ids: pd.Series, problem: str
 
 def require_columns(frame: pd.DataFrame, required: Iterable[str], source: str) -> None:
     """Every required column is present; a near miss suggests the intended name."""
+    required = tuple(required)
     missing = [c for c in required if c not in frame.columns]
     if not missing:
         return
     hints = []
     for column in missing:
-        near = difflib.get_close_matches(column, [str(c) for c in frame.columns], n=1, cutoff=0.6)
+        # Only columns that are not required themselves: 'closed_at' is no typo of 'created_at'.
+        spare = [str(c) for c in frame.columns if c not in required]
+        near = difflib.get_close_matches(column, spare, n=1, cutoff=0.6)
         hints.append(f"{column!r}" + (f" (did you mean {near[0]!r}?)" if near else ""))
     raise DataContractError(
         f"{source}: missing required column{'s' * (len(missing) > 1)} {', '.join(hints)}; "
@@ -94,7 +97,7 @@ def parse_numbers(frame: pd.DataFrame, column: str, source: str, ids: pd.Series)
     _fail(
         source,
         column,
-        np.isinf(numbers),
+        numbers.abs() == np.inf,
         ids,
         "is infinite",
         "use a finite number or leave the cell empty",
@@ -105,8 +108,9 @@ def parse_numbers(frame: pd.DataFrame, column: str, source: str, ids: pd.Series)
 def _text(frame: pd.DataFrame, column: str) -> pd.Series:
     if column not in frame.columns:
         return pd.Series(pd.NA, index=frame.index, dtype="str")
-    raw = frame[column]
-    return raw.astype("str").str.strip().where(raw.notna())
+    text = frame[column].astype("str").str.strip()
+    # A cell of spaces is as empty as an empty cell.
+    return text.where(frame[column].notna() & (text != ""))
 
 
 def validate_deals(

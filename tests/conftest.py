@@ -10,7 +10,9 @@ import pytest
 
 
 @pytest.fixture(autouse=True)
-def mlflow_sandbox(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def mlflow_sandbox(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
     """Point MLflow at a fresh temporary SQLite store; never the repo's mlflow.db."""
     folder = tmp_path_factory.mktemp("mlflow")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
@@ -25,7 +27,13 @@ def utc(text: str) -> pd.Timestamp:
 
 def make_deals(rows: list[dict[str, object]]) -> pd.DataFrame:
     """A typed deals frame from a few dicts; missing keys get contract defaults."""
-    defaults = {"closed_at": None, "outcome": None, "amount": float("nan"), "owner_id": "U1", "account_id": "A1"}
+    defaults = {
+        "closed_at": None,
+        "outcome": None,
+        "amount": float("nan"),
+        "owner_id": "U1",
+        "account_id": "A1",
+    }
     frame = pd.DataFrame([defaults | row for row in rows])
     frame["created_at"] = pd.to_datetime(frame["created_at"], utc=True)
     frame["closed_at"] = pd.to_datetime(frame["closed_at"], utc=True)

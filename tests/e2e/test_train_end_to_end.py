@@ -45,7 +45,14 @@ def test_train_logs_metrics_artifacts_and_registers_champion_and_challenger(
     client = MlflowClient()
     experiment = client.get_experiment_by_name("close-probability")
     (run,) = client.search_runs([experiment.experiment_id])
-    for key in ("test_roc_auc", "test_pr_auc", "test_log_loss", "test_brier", "test_ece", "test_oracle_roc_auc"):
+    for key in (
+        "test_roc_auc",
+        "test_pr_auc",
+        "test_log_loss",
+        "test_brier",
+        "test_ece",
+        "test_oracle_roc_auc",
+    ):
         assert 0.0 <= run.data.metrics[key] <= 10.0
     assert run.data.metrics["test_roc_auc"] > 0.7
     assert run.data.params["snapshots.horizon_days"] == "90"

@@ -13,11 +13,19 @@ from models.split import SplitError, split_dates
 
 
 @settings(max_examples=50, deadline=None)
-@given(n_dates=st.integers(min_value=40, max_value=150), every=st.integers(1, 14), horizon=st.integers(7, 120))
-def test_slices_are_ordered_and_fitting_labels_end_before_test(n_dates: int, every: int, horizon: int) -> None:
+@given(
+    n_dates=st.integers(min_value=40, max_value=150),
+    every=st.integers(1, 14),
+    horizon=st.integers(7, 120),
+)
+def test_slices_are_ordered_and_fitting_labels_end_before_test(
+    n_dates: int, every: int, horizon: int
+) -> None:
     dates = pd.date_range("2022-01-03", periods=n_dates, freq=f"{every}D", tz="UTC")
     try:
-        split = split_dates(dates, horizon, test_share=0.2, calibration_share=0.15, validation_share=0.15)
+        split = split_dates(
+            dates, horizon, test_share=0.2, calibration_share=0.15, validation_share=0.15
+        )
     except SplitError:
         return
     window = pd.Timedelta(days=horizon)
