@@ -25,6 +25,15 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     train.add_argument("--deals", type=Path, default=None, help="deals table (.csv or .parquet)")
     train.add_argument("--interactions", type=Path, default=None, help="interactions table")
+    predict = commands.add_parser("predict", help="score open deals into the priority queue")
+    predict.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    predict.add_argument("--deals", type=Path, default=None, help="deals table (.csv or .parquet)")
+    predict.add_argument("--interactions", type=Path, default=None, help="interactions table")
+    predict.add_argument(
+        "--as-of", default=None, help="score as of this instant (default: end of data)"
+    )
+    predict.add_argument("--model", default=None, help="MLflow model URI (default: the config's)")
+    predict.add_argument("--out", type=Path, default=None, help="queue file, .csv or .parquet")
     return parser
 
 
@@ -75,6 +84,35 @@ def run_train(config: Config) -> None:
     print_training_report(result, run_id, model_version, aliases, config, tracking_uri(), seconds)
 
 
+def run_predict(
+    config: Config, as_of_text: str | None, model_uri: str | None, out: Path | None
+) -> None:
+    from pipeline.dataset import load_dataset
+    from pipeline.io import read_previous_queue, write_table
+    from pipeline.predict import (
+        build_queue,
+        check_model_matches,
+        default_as_of,
+        parse_as_of,
+        tier_summary,
+    )
+    from pipeline.report import print_queue_summary
+    from pipeline.tracking import load_registered_model, log_prediction_run
+
+    uri = model_uri or config.predict.model_uri
+    path = out or config.predict.out
+    loaded = load_registered_model(uri)
+    dataset = load_dataset(config.data)
+    check_model_matches(loaded.close, dataset.deals, str(config.data.deals))
+    as_of = parse_as_of(as_of_text) if as_of_text else default_as_of(dataset)
+    queue = build_queue(
+        dataset, loaded, as_of, config.ranking, config.predict.chunk_rows, read_previous_queue(path)
+    )
+    write_table(queue, path)
+    run_id = log_prediction_run(queue, path, loaded, config.predict.experiment)
+    print_queue_summary(queue, tier_summary(queue), path, run_id)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -83,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
             run_generate(config, args.out)
         elif args.command == "train":
             run_train(with_data_paths(config, args.deals, args.interactions))
+        elif args.command == "predict":
+            config = with_data_paths(config, args.deals, args.interactions)
+            run_predict(config, args.as_of, args.model, args.out)
     except CloseprobError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -87,6 +87,43 @@ class CalibrationConfig(_Strict):
     method: Literal["isotonic", "sigmoid"] = "sigmoid"
 
 
+class ValueConfig(_Strict):
+    """The deal-value estimate for deals without a declared amount."""
+
+    segment: str | None = None
+    min_declared: PositiveInt = 200
+
+
+class UrgencyConfig(_Strict):
+    """Optional staleness discount: a deal quiet for longer than `grace_days` loses half its
+    expected value every `half_life_days`."""
+
+    enabled: bool = False
+    grace_days: NonNegativeFloat = 14.0
+    half_life_days: PositiveFloat = 30.0
+
+
+class RankingConfig(_Strict):
+    a_share: PositiveFloat = Field(default=0.8, lt=1.0)
+    b_share: PositiveFloat = Field(default=0.15, lt=1.0)
+    capacity_per_owner: PositiveInt | None = None
+    urgency: UrgencyConfig = UrgencyConfig()
+    reasons: PositiveInt = 3
+
+    @model_validator(mode="after")
+    def _tiers_fit_in_one(self) -> RankingConfig:
+        if round(self.a_share + self.b_share, 9) > 1.0:
+            raise ValueError(f"a_share + b_share = {self.a_share + self.b_share:.2f} exceeds 1")
+        return self
+
+
+class PredictConfig(_Strict):
+    experiment: str = "close-probability-predictions"
+    model_uri: str = "models:/close-probability@champion"
+    out: Path = Path("outputs/priority_queue.csv")
+    chunk_rows: PositiveInt = 100_000
+
+
 class Config(_Strict):
     experiment: str = "close-probability"
     registered_model: str = "close-probability"
@@ -98,6 +135,9 @@ class Config(_Strict):
     split: SplitConfig = SplitConfig()
     model: ModelConfig = ModelConfig()
     calibration: CalibrationConfig = CalibrationConfig()
+    value: ValueConfig = ValueConfig()
+    ranking: RankingConfig = RankingConfig()
+    predict: PredictConfig = PredictConfig()
 
 
 def parse_config(raw: dict[str, Any], source: str = "<config>") -> Config:

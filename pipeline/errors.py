@@ -15,3 +15,7 @@ class DataContractError(CloseprobError):
 
 class TrainingDataError(CloseprobError):
     """The data are valid but cannot support training (too few outcomes, one class only)."""
+
+
+class ModelNotFoundError(CloseprobError):
+    """The model URI does not resolve to a closeprob model in the tracking store."""

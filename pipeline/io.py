@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -97,3 +98,20 @@ def write_table(frame: pd.DataFrame, path: Path) -> None:
         )
     else:
         write_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
+def read_previous_queue(path: Path) -> pd.DataFrame | None:
+    """The queue an earlier run left at `path` (for p_close_change and tier_change), if usable."""
+    if not path.is_file():
+        return None
+    try:
+        previous = read_table(path)
+    except DataContractError as exc:
+        warnings.warn(f"{path}: previous queue ignored ({exc})", stacklevel=2)
+        return None
+    if not {"deal_id", "p_close", "tier"} <= set(previous.columns):
+        warnings.warn(
+            f"{path}: previous queue ignored (no deal_id/p_close/tier columns)", stacklevel=2
+        )
+        return None
+    return previous.assign(p_close=pd.to_numeric(previous["p_close"], errors="coerce"))

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pandas as pd
+
 from pipeline.config import Config
 from pipeline.train import SLICES, TrainingResult
 
@@ -49,3 +53,28 @@ def print_training_report(
         f"{' as ' + ' and '.join(aliases) if aliases else ''}\n"
         f"trained in {seconds:.1f} s"
     )
+
+
+def print_queue_summary(queue: pd.DataFrame, tiers: pd.DataFrame, path: Path, run_id: str) -> None:
+    """Deals scored, expected value by tier and the top 10 of the queue."""
+    print(
+        f"\nScored {len(queue):,} open deals at {queue['as_of'].iloc[0]} with model version "
+        f"{queue['model_version'].iloc[0]}"
+    )
+    print(f"  {'tier':<6}{'deals':>8}{'expected value':>18}{'share':>8}")
+    for tier, row in tiers.iterrows():
+        print(
+            f"  {tier!s:<6}{int(row['deals']):>8,}{row['expected_value']:>18,.0f}{row['share']:>8.1%}"
+        )
+    print("\nTop 10:")
+    print(
+        f"  {'rank':>4} {'deal_id':<10}{'owner':<7}{'p_close':>8}{'value':>11}{'source':>15}{'exp. value':>12} tier  top reason"
+    )
+    for row in queue.head(10).itertuples():
+        reason = str(row.reasons_up).split(";")[0] if row.reasons_up else ""
+        print(
+            f"  {row.rank:>4} {row.deal_id!s:<10}{row.owner_id!s:<7}{row.p_close:>8.3f}"
+            f"{row.deal_value:>11,.0f}{row.value_source!s:>15}{row.expected_value:>12,.0f} "
+            f"{row.tier:<5} {reason}"
+        )
+    print(f"\nqueue written to {path}; MLflow run {run_id} (experiment of predictions)")

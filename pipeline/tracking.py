@@ -10,6 +10,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import mlflow
+import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
@@ -19,6 +20,9 @@ from features.registry import feature_descriptions
 from pipeline.config import Config, flatten_config
 from pipeline.dataset import Dataset
 from pipeline.plots import importance_figure, reliability_figure
+from models.ranker import TIERS
+from pipeline.errors import ModelNotFoundError
+from pipeline.predict import LoadedModel
 from pipeline.pyfunc import CloseProbabilityModel
 from pipeline.train import SLICES, TrainingResult
 
@@ -107,6 +111,9 @@ def log_training_run(result: TrainingResult, dataset: Dataset, config: Config) -
         )
         mlflow.log_dict(config.model_dump(mode="json"), "config.yaml")
         mlflow.log_metrics(result.metrics)
+        mlflow.log_param(
+            "value.model_kind", "model" if result.value_model.regressor else "segment_median"
+        )
         _log_artifacts(result)
         model_version = _log_model(result, config)
     set_aliases(config.registered_model, model_version)
@@ -156,7 +163,7 @@ def _log_model(result: TrainingResult, config: Config) -> str:
     signature = infer_signature(example, result.model.predict_proba(example))
     info = mlflow.pyfunc.log_model(
         name="model",
-        python_model=CloseProbabilityModel(result.model),
+        python_model=CloseProbabilityModel(result.model, result.value_model),
         signature=signature,
         input_example=example,
         pip_requirements=_requirements(),
@@ -181,3 +188,70 @@ def alias_versions(name: str) -> dict[str, str]:
         return {k: str(v) for k, v in MlflowClient().get_registered_model(name).aliases.items()}
     except MlflowException:
         return {}
+
+
+def resolve_version(uri: str) -> str:
+    """The registry version a `models:/name@alias` or `models:/name/N` URI points at, else the
+    URI itself (a run's model has no version)."""
+    if not uri.startswith("models:/"):
+        return uri
+    name_part = uri.removeprefix("models:/")
+    client = MlflowClient()
+    if "@" in name_part:
+        name, alias = name_part.split("@", 1)
+        return str(client.get_model_version_by_alias(name, alias).version)
+    return name_part.rsplit("/", 1)[-1]
+
+
+def load_registered_model(uri: str) -> LoadedModel:
+    """The classifier and value estimator behind any MLflow model URI; a clear error if absent."""
+    mlflow.set_tracking_uri(tracking_uri())
+    try:
+        pyfunc = mlflow.pyfunc.load_model(uri)
+        version = resolve_version(uri)
+    except (MlflowException, OSError) as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelNotFoundError(
+            f"model {uri!r} could not be loaded from {tracking_uri()} ({first_line}); "
+            "run `make train` first, or pass --model with an existing URI "
+            "(models:/close-probability@champion, models:/close-probability/3, runs:/<id>/model)"
+        ) from None
+    wrapper = pyfunc.unwrap_python_model()
+    if not isinstance(wrapper, CloseProbabilityModel):
+        raise ModelNotFoundError(f"model {uri!r} is not a closeprob close-probability model")
+    value_model = getattr(wrapper, "value_model", None)  # versions logged before it existed
+    return LoadedModel(close=wrapper.model, value=value_model, uri=uri, version=version)
+
+
+def log_prediction_run(
+    queue: pd.DataFrame, queue_path: Path, loaded: LoadedModel, experiment: str
+) -> str:
+    """One run per batch job: model, as_of, rows scored, score distribution, tiers, the queue."""
+    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_experiment(experiment)
+    p_close = queue["p_close"].to_numpy()
+    with mlflow.start_run(run_name="predict") as run:
+        mlflow.set_tags({"git_commit": git_commit(), "job": "predict"})
+        mlflow.log_params(
+            {
+                "model_uri": loaded.uri,
+                "model_version": loaded.version,
+                "as_of": str(queue["as_of"].iloc[0]),
+                "queue_path": str(queue_path),
+            }
+        )
+        metrics = {
+            "rows_scored": float(len(queue)),
+            "p_close_mean": float(p_close.mean()),
+            **{f"p_close_p{q}": float(np.percentile(p_close, q)) for q in (10, 50, 90)},
+            "expected_value_total": float(queue["expected_value"].sum()),
+        }
+        for tier in TIERS:
+            in_tier = queue["tier"] == tier
+            metrics[f"tier_{tier}_deals"] = float(in_tier.sum())
+            metrics[f"tier_{tier}_expected_value"] = float(
+                queue.loc[in_tier, "expected_value"].sum()
+            )
+        mlflow.log_metrics(metrics)
+        mlflow.log_artifact(str(queue_path))
+    return run.info.run_id

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,7 @@ from models.classifier import (
     fit_classifier,
 )
 from models.metrics import classification_metrics
+from models.value import DealValueModel, fit_value_model, value_errors
 from models.split import SplitError, TimeSplit, split_dates
 from pipeline.config import Config
 from pipeline.dataset import Dataset
@@ -51,6 +52,7 @@ class TrainingResult:
     metrics: dict[str, float]
     test_p_close: np.ndarray
     test_p_raw: np.ndarray
+    value_model: DealValueModel
 
 
 def check_outcomes(deals: pd.DataFrame, source: str) -> None:
@@ -169,6 +171,34 @@ def train_close_model(dataset: Dataset, config: Config) -> TrainingResult:
         oracle_metrics = classification_metrics(data.labels[test], oracle.to_numpy())
         metrics["test_oracle_roc_auc"] = oracle_metrics["roc_auc"]
         metrics["test_oracle_log_loss"] = oracle_metrics["log_loss"]
+    value_model = fit_deal_value_model(dataset.deals, data, config)
+    test_deals = dataset.deals[dataset.deals["created_at"] >= data.split.test[0]]
+    metrics |= {f"test_value_{k}": v for k, v in value_errors(value_model, test_deals).items()}
+    median_only = replace(value_model, regressor=None)
+    metrics |= {
+        f"test_value_segment_median_{k}": v
+        for k, v in value_errors(median_only, test_deals).items()
+    }
     return TrainingResult(
-        model=model, data=data, metrics=metrics, test_p_close=p_close, test_p_raw=p_raw
+        model=model,
+        data=data,
+        metrics=metrics,
+        test_p_close=p_close,
+        test_p_raw=p_raw,
+        value_model=value_model,
+    )
+
+
+def fit_deal_value_model(deals: pd.DataFrame, data: TrainingData, config: Config) -> DealValueModel:
+    """Value estimator on deals created before validation starts, kept only if it beats the
+    segment median on deals created from then until the test period (by time, like the
+    classifier)."""
+    created = deals["created_at"]
+    return fit_value_model(
+        deals[created < data.split.validation[0]],
+        deals[(created >= data.split.validation[0]) & (created < data.split.test[0])],
+        list(config.data.attributes),
+        config.value.segment,
+        config.value.min_declared,
+        config.seed,
     )

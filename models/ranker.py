@@ -1,0 +1,128 @@
+"""The priority queue: expected value, ABC tiers, owner capacity, reason codes, re-ranking."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+TIERS = ("A", "B", "C")
+
+
+def urgency_factor(days_quiet: np.ndarray, grace_days: float, half_life_days: float) -> np.ndarray:
+    """1 while a deal has been quiet for at most `grace_days`, then halving every
+    `half_life_days`; a deal never touched counts as quiet since creation (pass its age)."""
+    quiet = np.nan_to_num(np.asarray(days_quiet, dtype=float), nan=0.0)
+    return np.power(0.5, np.maximum(quiet - grace_days, 0.0) / half_life_days)
+
+
+def rank_deals(scored: pd.DataFrame, weight: np.ndarray | None = None) -> pd.DataFrame:
+    """Sorted queue: one row per deal, by expected_value, then p_close (both descending),
+    then deal_id.
+
+    `scored` has `deal_id`, `p_close` and `deal_value`. expected_value = p_close × deal_value ×
+    `weight` (the urgency factor, 1 by default). A deal without a value has expected value p_close
+    × weight, so a data set without values ranks by probability alone.
+    """
+    value = scored["deal_value"].to_numpy(dtype=float, na_value=np.nan)
+    factor = np.ones(len(scored)) if weight is None else np.asarray(weight, dtype=float)
+    has_value = ~np.isnan(value)
+    if has_value.any() and not has_value.all():
+        value = np.where(has_value, value, 0.0)
+    elif not has_value.any():
+        value = np.ones(len(scored))
+    queue = scored.assign(expected_value=scored["p_close"].to_numpy() * value * factor)
+    queue = queue.sort_values(
+        ["expected_value", "p_close", "deal_id"], ascending=[False, False, True], kind="stable"
+    )
+    return queue.assign(rank=np.arange(1, len(queue) + 1)).reset_index(drop=True)
+
+
+def assign_tiers(expected_value: np.ndarray, a_share: float, b_share: float) -> np.ndarray:
+    """ABC tiers over a queue sorted by descending expected value.
+
+    A: the deals that make up the first `a_share` of total expected value (the deal that crosses
+    the line is in A); B: the next `b_share`; C: the rest. All zero → all C.
+    """
+    values = np.maximum(np.asarray(expected_value, dtype=float), 0.0)
+    total = values.sum()
+    if total <= 0:
+        return np.full(len(values), "C", dtype=object)
+    before = (np.cumsum(values) - values) / total
+    return np.select([before < a_share, before < a_share + b_share], ["A", "B"], "C").astype(object)
+
+
+def apply_capacity(tiers: np.ndarray, owners: pd.Series, per_owner: int | None) -> np.ndarray:
+    """Only each owner's first `per_owner` deals in queue order may stay in A; the others go
+    to B. Rows must be in queue order. Deals without an owner are not limited."""
+    if per_owner is None:
+        return tiers
+    in_a = pd.Series(tiers == "A", index=owners.index)
+    position = in_a.groupby(owners.fillna("\0none").to_numpy()).cumsum()
+    over = in_a & (position > per_owner) & owners.notna()
+    return np.where(over.to_numpy(), "B", tiers).astype(object)
+
+
+def format_value(value: object) -> str:
+    """A feature value as a person reads it: 41, 0.35, 12,500, 'referral', or 'none'."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "none"
+    if isinstance(value, str):
+        return value
+    number = float(value)  # type: ignore[arg-type]
+    if number.is_integer():
+        return f"{int(number):,}"
+    return (
+        f"{number:,.0f}"
+        if abs(number) >= 100
+        else f"{number:.2g}"
+        if abs(number) < 1
+        else f"{number:.1f}"
+    )
+
+
+def reason_codes(
+    contributions: np.ndarray,
+    features: pd.DataFrame,
+    descriptions: dict[str, str],
+    top: int,
+) -> tuple[list[str], list[str]]:
+    """Per row, the `top` features pushing the score up and the `top` pushing it down.
+
+    `contributions` are LightGBM `pred_contrib` values (log-odds of the uncalibrated booster, one
+    column per feature in `descriptions` order, then the bias column, which is ignored).
+    Calibration is monotone, so the direction of each push holds for p_close too.
+    """
+    names = list(descriptions)
+    effects = np.asarray(contributions)[:, : len(names)]
+    order = np.argsort(-effects, axis=1, kind="stable")
+    values = features[names].to_numpy(dtype=object)
+    up, down = [], []
+    for row in range(len(effects)):
+        pushes_up = [i for i in order[row, :top] if effects[row, i] > 0]
+        pushes_down = [i for i in order[row, ::-1][:top] if effects[row, i] < 0]
+        up.append(
+            "; ".join(
+                f"{descriptions[names[i]]}: {format_value(values[row, i])}" for i in pushes_up
+            )
+        )
+        down.append(
+            "; ".join(
+                f"{descriptions[names[i]]}: {format_value(values[row, i])}" for i in pushes_down
+            )
+        )
+    return up, down
+
+
+def compare_with_previous(queue: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
+    """`p_close_change` (now − before) and `tier_change` ('B→A', 'new', or '' if unchanged)."""
+    if previous is None:
+        return queue.assign(p_close_change=np.nan, tier_change="")
+    before = previous.drop_duplicates("deal_id").set_index("deal_id")
+    old_p = queue["deal_id"].map(before["p_close"]).astype(float)
+    old_tier = queue["deal_id"].map(before["tier"].astype("str"))
+    change = np.where(
+        old_tier.isna(),
+        "new",
+        np.where(old_tier == queue["tier"], "", old_tier.fillna("") + "→" + queue["tier"]),
+    )
+    return queue.assign(p_close_change=queue["p_close"] - old_p, tier_change=change)

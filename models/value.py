@@ -1,0 +1,119 @@
+"""Deal value: the declared amount, else a LightGBM estimate, else the segment median."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from models.classifier import encode_features, fit_categories
+
+DECLARED, MODEL, SEGMENT_MEDIAN = "declared", "model", "segment_median"
+
+
+@dataclass(frozen=True)
+class DealValueModel:
+    """Estimates a deal's value from attributes known at creation.
+
+    `regressor` is None when a model was not warranted (too few declared amounts, no
+    attributes, or no better than the segment median on later deals); then the median of the
+    deal's segment is used (the global median for an unseen or missing segment).
+    """
+
+    attributes: list[str]
+    categories: dict[str, list[str]]
+    regressor: lgb.LGBMRegressor | None
+    segment: str | None
+    segment_medians: dict[str, float]
+    global_median: float
+
+    def estimate(self, deals: pd.DataFrame) -> tuple[np.ndarray, str]:
+        """Estimated value per deal row and which method made it (`model` or `segment_median`)."""
+        if self.regressor is not None:
+            encoded = encode_features(deals, self.attributes, self.categories)
+            return np.expm1(np.asarray(self.regressor.predict(encoded))), MODEL
+        return self.median_of_segment(deals), SEGMENT_MEDIAN
+
+    def median_of_segment(self, deals: pd.DataFrame) -> np.ndarray:
+        if self.segment is None or self.segment not in deals.columns:
+            return np.full(len(deals), self.global_median)
+        segment = deals[self.segment].astype("str").where(deals[self.segment].notna())
+        return segment.map(self.segment_medians).fillna(self.global_median).to_numpy(dtype=float)
+
+
+def fit_value_model(
+    fit_deals: pd.DataFrame,
+    select_deals: pd.DataFrame,
+    attributes: list[str],
+    segment: str | None,
+    min_declared: int,
+    seed: int,
+) -> DealValueModel:
+    """Fit on `fit_deals` (earlier), keep the regressor only if it beats the segment median in
+    mean absolute error on `select_deals` (later). Both use deals with a declared amount only."""
+    fit_deals = fit_deals[fit_deals["amount"].notna()]
+    select_deals = select_deals[select_deals["amount"].notna()]
+    medians: dict[str, float] = {}
+    if segment is not None and segment in fit_deals.columns:
+        medians = {
+            str(k): float(v) for k, v in fit_deals.groupby(segment)["amount"].median().items()
+        }
+    global_median = float(fit_deals["amount"].median()) if len(fit_deals) else 0.0
+    fallback = DealValueModel(attributes, {}, None, segment, medians, global_median)
+    if len(fit_deals) < min_declared or not attributes or len(select_deals) == 0:
+        return fallback
+    categories = fit_categories(fit_deals, attributes)
+    regressor = lgb.LGBMRegressor(**_regressor_params(seed))
+    regressor.fit(encode_features(fit_deals, attributes, categories), np.log1p(fit_deals["amount"]))
+    candidate = DealValueModel(attributes, categories, regressor, segment, medians, global_median)
+    truth = select_deals["amount"].to_numpy(dtype=float)
+    model_error = np.abs(candidate.estimate(select_deals)[0] - truth).mean()
+    median_error = np.abs(fallback.estimate(select_deals)[0] - truth).mean()
+    return candidate if model_error < median_error else fallback
+
+
+def _regressor_params(seed: int) -> dict[str, Any]:
+    return {
+        "n_estimators": 200,
+        "learning_rate": 0.05,
+        "num_leaves": 15,
+        "min_child_samples": 20,
+        "random_state": seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "n_jobs": 2,
+        "verbose": -1,
+    }
+
+
+def value_errors(model: DealValueModel, deals: pd.DataFrame) -> dict[str, float]:
+    """MAE and MAPE (in %) of the estimate on deals with a declared amount > 0."""
+    known = deals[deals["amount"].notna() & (deals["amount"] > 0)]
+    if len(known) == 0:
+        return {}
+    estimate, _ = model.estimate(known)
+    truth = known["amount"].to_numpy(dtype=float)
+    return {
+        "mae": float(np.abs(estimate - truth).mean()),
+        "mape": float(100.0 * (np.abs(estimate - truth) / truth).mean()),
+    }
+
+
+def deal_values(deals: pd.DataFrame, model: DealValueModel | None) -> pd.DataFrame:
+    """`deal_value` and `value_source` per deal row: declared amount first, else the estimate.
+
+    With no model at all (a data set without values) both are empty and ranking falls back to
+    probability alone.
+    """
+    declared = deals["amount"].to_numpy(dtype=float, na_value=np.nan)
+    value = declared.copy()
+    source = np.where(np.isnan(declared), "", DECLARED).astype(object)
+    missing = np.isnan(declared)
+    if model is not None and missing.any():
+        estimate, how = model.estimate(deals[missing])
+        value[missing] = estimate
+        source[missing] = how
+    return pd.DataFrame({"deal_value": value, "value_source": source}, index=deals.index)

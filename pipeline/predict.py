@@ -1,0 +1,167 @@
+"""The batch job: score every deal open at `as_of` and rank them into the priority queue."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from features.build import build_features
+from features.registry import feature_descriptions
+from features.snapshots import data_end, open_deal_snapshots
+from models.classifier import CloseModel
+from models.ranker import (
+    apply_capacity,
+    assign_tiers,
+    compare_with_previous,
+    rank_deals,
+    reason_codes,
+    urgency_factor,
+)
+from models.value import DealValueModel, deal_values
+from pipeline.config import RankingConfig
+from pipeline.dataset import Dataset
+from pipeline.errors import DataContractError, TrainingDataError
+
+QUEUE_COLUMNS = [
+    "rank",
+    "deal_id",
+    "account_id",
+    "owner_id",
+    "p_close",
+    "deal_value",
+    "value_source",
+    "expected_value",
+    "tier",
+    "reasons_up",
+    "reasons_down",
+    "p_close_change",
+    "tier_change",
+    "model_version",
+    "as_of",
+]
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A registry model unwrapped: the classifier, its value estimator, where it came from."""
+
+    close: CloseModel
+    value: DealValueModel | None
+    uri: str
+    version: str
+
+
+def default_as_of(dataset: Dataset) -> pd.Timestamp:
+    """The end of the data: one second after the latest timestamp, so every event is seen."""
+    return data_end(dataset.deals, dataset.interactions).floor("s") + pd.Timedelta(seconds=1)
+
+
+def parse_as_of(text: str) -> pd.Timestamp:
+    """A user's --as-of, as UTC whole seconds (a date means its midnight UTC)."""
+    try:
+        as_of = pd.Timestamp(text)
+    except ValueError:
+        raise DataContractError(
+            f"--as-of {text!r} is not a date or timestamp; use e.g. 2024-06-01 or "
+            "2024-06-01T08:00:00+02:00"
+        ) from None
+    as_of = as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
+    return as_of.floor("s")
+
+
+def check_model_matches(model: CloseModel, deals: pd.DataFrame, source: str) -> None:
+    """The data carry every column the model's features are built from."""
+    needed = [*model.spec.attributes, *model.spec.history_keys]
+    missing = [c for c in needed if c not in deals.columns]
+    if missing:
+        raise DataContractError(
+            f"{source}: the model was trained with columns {missing} that this deals table lacks; "
+            "score data with the same columns as the training data, or retrain on this data"
+        )
+
+
+def _chunks(snapshots: pd.DataFrame, size: int) -> Iterator[pd.DataFrame]:
+    for start in range(0, len(snapshots), size):
+        yield snapshots.iloc[start : start + size]
+
+
+def score_snapshots(
+    dataset: Dataset, model: CloseModel, snapshots: pd.DataFrame, chunk_rows: int, reasons: int
+) -> pd.DataFrame:
+    """p_close and reason codes per snapshot row, computed `chunk_rows` deals at a time.
+
+    Features come from `build_features`, the code path training uses; each chunk reads only
+    its own deals' interactions, so memory stays bounded by the chunk.
+    """
+    described = feature_descriptions(model.spec)
+    parts = []
+    for chunk in _chunks(snapshots, chunk_rows):
+        events = dataset.interactions[dataset.interactions["deal_id"].isin(chunk["deal_id"])]
+        features = build_features(dataset.deals, events, chunk, model.spec)
+        encoded = model.encode(features)
+        contributions = np.asarray(model.booster.predict(encoded, pred_contrib=True))
+        up, down = reason_codes(contributions, features, described, reasons)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "deal_id": chunk["deal_id"].to_numpy(),
+                    "p_close": model.calibrated.predict_proba(encoded)[:, 1],
+                    "reasons_up": up,
+                    "reasons_down": down,
+                    "days_quiet": features["days_since_last_touch"]
+                    .fillna(features["deal_age_days"])
+                    .to_numpy(),
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def build_queue(
+    dataset: Dataset,
+    loaded: LoadedModel,
+    as_of: pd.Timestamp,
+    ranking: RankingConfig,
+    chunk_rows: int,
+    previous: pd.DataFrame | None,
+) -> pd.DataFrame:
+    """One row per deal open at `as_of`, ranked by expected value, with tiers and reasons."""
+    snapshots = open_deal_snapshots(dataset.deals, pd.DatetimeIndex([as_of]))
+    if snapshots.empty:
+        raise TrainingDataError(
+            f"no deal is open at as_of={as_of.isoformat()}: every deal was created after it or "
+            "closed before it; pick a later --as-of or check 'closed_at'"
+        )
+    scored = score_snapshots(dataset, loaded.close, snapshots, chunk_rows, ranking.reasons)
+    deals = dataset.deals.set_index("deal_id").loc[scored["deal_id"]].reset_index()
+    values = deal_values(deals, loaded.value)
+    scored = scored.assign(
+        account_id=deals.get("account_id"),
+        owner_id=deals.get("owner_id"),
+        deal_value=values["deal_value"].to_numpy(),
+        value_source=values["value_source"].to_numpy(),
+    )
+    urgency = ranking.urgency
+    weight = (
+        urgency_factor(scored["days_quiet"].to_numpy(), urgency.grace_days, urgency.half_life_days)
+        if urgency.enabled
+        else None
+    )
+    queue = rank_deals(scored, weight)
+    tiers = assign_tiers(queue["expected_value"].to_numpy(), ranking.a_share, ranking.b_share)
+    queue["tier"] = apply_capacity(tiers, queue["owner_id"], ranking.capacity_per_owner)
+    queue = compare_with_previous(queue, previous)
+    queue["model_version"] = loaded.version
+    queue["as_of"] = as_of
+    return queue[QUEUE_COLUMNS]
+
+
+def tier_summary(queue: pd.DataFrame) -> pd.DataFrame:
+    """Deals, expected value and its share per tier."""
+    summary = queue.groupby("tier")["expected_value"].agg(deals="size", expected_value="sum")
+    summary = summary.reindex(["A", "B", "C"], fill_value=0)
+    total = summary["expected_value"].sum()
+    return summary.assign(share=summary["expected_value"] / total if total > 0 else 0.0)
