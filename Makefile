@@ -11,8 +11,12 @@ DEALS ?=
 INTERACTIONS ?=
 DATA_FLAGS := $(if $(DEALS),--deals $(DEALS)) $(if $(INTERACTIONS),--interactions $(INTERACTIONS))
 UI_PORT ?= 5000
+AS_OF ?=
+MODEL ?=
+OUT ?=
+PREDICT_FLAGS := $(DATA_FLAGS) $(if $(AS_OF),--as-of $(AS_OF)) $(if $(MODEL),--model $(MODEL)) $(if $(OUT),--out $(OUT))
 
-.PHONY: help setup generate train test test-fast lint format ui clean
+.PHONY: help setup generate train predict test test-fast lint format ui clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,6 +34,9 @@ generate: $(STAMP) ## Write the built-in synthetic CRM to data/ (seeded)
 
 train: $(STAMP) ## Train, evaluate, log to MLflow and register (DEALS=… INTERACTIONS=… for your data)
 	$(BIN)/python -m pipeline train --config $(CONFIG) $(DATA_FLAGS)
+
+predict: $(STAMP) ## Score open deals into outputs/priority_queue.csv (AS_OF=… MODEL=… OUT=…)
+	$(BIN)/python -m pipeline predict --config $(CONFIG) $(PREDICT_FLAGS)
 
 test: $(STAMP) ## Run the whole test suite (includes one small end-to-end training)
 	$(BIN)/python -m pytest

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
-import warnings
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 

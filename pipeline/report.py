@@ -59,22 +59,25 @@ def print_queue_summary(queue: pd.DataFrame, tiers: pd.DataFrame, path: Path, ru
     """Deals scored, expected value by tier and the top 10 of the queue."""
     print(
         f"\nScored {len(queue):,} open deals at {queue['as_of'].iloc[0]} with model version "
-        f"{queue['model_version'].iloc[0]}"
+        f"{queue['model_version'].iloc[0]}\n"
     )
-    print(f"  {'tier':<6}{'deals':>8}{'expected value':>18}{'share':>8}")
-    for tier, row in tiers.iterrows():
-        print(
-            f"  {tier!s:<6}{int(row['deals']):>8,}{row['expected_value']:>18,.0f}{row['share']:>8.1%}"
-        )
+    print(
+        tiers.to_string(formatters={"expected_value": "{:,.0f}".format, "share": "{:.1%}".format})
+    )
+    top = queue.head(10).assign(
+        top_reason=queue["reasons_up"].head(10).fillna("").str.split(";").str[0]
+    )
+    columns = ["rank", "deal_id", "owner_id", "p_close", "deal_value", "value_source"]
+    columns += ["expected_value", "tier", "top_reason"]
     print("\nTop 10:")
     print(
-        f"  {'rank':>4} {'deal_id':<10}{'owner':<7}{'p_close':>8}{'value':>11}{'source':>15}{'exp. value':>12} tier  top reason"
-    )
-    for row in queue.head(10).itertuples():
-        reason = str(row.reasons_up).split(";")[0] if row.reasons_up else ""
-        print(
-            f"  {row.rank:>4} {row.deal_id!s:<10}{row.owner_id!s:<7}{row.p_close:>8.3f}"
-            f"{row.deal_value:>11,.0f}{row.value_source!s:>15}{row.expected_value:>12,.0f} "
-            f"{row.tier:<5} {reason}"
+        top[columns].to_string(
+            index=False,
+            formatters={
+                "p_close": "{:.3f}".format,
+                "deal_value": "{:,.0f}".format,
+                "expected_value": "{:,.0f}".format,
+            },
         )
+    )
     print(f"\nqueue written to {path}; MLflow run {run_id} (experiment of predictions)")

@@ -17,11 +17,11 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
 from features.registry import feature_descriptions
+from models.ranker import TIERS
 from pipeline.config import Config, flatten_config
 from pipeline.dataset import Dataset
-from pipeline.plots import importance_figure, reliability_figure
-from models.ranker import TIERS
 from pipeline.errors import ModelNotFoundError
+from pipeline.plots import importance_figure, reliability_figure
 from pipeline.predict import LoadedModel
 from pipeline.pyfunc import CloseProbabilityModel
 from pipeline.train import SLICES, TrainingResult

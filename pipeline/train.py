@@ -20,8 +20,8 @@ from models.classifier import (
     fit_classifier,
 )
 from models.metrics import classification_metrics
-from models.value import DealValueModel, fit_value_model, value_errors
 from models.split import SplitError, TimeSplit, split_dates
+from models.value import DealValueModel, fit_value_model, value_errors
 from pipeline.config import Config
 from pipeline.dataset import Dataset
 from pipeline.errors import TrainingDataError

@@ -1,0 +1,121 @@
+"""The batch job end to end: registry model by alias, one row per open deal, atomic output."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from features.build import build_features
+from features.snapshots import open_deal_snapshots
+from pipeline.cli import main
+from pipeline.config import load_config
+from pipeline.dataset import load_dataset
+from pipeline.predict import QUEUE_COLUMNS, default_as_of
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small generated CRM, a config pointing at it, and one training registered in MLflow."""
+    folder = tmp_path_factory.mktemp("crm")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    raw = yaml.safe_load((ROOT / "configs" / "default.yaml").read_text())
+    raw["data"] |= {
+        name: str(folder / f"{name}.csv") for name in ("deals", "interactions", "truth")
+    }
+    raw["generate"] |= {"n_deals": 1500, "n_interactions": 30_000}
+    raw["predict"] |= {"out": str(folder / "queue.csv"), "chunk_rows": 97}
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        patch.setenv("MLFLOW_REGISTRY_URI", uri)
+        assert main(["generate", "--config", str(path)]) == 0
+        assert main(["train", "--config", str(path)]) == 0
+    return path
+
+
+@pytest.fixture()
+def store(trained: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    uri = f"sqlite:///{trained.parent / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
+    return trained
+
+
+@pytest.mark.slow
+def test_queue_lists_every_open_deal_once_with_the_registry_models_probabilities(
+    store: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "queue.parquet"
+    assert main(["predict", "--config", str(store), "--out", str(out)]) == 0
+    queue = pd.read_parquet(out)
+    assert list(queue.columns) == QUEUE_COLUMNS
+
+    config = load_config(store)
+    dataset = load_dataset(config.data)
+    as_of = default_as_of(dataset)
+    open_ids = set(dataset.deals.loc[dataset.deals["closed_at"].isna(), "deal_id"])
+    assert set(queue["deal_id"]) == open_ids and queue["deal_id"].is_unique
+    assert queue["model_version"].eq("1").all()
+
+    # The serving path: features built as in training, scored by the registry's pyfunc.
+    served = mlflow.pyfunc.load_model("models:/close-probability@champion")
+    model = served.unwrap_python_model().model
+    snapshots = open_deal_snapshots(dataset.deals, pd.DatetimeIndex([as_of]))
+    features = build_features(dataset.deals, dataset.interactions, snapshots, model.spec)
+    rows = features[model.feature_names].astype({c: object for c in model.categories})
+    expected = pd.Series(np.asarray(served.predict(rows)), index=features["deal_id"])
+    np.testing.assert_allclose(
+        queue["p_close"].to_numpy(), expected.loc[queue["deal_id"]].to_numpy(), rtol=0, atol=1e-12
+    )
+    assert queue["reasons_up"].str.len().gt(0).mean() > 0.9
+
+    runs = MlflowClient().search_runs(
+        [MlflowClient().get_experiment_by_name("close-probability-predictions").experiment_id]
+    )
+    assert runs[0].data.metrics["rows_scored"] == len(queue)
+
+
+@pytest.mark.slow
+def test_a_second_run_reports_changes_against_the_first(store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "queue.csv"
+    assert main(["predict", "--config", str(store), "--out", str(out)]) == 0
+    assert (
+        main(["predict", "--config", str(store), "--out", str(out), "--as-of", "2024-12-01"]) == 0
+    )
+    queue = pd.read_csv(out, keep_default_na=False, na_values=[""])
+    assert queue["tier_change"].notna().any() or queue["p_close_change"].abs().gt(0).any()
+
+
+@pytest.mark.slow
+def test_bad_input_leaves_the_previous_queue_byte_for_byte(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "queue.csv"
+    assert main(["predict", "--config", str(store), "--out", str(out)]) == 0
+    before = out.read_bytes()
+    config = load_config(store)
+    bad = tmp_path / "deals.csv"
+    text = config.data.deals.read_text().splitlines()
+    bad.write_text("\n".join([*text, text[1]]) + "\n")  # a duplicated deal
+    code = main(["predict", "--config", str(store), "--out", str(out), "--deals", str(bad)])
+    assert code == 2
+    assert "is duplicated" in capsys.readouterr().err
+    assert out.read_bytes() == before
+
+
+@pytest.mark.slow
+def test_an_unknown_model_uri_is_refused_with_advice(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["predict", "--config", str(store), "--model", "models:/close-probability@nope"])
+    assert code == 2
+    assert "make train" in capsys.readouterr().err

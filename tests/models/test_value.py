@@ -1,0 +1,58 @@
+"""Deal values: declared first, then a model only where it earns its place, else segment medians."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from models.value import DECLARED, MODEL, SEGMENT_MEDIAN, deal_values, fit_value_model, value_errors
+
+
+def _deals(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    size = rng.choice(["small", "mid", "enterprise"], n)
+    base = pd.Series(size).map({"small": 5_000.0, "mid": 30_000.0, "enterprise": 150_000.0})
+    product = rng.choice(["core", "suite"], n)
+    amount = base * np.where(product == "suite", 3.0, 1.0) * np.exp(rng.normal(0, 0.1, n))
+    return pd.DataFrame(
+        {"deal_id": [f"D{i}" for i in range(n)], "amount": amount, "size": size, "product": product}
+    )
+
+
+def test_a_model_is_kept_when_it_beats_the_segment_median_on_later_deals() -> None:
+    model = fit_value_model(
+        _deals(600), _deals(200, seed=1), ["size", "product"], "size", 200, seed=0
+    )
+    assert model.regressor is not None
+    test = _deals(200, seed=2)
+    fallback = fit_value_model(_deals(600), _deals(200, seed=1), [], "size", 200, seed=0)
+    assert value_errors(model, test)["mae"] < value_errors(fallback, test)["mae"]
+
+
+def test_too_few_declared_amounts_fall_back_to_the_segment_median() -> None:
+    model = fit_value_model(_deals(50), _deals(20, seed=1), ["size"], "size", 200, seed=0)
+    assert model.regressor is None
+    frame = pd.DataFrame({"size": ["small", "unseen", None]})
+    estimate, how = model.estimate(frame)
+    assert how == SEGMENT_MEDIAN
+    assert estimate[0] == model.segment_medians["small"]
+    assert estimate[1] == estimate[2] == model.global_median
+
+
+def test_declared_amounts_win_and_missing_ones_are_estimated() -> None:
+    model = fit_value_model(
+        _deals(600), _deals(200, seed=1), ["size", "product"], "size", 200, seed=0
+    )
+    deals = pd.DataFrame(
+        {"amount": [1234.0, np.nan], "size": ["mid", "mid"], "product": ["core", "core"]}
+    )
+    values = deal_values(deals, model)
+    assert values["deal_value"].iloc[0] == 1234.0
+    assert values["value_source"].tolist() == [DECLARED, MODEL]
+    assert 10_000 < values["deal_value"].iloc[1] < 100_000
+
+
+def test_without_a_value_model_missing_amounts_stay_empty() -> None:
+    values = deal_values(pd.DataFrame({"amount": [np.nan, 5.0]}), None)
+    assert np.isnan(values["deal_value"].iloc[0])
+    assert values["value_source"].tolist() == ["", DECLARED]
