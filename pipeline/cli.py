@@ -25,6 +25,12 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     train.add_argument("--deals", type=Path, default=None, help="deals table (.csv or .parquet)")
     train.add_argument("--interactions", type=Path, default=None, help="interactions table")
+    imports = commands.add_parser("import", help="map a public data set onto the data contract")
+    imports.add_argument("name", help="bpi2012 | olist | crm_sales | bank_marketing")
+    imports.add_argument(
+        "--source", type=Path, default=None, help="raw files (default: ../shared/data/…)"
+    )
+    imports.add_argument("--out", type=Path, default=None, help="folder (default: data/<name>/)")
     predict = commands.add_parser("predict", help="score open deals into the priority queue")
     predict.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     predict.add_argument("--deals", type=Path, default=None, help="deals table (.csv or .parquet)")
@@ -63,15 +69,43 @@ def run_generate(config: Config, out: Path | None) -> None:
     )
 
 
+def run_import(name: str, source: Path | None, out: Path | None) -> tuple[Path, Path]:
+    from pipeline.adapters import run_adapter, source_folder
+    from pipeline.io import write_table
+
+    adapted = run_adapter(name, source or source_folder(name))
+    folder = out or Path("data") / name
+    deals_path, interactions_path = folder / "deals.parquet", folder / "interactions.parquet"
+    write_table(adapted.deals, deals_path)
+    write_table(adapted.interactions, interactions_path)
+    print(
+        f"imported {name}: {len(adapted.deals):,} deals, {len(adapted.interactions):,} "
+        f"interactions -> {deals_path}, {interactions_path}"
+    )
+    for note in adapted.notes:
+        print(f"  note: {note}")
+    return deals_path, interactions_path
+
+
+def _ensure_data(config: Config) -> None:
+    """Generate the built-in CRM, or import the configured public data set, when missing."""
+    if config.data.deals.exists():
+        return
+    if config.data.adapter is not None:
+        print(f"{config.data.deals} not found: importing {config.data.adapter} first")
+        run_import(config.data.adapter, None, config.data.deals.parent)
+    elif config.data.truth is not None:
+        print(f"{config.data.deals} not found: generating the built-in synthetic CRM first")
+        run_generate(config, None)
+
+
 def run_train(config: Config) -> None:
     from pipeline.dataset import load_dataset
     from pipeline.report import print_training_report
     from pipeline.tracking import alias_versions, log_training_run, tracking_uri
     from pipeline.train import train_close_model
 
-    if config.data.truth is not None and not config.data.deals.exists():
-        print(f"{config.data.deals} not found: generating the built-in synthetic CRM first")
-        run_generate(config, None)
+    _ensure_data(config)
     started = time.perf_counter()
     dataset = load_dataset(config.data)
     result = train_close_model(dataset, config)
@@ -121,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
             run_generate(config, args.out)
         elif args.command == "train":
             run_train(with_data_paths(config, args.deals, args.interactions))
+        elif args.command == "import":
+            run_import(args.name, args.source, args.out)
         elif args.command == "predict":
             config = with_data_paths(config, args.deals, args.interactions)
             run_predict(config, args.as_of, args.model, args.out)

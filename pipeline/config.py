@@ -33,6 +33,8 @@ class DataConfig(_Strict):
     truth: Path | None = None
     attributes: tuple[str, ...] = ()
     unknown_deal_interactions: Literal["fail", "drop"] = "fail"
+    # A public data set (pipeline/adapters): `train` imports it first when the files are missing.
+    adapter: str | None = None
 
 
 class GenerateConfig(_Strict):
@@ -178,6 +180,7 @@ def with_data_paths(
     if updates:
         # A user's own data has no generator truth file.
         updates["truth"] = None
+        updates["adapter"] = None
     return config.model_copy(update={"data": config.data.model_copy(update=updates)})
 
 

@@ -1,0 +1,50 @@
+"""Adapters that map public data sets onto the data contract (README, "Data contract").
+
+Each adapter is a module here with `adapt(source: Path) -> Adapted`, reading the raw files
+under `source` (a folder of ../shared/data) and returning contract-shaped deals and
+interactions. `python -m pipeline import <name>` runs one and writes its output.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline.errors import ConfigError
+
+# name -> (module, folder under the shared data root)
+ADAPTERS = {
+    "bpi2012": ("pipeline.adapters.bpi2012", "bpi2012"),
+    "olist": ("pipeline.adapters.olist", "olist-marketing-funnel"),
+    "crm_sales": ("pipeline.adapters.crm_sales", "crm-sales-opportunities"),
+    "bank_marketing": ("pipeline.adapters.bank_marketing", "uci-bank-marketing"),
+}
+DEFAULT_SHARED_DATA = Path("../shared/data")
+
+
+@dataclass(frozen=True)
+class Adapted:
+    """A data set on the contract, with notes on what its shape cannot support."""
+
+    deals: pd.DataFrame
+    interactions: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+def source_folder(name: str, shared_root: Path = DEFAULT_SHARED_DATA) -> Path:
+    """Where the raw files of data set `name` live."""
+    if name not in ADAPTERS:
+        raise ConfigError(f"unknown data set {name!r}; known: {sorted(ADAPTERS)}")
+    return shared_root / ADAPTERS[name][1]
+
+
+def run_adapter(name: str, source: Path) -> Adapted:
+    """Run the adapter of data set `name` on the raw files in `source`."""
+    if name not in ADAPTERS:
+        raise ConfigError(f"unknown data set {name!r}; known: {sorted(ADAPTERS)}")
+    module = importlib.import_module(ADAPTERS[name][0])
+    adapted: Adapted = module.adapt(source)
+    return adapted
