@@ -87,7 +87,10 @@ def test_without_any_values_deals_rank_by_probability() -> None:
 
 
 @settings(max_examples=100, deadline=None)
-@given(values=st.lists(st.floats(0.0, 1e6), min_size=1, max_size=50), a=st.floats(0.05, 0.9))
+@given(
+    values=st.lists(st.one_of(st.just(0.0), st.floats(0.01, 1e6)), min_size=1, max_size=50),
+    a=st.floats(0.05, 0.9),
+)
 def test_tier_a_is_the_shortest_prefix_reaching_the_a_share(values, a) -> None:
     ordered = np.sort(np.asarray(values))[::-1]
     b = (1 - a) / 2
