@@ -233,8 +233,12 @@ def measure_size(
         return generated, run_child(folder, args.profile)
 
 
-def machine_lines() -> list[str]:
-    """CPU count and model, total RAM, package versions, date (UTC)."""
+def machine_lines(load_before: float) -> list[str]:
+    """CPU count and model, total RAM, load, package versions, date (UTC).
+
+    The load average shows whether other work shared the CPUs: LightGBM's OpenMP threads slow
+    down sharply when the cores are oversubscribed.
+    """
     meminfo = Path("/proc/meminfo").read_text(encoding="utf-8").splitlines()
     total_kib = next(int(line.split()[1]) for line in meminfo if line.startswith("MemTotal:"))
     cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines()
@@ -243,6 +247,7 @@ def machine_lines() -> list[str]:
     return [
         f"machine: {os.cpu_count()} CPUs ({model}), {total_kib / 1024**2:.1f} GiB RAM, "
         f"{platform.system()} {platform.release()}, Python {platform.python_version()}",
+        f"load average (1 min): {load_before:.2f} before, {os.getloadavg()[0]:.2f} after",
         f"versions: {versions}",
         f"date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
     ]
@@ -275,6 +280,7 @@ def main(argv: list[str]) -> None:
         return
     sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
     seed = Config().seed
+    load_before = os.getloadavg()[0]
     started = time.perf_counter()
     loaded = train_bench_model()
     print(f"trained the default model in {time.perf_counter() - started:.1f} s", flush=True)
@@ -293,7 +299,7 @@ def main(argv: list[str]) -> None:
     )
     print(format_table(rows))
     print()
-    print("\n".join(machine_lines()))
+    print("\n".join(machine_lines(load_before)))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from numpy.typing import ArrayLike
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
@@ -41,4 +42,86 @@ def reliability_table(y_true: np.ndarray, p: np.ndarray, bins: int = 10) -> dict
         "predicted": (np.bincount(which, weights=p, minlength=bins)[used] / count[used]),
         "observed": (np.bincount(which, weights=y_true, minlength=bins)[used] / count[used]),
         "count": count[used],
+    }
+
+
+def precision_at_k(y_true: ArrayLike, score: ArrayLike, k: int) -> float:
+    """Share of positives among the `k` highest scores (ties broken by position)."""
+    y, s = np.asarray(y_true, dtype=float), np.asarray(score, dtype=float)
+    top = np.argsort(-s, kind="stable")[: max(k, 1)]
+    return float(y[top].mean())
+
+
+def lift_at_k(y_true: ArrayLike, score: ArrayLike, k: int) -> float:
+    """Precision in the top `k` over the base rate: 2.0 means twice as many wins as at random."""
+    base = float(np.mean(np.asarray(y_true, dtype=float)))
+    return precision_at_k(y_true, score, k) / base if base > 0 else float("nan")
+
+
+def value_captured(
+    won_value: ArrayLike, score: ArrayLike, groups: ArrayLike, capacity: int
+) -> float:
+    """Won value in each group's top `capacity` by `score`, over the won value the
+    perfect-hindsight queue (top `capacity` by won value) would hold; summed over groups.
+
+    A group is one queue (one `as_of`); `won_value` is the value of rows won within the
+    horizon and 0 otherwise. 1.0 = as good as hindsight.
+    """
+    frame = pd.DataFrame(
+        {"won": np.asarray(won_value, dtype=float), "score": np.asarray(score, dtype=float)}
+    )
+    frame["group"] = np.asarray(groups)
+    by_score = frame.sort_values(["group", "score"], ascending=[True, False], kind="stable")
+    captured = by_score.groupby("group", sort=False).head(capacity)["won"].sum()
+    by_value = frame.sort_values(["group", "won"], ascending=[True, False], kind="stable")
+    best = by_value.groupby("group", sort=False).head(capacity)["won"].sum()
+    return float(captured / best) if best > 0 else float("nan")
+
+
+def segment_metrics(y_true: ArrayLike, p: ArrayLike, segment: ArrayLike) -> pd.DataFrame:
+    """ROC-AUC and ECE per segment value (NaN ROC-AUC where a segment has one class only)."""
+    frame = pd.DataFrame(
+        {"y": np.asarray(y_true), "p": np.asarray(p), "segment": np.asarray(segment)}
+    )
+    rows = []
+    for name, part in frame.groupby(frame["segment"].fillna("(missing)"), sort=True):
+        both = part["y"].nunique() == 2
+        rows.append(
+            {
+                "segment": str(name),
+                "rows": len(part),
+                "positive_rate": float(part["y"].mean()),
+                "roc_auc": float(roc_auc_score(part["y"], part["p"])) if both else float("nan"),
+                "ece": expected_calibration_error(part["y"], part["p"]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def ranking_metrics(
+    y_true: ArrayLike,
+    p: ArrayLike,
+    queue_score: ArrayLike,
+    won_value: ArrayLike,
+    groups: ArrayLike,
+    capacity: int,
+) -> dict[str, float]:
+    """Business metrics of one ranking policy on held-out snapshot rows.
+
+    `p` ranks for precision/lift at the top 10 % of all rows; `queue_score` ranks each queue
+    (`groups`, one per as_of) for the at-capacity figures and the won value captured.
+    """
+    y = np.asarray(y_true, dtype=float)
+    k = max(int(round(0.1 * len(y))), 1)
+    frame = pd.DataFrame({"y": y, "score": np.asarray(queue_score, dtype=float)})
+    frame["group"] = np.asarray(groups)
+    top = frame.sort_values(["group", "score"], ascending=[True, False], kind="stable")
+    top = top.groupby("group", sort=False).head(capacity)
+    base = float(y.mean())
+    return {
+        "precision_at_10pct": precision_at_k(y, p, k),
+        "lift_at_10pct": lift_at_k(y, p, k),
+        "precision_at_capacity": float(top["y"].mean()),
+        "lift_at_capacity": float(top["y"].mean() / base) if base > 0 else float("nan"),
+        "value_captured_at_capacity": value_captured(won_value, queue_score, groups, capacity),
     }

@@ -101,6 +101,7 @@ def _ensure_data(config: Config) -> None:
 
 def run_train(config: Config) -> None:
     from pipeline.dataset import load_dataset
+    from pipeline.evaluate import evaluate_policies, model_policies
     from pipeline.report import print_training_report
     from pipeline.tracking import alias_versions, log_training_run, tracking_uri
     from pipeline.train import train_close_model
@@ -109,7 +110,8 @@ def run_train(config: Config) -> None:
     started = time.perf_counter()
     dataset = load_dataset(config.data)
     result = train_close_model(dataset, config)
-    run_id, model_version = log_training_run(result, dataset, config)
+    (evaluation, _) = evaluate_policies(result, dataset, config, model_policies(result))
+    run_id, model_version = log_training_run(result, dataset, config, evaluation)
     aliases = sorted(
         (a for a, v in alias_versions(config.registered_model).items() if v == model_version),
         reverse=True,

@@ -119,6 +119,15 @@ class RankingConfig(_Strict):
         return self
 
 
+class EvaluationConfig(_Strict):
+    """Business metrics and the champion/challenger rule."""
+
+    capacity: PositiveInt = 50
+    segment: str | None = None
+    primary_metric: str = "test_value_captured_at_capacity"
+    log_loss_tolerance: NonNegativeFloat = 0.01
+
+
 class PredictConfig(_Strict):
     experiment: str = "close-probability-predictions"
     model_uri: str = "models:/close-probability@champion"
@@ -140,6 +149,7 @@ class Config(_Strict):
     value: ValueConfig = ValueConfig()
     ranking: RankingConfig = RankingConfig()
     predict: PredictConfig = PredictConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
 
 
 def parse_config(raw: dict[str, Any], source: str = "<config>") -> Config:

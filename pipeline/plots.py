@@ -40,3 +40,59 @@ def importance_figure(importance: pd.Series, top_n: int = 25) -> Figure:
     axes.set_title("Feature importance")
     figure.tight_layout()
     return figure
+
+
+def gain_figure(y_true: np.ndarray, scores: dict[str, np.ndarray]) -> Figure:
+    """Cumulative gain: share of all wins found when working the top x % of rows, per policy."""
+    figure, (gain, lift) = plt.subplots(1, 2, figsize=(11, 4.5))
+    y = np.asarray(y_true, dtype=float)
+    share = np.arange(1, len(y) + 1) / len(y)
+    for name, score in scores.items():
+        found = np.cumsum(y[np.argsort(-np.asarray(score), kind="stable")]) / max(y.sum(), 1.0)
+        gain.plot(share, found, label=name)
+        lift.plot(share, found / share, label=name)
+    gain.plot([0, 1], [0, 1], color="grey", linestyle="--", label="random")
+    lift.axhline(1.0, color="grey", linestyle="--")
+    gain.set(
+        xlabel="share of rows worked (by score)",
+        ylabel="share of wins found",
+        title="Cumulative gain",
+    )
+    lift.set(xlabel="share of rows worked (by score)", ylabel="lift", title="Lift", ylim=(0, None))
+    gain.legend(loc="lower right")
+    figure.tight_layout()
+    return figure
+
+
+def value_captured_figure(
+    curves: dict[str, np.ndarray], capacities: np.ndarray, marked: int
+) -> Figure:
+    """Won value captured (vs perfect hindsight) as a function of queue capacity, per policy."""
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for name, captured in curves.items():
+        axes.plot(capacities, captured, label=name)
+    axes.axvline(marked, color="grey", linestyle=":", label=f"configured capacity ({marked})")
+    axes.set(
+        xlabel="deals worked per queue (capacity)",
+        ylabel="won value captured / hindsight",
+        title="Won value captured at capacity",
+        ylim=(0, 1.02),
+    )
+    axes.legend(loc="lower right")
+    figure.tight_layout()
+    return figure
+
+
+def score_histogram_figure(y_true: np.ndarray, p: np.ndarray) -> Figure:
+    """Predicted probability for rows that were won within the horizon and rows that were not."""
+    figure, axes = plt.subplots(figsize=(7, 4))
+    y = np.asarray(y_true).astype(bool)
+    bins = np.linspace(0, 1, 41)
+    axes.hist(p[~y], bins=bins, alpha=0.6, density=True, label=f"not won ({(~y).sum():,})")
+    axes.hist(p[y], bins=bins, alpha=0.6, density=True, label=f"won ({y.sum():,})")
+    axes.set(
+        xlabel="predicted close probability", ylabel="density", title="Scores by outcome (test)"
+    )
+    axes.legend()
+    figure.tight_layout()
+    return figure

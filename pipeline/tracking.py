@@ -21,6 +21,7 @@ from models.ranker import TIERS
 from pipeline.config import Config, flatten_config
 from pipeline.dataset import Dataset
 from pipeline.errors import ModelNotFoundError
+from pipeline.evaluate import Evaluation
 from pipeline.plots import importance_figure, reliability_figure
 from pipeline.predict import LoadedModel
 from pipeline.pyfunc import CloseProbabilityModel
@@ -90,7 +91,9 @@ def _requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in packages]
 
 
-def log_training_run(result: TrainingResult, dataset: Dataset, config: Config) -> tuple[str, str]:
+def log_training_run(
+    result: TrainingResult, dataset: Dataset, config: Config, evaluation: Evaluation
+) -> tuple[str, str]:
     """One MLflow run with params, metrics, artifacts and the registered model; (run_id, version).
 
     The model version is registered last, and the aliases move only after it exists, so a run
@@ -99,25 +102,49 @@ def log_training_run(result: TrainingResult, dataset: Dataset, config: Config) -
     mlflow.set_tracking_uri(tracking_uri())
     mlflow.set_experiment(config.experiment)
     with mlflow.start_run(run_name="train") as run:
-        mlflow.set_tags(
-            {
-                "mlflow.source.git.commit": git_commit(),
-                "git_commit": git_commit(),
-                "model_family": "lightgbm_calibrated",
-            }
-        )
-        mlflow.log_params(
-            flatten_config(config) | data_fingerprint(dataset) | split_summary(result)
-        )
-        mlflow.log_dict(config.model_dump(mode="json"), "config.yaml")
-        mlflow.log_metrics(result.metrics)
+        _log_common(config, dataset, result, "lightgbm_calibrated")
+        mlflow.log_metrics(result.metrics | evaluation.metrics)
         mlflow.log_param(
             "value.model_kind", "model" if result.value_model.regressor else "segment_median"
         )
         _log_artifacts(result)
+        _log_evaluation(evaluation, skip={"reliability.png"})
         model_version = _log_model(result, config)
     set_aliases(config.registered_model, model_version)
     return run.info.run_id, model_version
+
+
+def log_family_run(
+    evaluation: Evaluation, result: TrainingResult, dataset: Dataset, config: Config
+) -> str:
+    """One run per evaluated policy (model or baseline), tagged with its `model_family`, so the
+    MLflow UI's compare view lines them up on the same split and metrics."""
+    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_experiment(config.experiment)
+    with mlflow.start_run(run_name=f"evaluate-{evaluation.family}") as run:
+        _log_common(config, dataset, result, evaluation.family)
+        mlflow.set_tag("job", "evaluate")
+        mlflow.log_metrics(evaluation.metrics)
+        _log_evaluation(evaluation, skip=set())
+    return run.info.run_id
+
+
+def _log_common(config: Config, dataset: Dataset, result: TrainingResult, family: str) -> None:
+    commit = git_commit()
+    mlflow.set_tags(
+        {"mlflow.source.git.commit": commit, "git_commit": commit, "model_family": family}
+    )
+    mlflow.log_params(flatten_config(config) | data_fingerprint(dataset) | split_summary(result))
+    mlflow.log_dict(config.model_dump(mode="json"), "config.yaml")
+
+
+def _log_evaluation(evaluation: Evaluation, skip: set[str]) -> None:
+    for name, figure in evaluation.figures.items():
+        if name not in skip:
+            mlflow.log_figure(figure, name)
+        plt.close(figure)
+    if evaluation.segments is not None:
+        mlflow.log_table(evaluation.segments, "segment_metrics.json")
 
 
 def _log_artifacts(result: TrainingResult) -> None:

@@ -1,0 +1,201 @@
+"""Evaluation on the test slice: the model against the baselines, in the same metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from features.registry import categorical_features
+from models.baselines import fit_logistic, fit_score_map, map_scores, predict_logistic, rfm_scores
+from models.metrics import (
+    classification_metrics,
+    ranking_metrics,
+    segment_metrics,
+    value_captured,
+)
+from models.value import DealValueModel, deal_values
+from pipeline.config import Config
+from pipeline.dataset import Dataset
+from pipeline.plots import (
+    gain_figure,
+    reliability_figure,
+    score_histogram_figure,
+    value_captured_figure,
+)
+from pipeline.train import TrainingData, TrainingResult
+
+FAMILIES = ("lightgbm_calibrated", "lightgbm_uncalibrated", "logistic", "rfm", "abc_value")
+
+
+@dataclass(frozen=True)
+class PolicyScores:
+    """One family's test-slice scores: probabilities, and the score its queue is sorted by."""
+
+    family: str
+    p_close: np.ndarray
+    queue_score: np.ndarray
+
+
+def row_values(
+    deals: pd.DataFrame, deal_ids: pd.Series, value_model: DealValueModel | None
+) -> np.ndarray:
+    """Each snapshot row's deal value as the batch job would use it (declared, else estimated)."""
+    rows = deals.set_index("deal_id").loc[deal_ids.to_numpy()].reset_index()
+    return deal_values(rows, value_model)["deal_value"].to_numpy(dtype=float)
+
+
+def won_values(labels: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """Value won within the horizon per row; without any values, each win counts 1."""
+    if np.isnan(value).all():
+        return np.asarray(labels, dtype=float)
+    return np.asarray(labels, dtype=float) * np.nan_to_num(value, nan=0.0)
+
+
+def expected_values(p: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """p × value; with no values at all, p alone (as the batch job ranks)."""
+    if np.isnan(value).all():
+        return p
+    return p * np.nan_to_num(value, nan=0.0)
+
+
+def test_metrics(
+    data: TrainingData, scores: PolicyScores, value: np.ndarray, capacity: int
+) -> dict[str, float]:
+    """Every test_* metric of one policy."""
+    test = data.rows("test")
+    labels = data.labels[test].to_numpy()
+    groups = data.features.loc[test, "as_of"].to_numpy()
+    metrics = classification_metrics(labels, scores.p_close)
+    metrics |= ranking_metrics(
+        labels, scores.p_close, scores.queue_score, won_values(labels, value), groups, capacity
+    )
+    return {f"test_{k}": v for k, v in metrics.items()}
+
+
+def policy_scores(result: TrainingResult, dataset: Dataset, config: Config) -> list[PolicyScores]:
+    """The model and the baselines, scored on the same test rows."""
+    data = result.data
+    values = row_values(dataset.deals, data.features["deal_id"], result.value_model)
+    test, calibration = data.rows("test").to_numpy(), data.rows("calibration").to_numpy()
+    v_test = values[test]
+    categorical = categorical_features(data.spec)
+    names = result.model.feature_names
+    logistic = fit_logistic(
+        data.features.loc[data.rows("train"), names],
+        data.labels[data.rows("train")],
+        categorical,
+        config.seed,
+    )
+    p_logistic = predict_logistic(logistic, data.features.loc[test, names], categorical)
+    rfm = rfm_scores(data.features, values, data.features["as_of"])
+    log_value = np.log1p(
+        np.nan_to_num(values, nan=np.nanmedian(values) if not np.isnan(values).all() else 0.0)
+    )
+    y_cal = data.labels[calibration].to_numpy()
+    rfm_map = fit_score_map(rfm[calibration], y_cal)
+    value_map = fit_score_map(log_value[calibration], y_cal)
+    return [
+        PolicyScores(
+            "lightgbm_calibrated", result.test_p_close, expected_values(result.test_p_close, v_test)
+        ),
+        PolicyScores(
+            "lightgbm_uncalibrated", result.test_p_raw, expected_values(result.test_p_raw, v_test)
+        ),
+        PolicyScores("logistic", p_logistic, expected_values(p_logistic, v_test)),
+        PolicyScores("rfm", map_scores(rfm_map, rfm[test]), rfm[test]),
+        PolicyScores("abc_value", map_scores(value_map, log_value[test]), log_value[test]),
+    ]
+
+
+def segment_table(
+    data: TrainingData, p_close: np.ndarray, dataset: Dataset, segment: str | None
+) -> pd.DataFrame | None:
+    """Per-segment ROC-AUC and ECE of the test slice, by a deal attribute."""
+    if segment is None or segment not in dataset.deals.columns:
+        return None
+    test = data.rows("test")
+    by_deal = dataset.deals.set_index("deal_id")[segment]
+    return segment_metrics(
+        data.labels[test], p_close, data.features.loc[test, "deal_id"].map(by_deal)
+    )
+
+
+def capture_curves(
+    data: TrainingData, policies: list[PolicyScores], value: np.ndarray, capacities: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Won value captured per capacity, for each policy (for the value-captured chart)."""
+    test = data.rows("test")
+    labels = data.labels[test].to_numpy()
+    groups = data.features.loc[test, "as_of"].to_numpy()
+    won = won_values(labels, value)
+    return {
+        policy.family: np.array(
+            [value_captured(won, policy.queue_score, groups, int(k)) for k in capacities]
+        )
+        for policy in policies
+    }
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One policy's test metrics, figures (PNG name → figure) and per-segment table."""
+
+    family: str
+    metrics: dict[str, float]
+    figures: dict[str, Figure]
+    segments: pd.DataFrame | None
+
+
+def model_policies(result: TrainingResult) -> list[PolicyScores]:
+    """The trained model's two policies (calibrated and raw), without any baseline."""
+    return [
+        PolicyScores("lightgbm_calibrated", result.test_p_close, result.test_p_close),
+        PolicyScores("lightgbm_uncalibrated", result.test_p_raw, result.test_p_raw),
+    ]
+
+
+def evaluate_policies(
+    result: TrainingResult, dataset: Dataset, config: Config, policies: list[PolicyScores]
+) -> list[Evaluation]:
+    """Metrics and figures for each policy; the comparison charts go with the first policy.
+
+    Queue scores of the model policies are recomputed as p × value here.
+    """
+    data = result.data
+    test = data.rows("test")
+    value = row_values(dataset.deals, data.features["deal_id"], result.value_model)[test.to_numpy()]
+    policies = [
+        PolicyScores(p.family, p.p_close, expected_values(p.p_close, value))
+        if p.family.startswith("lightgbm") or p.family == "logistic"
+        else p
+        for p in policies
+    ]
+    capacity = config.evaluation.capacity
+    labels = data.labels[test].to_numpy()
+    capacities = np.unique(np.linspace(1, max(capacity * 4, 10), 40).astype(int))
+    evaluations = []
+    for index, policy in enumerate(policies):
+        figures: dict[str, Figure] = {
+            "reliability.png": reliability_figure(
+                labels,
+                {policy.family: policy.p_close},
+                f"Reliability on the test slice: {policy.family}",
+            ),
+            "score_histogram.png": score_histogram_figure(labels, policy.p_close),
+        }
+        if index == 0:
+            figures["gain_lift.png"] = gain_figure(labels, {p.family: p.p_close for p in policies})
+            curves = capture_curves(data, policies, value, capacities)
+            figures["value_captured.png"] = value_captured_figure(curves, capacities, capacity)
+        evaluations.append(
+            Evaluation(
+                family=policy.family,
+                metrics=test_metrics(data, policy, value, capacity),
+                figures=figures,
+                segments=segment_table(data, policy.p_close, dataset, config.evaluation.segment),
+            )
+        )
+    return evaluations
