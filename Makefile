@@ -17,7 +17,7 @@ MODEL ?=
 OUT ?=
 PREDICT_FLAGS := $(DATA_FLAGS) $(if $(AS_OF),--as-of $(AS_OF)) $(if $(MODEL),--model $(MODEL)) $(if $(OUT),--out $(OUT))
 
-.PHONY: help setup generate train predict test test-fast lint format ui clean
+.PHONY: help setup generate train predict compare test test-fast lint format ui clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ train: $(STAMP) ## Train, evaluate, log to MLflow and register (DEALS=… INTERA
 
 predict: $(STAMP) ## Score open deals into outputs/priority_queue.csv (AS_OF=… MODEL=… OUT=…)
 	$(BIN)/python -m pipeline predict --config $(CONFIG) $(PREDICT_FLAGS)
+
+compare: $(STAMP) ## Model vs baselines (RFM, ABC by value, logistic) on one split, logged to MLflow
+	$(BIN)/python -m pipeline evaluate --baselines --config $(CONFIG) $(DATA_FLAGS)
 
 test: $(STAMP) ## Run the whole test suite (includes one small end-to-end training)
 	$(BIN)/python -m pytest

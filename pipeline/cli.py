@@ -25,6 +25,15 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     train.add_argument("--deals", type=Path, default=None, help="deals table (.csv or .parquet)")
     train.add_argument("--interactions", type=Path, default=None, help="interactions table")
+    evaluate = commands.add_parser(
+        "evaluate", help="test-slice metrics, with --baselines side by side"
+    )
+    evaluate.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    evaluate.add_argument("--deals", type=Path, default=None, help="deals table (.csv or .parquet)")
+    evaluate.add_argument("--interactions", type=Path, default=None, help="interactions table")
+    evaluate.add_argument(
+        "--baselines", action="store_true", help="also RFM, ABC by value, logistic"
+    )
     imports = commands.add_parser("import", help="map a public data set onto the data contract")
     imports.add_argument("name", help="bpi2012 | olist | crm_sales | bank_marketing")
     imports.add_argument(
@@ -66,6 +75,27 @@ def run_generate(config: Config, out: Path | None) -> None:
         f"and {len(crm.interactions):,} interactions "
         f"from {settings.start} over {settings.days} days "
         f"(seed {config.seed}) -> {targets['deals']}, {targets['interactions']}, {targets['truth']}"
+    )
+
+
+def run_evaluate(config: Config, baselines: bool) -> None:
+    from pipeline.dataset import load_dataset
+    from pipeline.evaluate import evaluate_policies, model_policies, policy_scores
+    from pipeline.report import comparison_table, print_comparison
+    from pipeline.tracking import log_family_run
+    from pipeline.train import train_close_model
+
+    _ensure_data(config)
+    dataset = load_dataset(config.data)
+    result = train_close_model(dataset, config)
+    policies = policy_scores(result, dataset, config) if baselines else model_policies(result)
+    evaluations = evaluate_policies(result, dataset, config, policies)
+    for evaluation in evaluations:
+        log_family_run(evaluation, result, dataset, config)
+    table = comparison_table({e.family: e.metrics for e in evaluations})
+    print_comparison(table, config.evaluation.capacity, int(result.data.rows("test").sum()))
+    print(
+        f"\nlogged {len(evaluations)} runs to experiment '{config.experiment}' (tag model_family)"
     )
 
 
@@ -157,6 +187,9 @@ def main(argv: list[str] | None = None) -> int:
             run_generate(config, args.out)
         elif args.command == "train":
             run_train(with_data_paths(config, args.deals, args.interactions))
+        elif args.command == "evaluate":
+            config = with_data_paths(config, args.deals, args.interactions)
+            run_evaluate(config, args.baselines)
         elif args.command == "import":
             run_import(args.name, args.source, args.out)
         elif args.command == "predict":

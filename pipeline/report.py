@@ -81,3 +81,30 @@ def print_queue_summary(queue: pd.DataFrame, tiers: pd.DataFrame, path: Path, ru
         )
     )
     print(f"\nqueue written to {path}; MLflow run {run_id} (experiment of predictions)")
+
+
+COMPARISON_COLUMNS = {
+    "test_roc_auc": "roc_auc",
+    "test_pr_auc": "pr_auc",
+    "test_log_loss": "log_loss",
+    "test_brier": "brier",
+    "test_ece": "ece",
+    "test_precision_at_10pct": "prec@10%",
+    "test_lift_at_10pct": "lift@10%",
+    "test_precision_at_capacity": "prec@cap",
+    "test_value_captured_at_capacity": "value@cap",
+}
+
+
+def comparison_table(metrics_by_family: dict[str, dict[str, float]]) -> pd.DataFrame:
+    """One row per family, the shared test metrics as columns."""
+    table = pd.DataFrame(metrics_by_family).T[list(COMPARISON_COLUMNS)]
+    return table.rename(columns=COMPARISON_COLUMNS).rename_axis("model_family")
+
+
+def print_comparison(table: pd.DataFrame, capacity: int, rows: int) -> None:
+    print(
+        f"\nSide by side on the same test slice ({rows:,} rows; capacity {capacity} deals "
+        "per weekly queue; value@cap = won value captured / perfect hindsight):\n"
+    )
+    print(table.to_string(float_format="{:.4f}".format))
