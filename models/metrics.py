@@ -112,7 +112,7 @@ def ranking_metrics(
     (`groups`, one per as_of) for the at-capacity figures and the won value captured.
     """
     y = np.asarray(y_true, dtype=float)
-    k = max(int(round(0.1 * len(y))), 1)
+    k = max(round(0.1 * len(y)), 1)
     frame = pd.DataFrame({"y": y, "score": np.asarray(queue_score, dtype=float)})
     frame["group"] = np.asarray(groups)
     top = frame.sort_values(["group", "score"], ascending=[True, False], kind="stable")

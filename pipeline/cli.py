@@ -40,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
         "--source", type=Path, default=None, help="raw files (default: ../shared/data/…)"
     )
     imports.add_argument("--out", type=Path, default=None, help="folder (default: data/<name>/)")
+    promote = commands.add_parser("promote", help="set the champion alias by hand")
+    promote.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    which = promote.add_mutually_exclusive_group(required=True)
+    which.add_argument("--version", help="registry version to make champion")
+    which.add_argument("--rollback", action="store_true", help="back to the previous champion")
     predict = commands.add_parser("predict", help="score open deals into the priority queue")
     predict.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     predict.add_argument("--deals", type=Path, default=None, help="deals table (.csv or .parquet)")
@@ -99,6 +104,18 @@ def run_evaluate(config: Config, baselines: bool) -> None:
     )
 
 
+def run_promote(config: Config, version: str | None, rollback: bool) -> None:
+    from pipeline.champion import promote_version, rollback_champion
+
+    name = config.registered_model
+    if rollback:
+        current, previous = rollback_champion(name)
+        print(f"{name}: champion rolled back from version {current} to {previous}")
+    elif version is not None:
+        before = promote_version(name, version)
+        print(f"{name}: champion is now version {version} (was {before or 'none'})")
+
+
 def run_import(name: str, source: Path | None, out: Path | None) -> tuple[Path, Path]:
     from pipeline.adapters import run_adapter, source_folder
     from pipeline.io import write_table
@@ -130,6 +147,7 @@ def _ensure_data(config: Config) -> None:
 
 
 def run_train(config: Config) -> None:
+    from pipeline.champion import challenge_champion
     from pipeline.dataset import load_dataset
     from pipeline.evaluate import evaluate_policies, model_policies
     from pipeline.report import print_training_report
@@ -142,12 +160,15 @@ def run_train(config: Config) -> None:
     result = train_close_model(dataset, config)
     (evaluation, _) = evaluate_policies(result, dataset, config, model_policies(result))
     run_id, model_version = log_training_run(result, dataset, config, evaluation)
+    decision = challenge_champion(result, dataset, config, evaluation, run_id, model_version)
     aliases = sorted(
         (a for a, v in alias_versions(config.registered_model).items() if v == model_version),
         reverse=True,
     )
     seconds = time.perf_counter() - started
     print_training_report(result, run_id, model_version, aliases, config, tracking_uri(), seconds)
+    verdict = "promoted to champion" if decision.promote else "not promoted"
+    print(f"champion/challenger: version {model_version} {verdict}: {decision.reason}")
 
 
 def run_predict(
@@ -190,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "evaluate":
             config = with_data_paths(config, args.deals, args.interactions)
             run_evaluate(config, args.baselines)
+        elif args.command == "promote":
+            run_promote(config, args.version, args.rollback)
         elif args.command == "import":
             run_import(args.name, args.source, args.out)
         elif args.command == "predict":

@@ -1,0 +1,38 @@
+"""The champion/challenger rule: promote only what is better where it matters, and not worse."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Decision:
+    promote: bool
+    reason: str
+
+
+def decide_promotion(
+    challenger: dict[str, float],
+    champion: dict[str, float],
+    primary_metric: str,
+    log_loss_tolerance: float,
+) -> Decision:
+    """Promote if the challenger is strictly better on `primary_metric` (higher is better) and
+    its test log loss is at most `log_loss_tolerance` above the champion's."""
+    new, old = challenger[primary_metric], champion[primary_metric]
+    new_loss, old_loss = challenger["test_log_loss"], champion["test_log_loss"]
+    if not new > old:
+        return Decision(
+            False, f"{primary_metric} {new:.4f} is not better than the champion's {old:.4f}"
+        )
+    if new_loss > old_loss + log_loss_tolerance:
+        return Decision(
+            False,
+            f"{primary_metric} improves ({new:.4f} > {old:.4f}) but test_log_loss {new_loss:.4f} "
+            f"is worse than the champion's {old_loss:.4f} by more than {log_loss_tolerance}",
+        )
+    return Decision(
+        True,
+        f"{primary_metric} {new:.4f} > {old:.4f} and test_log_loss {new_loss:.4f} within "
+        f"{log_loss_tolerance} of {old_loss:.4f}",
+    )

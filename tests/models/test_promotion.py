@@ -1,0 +1,29 @@
+"""The champion/challenger rule."""
+
+from __future__ import annotations
+
+from models.promotion import decide_promotion
+
+PRIMARY = "test_value_captured_at_capacity"
+
+
+def _metrics(captured: float, log_loss: float) -> dict[str, float]:
+    return {PRIMARY: captured, "test_log_loss": log_loss}
+
+
+def test_a_better_challenger_within_the_log_loss_tolerance_is_promoted() -> None:
+    decision = decide_promotion(_metrics(0.70, 0.345), _metrics(0.65, 0.340), PRIMARY, 0.01)
+    assert decision.promote
+    assert "0.7000 > 0.6500" in decision.reason
+
+
+def test_an_equal_challenger_is_not_promoted() -> None:
+    decision = decide_promotion(_metrics(0.65, 0.30), _metrics(0.65, 0.34), PRIMARY, 0.01)
+    assert not decision.promote
+    assert "not better" in decision.reason
+
+
+def test_a_challenger_much_worse_on_log_loss_is_not_promoted() -> None:
+    decision = decide_promotion(_metrics(0.70, 0.40), _metrics(0.65, 0.34), PRIMARY, 0.01)
+    assert not decision.promote
+    assert "log_loss" in decision.reason
