@@ -40,6 +40,14 @@ def _parser() -> argparse.ArgumentParser:
         "--source", type=Path, default=None, help="raw files (default: ../shared/data/…)"
     )
     imports.add_argument("--out", type=Path, default=None, help="folder (default: data/<name>/)")
+    backtest = commands.add_parser(
+        "backtest", help="weekly queues of the past, scored against what happened"
+    )
+    backtest.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    backtest.add_argument("--deals", type=Path, default=None, help="deals table (.csv or .parquet)")
+    backtest.add_argument("--interactions", type=Path, default=None, help="interactions table")
+    backtest.add_argument("--weeks", type=int, default=8, help="how many past weekly as_of dates")
+    backtest.add_argument("--retrain-every", type=int, default=1, help="retrain every N weeks")
     promote = commands.add_parser("promote", help="set the champion alias by hand")
     promote.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     which = promote.add_mutually_exclusive_group(required=True)
@@ -102,6 +110,26 @@ def run_evaluate(config: Config, baselines: bool) -> None:
     print(
         f"\nlogged {len(evaluations)} runs to experiment '{config.experiment}' (tag model_family)"
     )
+
+
+def run_backtest_command(config: Config, weeks: int, retrain_every: int) -> None:
+    from pipeline.backtest import run_backtest
+    from pipeline.dataset import load_dataset
+    from pipeline.tracking import log_backtest_run
+
+    _ensure_data(config)
+    table = run_backtest(load_dataset(config.data), config, max(weeks, 1), max(retrain_every, 1))
+    run_id = log_backtest_run(table, config, max(retrain_every, 1))
+    print(
+        f"\nBacktest, capacity {config.evaluation.capacity} deals per weekly queue "
+        "(won value captured / perfect hindsight):\n"
+    )
+    print(table.to_string(index=False, float_format="{:.3f}".format))
+    means = table.filter(like="captured_").mean()
+    print(
+        "\nmean: " + ", ".join(f"{k.removeprefix('captured_')} {v:.3f}" for k, v in means.items())
+    )
+    print(f"mean tier churn {table['tier_churn'].mean():.3f}; MLflow run {run_id}")
 
 
 def run_promote(config: Config, version: str | None, rollback: bool) -> None:
@@ -211,6 +239,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "evaluate":
             config = with_data_paths(config, args.deals, args.interactions)
             run_evaluate(config, args.baselines)
+        elif args.command == "backtest":
+            config = with_data_paths(config, args.deals, args.interactions)
+            run_backtest_command(config, args.weeks, args.retrain_every)
         elif args.command == "promote":
             run_promote(config, args.version, args.rollback)
         elif args.command == "import":

@@ -96,3 +96,21 @@ def score_histogram_figure(y_true: np.ndarray, p: np.ndarray) -> Figure:
     axes.legend()
     figure.tight_layout()
     return figure
+
+
+def backtest_figure(weeks: pd.DataFrame, policies: tuple[str, ...]) -> Figure:
+    """Won value captured at capacity per week and policy, and tier churn."""
+    figure, (captured, churn) = plt.subplots(
+        2, 1, figsize=(8, 6.5), height_ratios=(3, 1), sharex=True
+    )
+    for name in policies:
+        captured.plot(weeks["as_of"], weeks[f"captured_{name}"], marker="o", label=name)
+    captured.set(
+        ylabel="won value captured / hindsight", title="Backtest: weekly queues", ylim=(0, 1.02)
+    )
+    captured.legend(loc="lower left")
+    churn.bar(weeks["as_of"], weeks["tier_churn"], width=4)
+    churn.set(ylabel="tier churn", xlabel="as_of")
+    figure.autofmt_xdate()
+    figure.tight_layout()
+    return figure

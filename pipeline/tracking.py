@@ -282,3 +282,31 @@ def log_prediction_run(
         mlflow.log_metrics(metrics)
         mlflow.log_artifact(str(queue_path))
     return run.info.run_id
+
+
+def log_backtest_run(weeks: pd.DataFrame, config: Config, retrain_every: int) -> str:
+    """One run: per-week metrics (step = week), their averages, the table and the chart."""
+    from pipeline.backtest import POLICIES
+    from pipeline.plots import backtest_figure
+
+    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_experiment(config.experiment)
+    with mlflow.start_run(run_name="backtest") as run:
+        mlflow.set_tags({"git_commit": git_commit(), "job": "backtest", "model_family": "backtest"})
+        mlflow.log_params(
+            {
+                "weeks": len(weeks),
+                "retrain_every_weeks": retrain_every,
+                "capacity": config.evaluation.capacity,
+            }
+        )
+        columns = [f"captured_{name}" for name in POLICIES] + ["tier_churn"]
+        for step, row in enumerate(weeks.itertuples(index=False)):
+            values = {c: float(getattr(row, c)) for c in columns if pd.notna(getattr(row, c))}
+            mlflow.log_metrics({f"week_{c}": v for c, v in values.items()}, step=step)
+        mlflow.log_metrics({f"mean_{c}": float(weeks[c].mean()) for c in columns})
+        mlflow.log_table(weeks.astype({"as_of": str}), "backtest_weeks.json")
+        figure = backtest_figure(weeks, POLICIES)
+        mlflow.log_figure(figure, "backtest.png")
+        plt.close(figure)
+    return run.info.run_id
