@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 
@@ -21,6 +22,14 @@ def decide_promotion(
     its test log loss is at most `log_loss_tolerance` above the champion's."""
     new, old = challenger[primary_metric], champion[primary_metric]
     new_loss, old_loss = challenger["test_log_loss"], champion["test_log_loss"]
+    if math.isnan(new) or math.isnan(old):
+        # e.g. no deal values at all: value captured is undefined; log loss decides alone.
+        better = new_loss < old_loss
+        return Decision(
+            better,
+            f"{primary_metric} is undefined on this data; test_log_loss {new_loss:.4f} "
+            f"{'<' if better else '>='} the champion's {old_loss:.4f}",
+        )
     if not new > old:
         return Decision(
             False, f"{primary_metric} {new:.4f} is not better than the champion's {old:.4f}"

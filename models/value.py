@@ -55,6 +55,9 @@ def fit_value_model(
     """Fit on `fit_deals` (earlier), keep the regressor only if it beats the segment median in
     mean absolute error on `select_deals` (later). Both use deals with a declared amount only."""
     fit_deals = fit_deals[fit_deals["amount"].notna()]
+    if len(fit_deals) == 0:
+        # No declared values at all: estimates stay empty and ranking uses p_close alone.
+        return DealValueModel(attributes, {}, None, None, {}, float("nan"))
     select_deals = select_deals[select_deals["amount"].notna()]
     medians: dict[str, float] = {}
     if segment is not None and segment in fit_deals.columns:
@@ -115,5 +118,5 @@ def deal_values(deals: pd.DataFrame, model: DealValueModel | None) -> pd.DataFra
     if model is not None and missing.any():
         estimate, how = model.estimate(deals[missing])
         value[missing] = estimate
-        source[missing] = how
+        source[missing] = np.where(np.isnan(estimate), "", how)
     return pd.DataFrame({"deal_value": value, "value_source": source}, index=deals.index)

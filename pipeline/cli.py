@@ -36,6 +36,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     imports = commands.add_parser("import", help="map a public data set onto the data contract")
     imports.add_argument("name", help="bpi2012 | olist | crm_sales | bank_marketing")
+    imports.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     imports.add_argument(
         "--source", type=Path, default=None, help="raw files (default: ../shared/data/…)"
     )

@@ -17,6 +17,7 @@ from pipeline.errors import DataContractError
 from pipeline.validate import (
     INTERACTION_COLUMNS,
     INTERACTION_OPTIONAL,
+    parse_numbers,
     require_columns,
     validate_deals,
     validate_interactions,
@@ -116,34 +117,46 @@ def contact_dates(contacts: pd.DataFrame, source: str) -> pd.Series:
             f"expected one of {list(MONTHS)}"
         )
     year = FIRST_YEAR + (month.diff() < 0).cumsum()
-    parts = pd.DataFrame({"year": year, "month": month, "day": pd.to_numeric(contacts["day"])})
+    day = pd.to_numeric(contacts["day"], errors="coerce")
+    parts = pd.DataFrame({"year": year, "month": month, "day": day})
     dates = pd.to_datetime(parts, errors="coerce").dt.tz_localize("UTC")
-    if dates.isna().any() or not dates.is_monotonic_increasing:
+    bad = dates.isna() | (dates.diff() < pd.Timedelta(0))
+    if bad.any():
+        row = int(np.argmax(bad.to_numpy()))
         raise DataContractError(
             f"{source}: columns 'day'/'month' do not give valid dates in non-decreasing row order "
-            f"(first bad row: {int(np.argmax(dates.isna() | (dates.diff() < pd.Timedelta(0))))})"
-            "; the adapter relies on the file's time order to infer the year"
+            f"(first bad data row: {row + 1}, day={contacts['day'].iloc[row]!r}, "
+            f"month={contacts['month'].iloc[row]!r}); the adapter relies on the file's time "
+            "order to infer the year"
         )
     return dates
 
 
 def band(values: pd.Series, bands: tuple[tuple[float, str], ...]) -> pd.Series:
-    """The label of the band each number falls in (lower bound inclusive)."""
+    """The label of the band each number falls in (lower bound inclusive); NaN stays missing."""
     bounds = np.array([lower for lower, _ in bands])
     labels = np.array([label for _, label in bands], dtype=object)
-    position = np.searchsorted(bounds, values.to_numpy(dtype=float), side="right") - 1
-    return pd.Series(labels[position], index=values.index, dtype="str")
+    numbers = values.to_numpy(dtype=float)
+    position = np.searchsorted(bounds, numbers, side="right") - 1
+    banded = pd.Series(labels[position], index=values.index, dtype="str")
+    return banded.where(~np.isnan(numbers))
 
 
-def build_attributes(contacts: pd.DataFrame) -> pd.DataFrame:
-    """One row per contact: the attributes known before the call, all as text."""
-    columns = {name: band(pd.to_numeric(contacts[name]), BANDS[name]) for name in BANDS}
+def build_attributes(contacts: pd.DataFrame, deal_ids: pd.Series, source: str) -> pd.DataFrame:
+    """One row per contact: the attributes known before the call, all as text; the numbers
+    binned by BANDS."""
+    columns = {
+        name: band(parse_numbers(contacts, name, source, deal_ids), BANDS[name]) for name in BANDS
+    }
     columns |= {name: contacts[name].str.strip() for name in CATEGORICAL}
     return pd.DataFrame(columns, index=contacts.index)[list(ATTRIBUTES)]
 
 
 def build_deals(contacts: pd.DataFrame, source: str) -> pd.DataFrame:
-    """One row per contact: created at noon of its day, closed a day later, won if y == 'yes'."""
+    """One row per contact, `deal_id` 'C' and its 1-based row number ('C00001'): created at
+    noon UTC of its day, closed a day later, won if y == 'yes'."""
+    contacts = contacts.reset_index(drop=True)
+    deal_id = pd.Series([f"C{i:05d}" for i in range(1, len(contacts) + 1)], dtype="str")
     created_at = contact_dates(contacts, source) + pd.Timedelta(hours=12)
     subscribed = contacts["y"].str.strip().str.lower()
     if not subscribed.isin(("yes", "no")).all():
@@ -153,14 +166,14 @@ def build_deals(contacts: pd.DataFrame, source: str) -> pd.DataFrame:
         )
     raw = pd.DataFrame(
         {
-            "deal_id": [f"C{i:05d}" for i in range(1, len(contacts) + 1)],
-            "created_at": created_at.to_numpy(),
-            "closed_at": (created_at + pd.Timedelta(days=1)).to_numpy(),
+            "deal_id": deal_id,
+            "created_at": created_at,
+            "closed_at": created_at + pd.Timedelta(days=1),
             "outcome": np.where(subscribed == "yes", "won", "lost"),
             "amount": np.nan,
         }
     )
-    attributes = build_attributes(contacts).reset_index(drop=True)
+    attributes = build_attributes(contacts, deal_id, source)
     return validate_deals(pd.concat([raw, attributes], axis=1), source, ATTRIBUTES)
 
 

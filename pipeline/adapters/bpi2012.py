@@ -70,12 +70,8 @@ def decide_cases(events: pd.DataFrame) -> pd.DataFrame:
     first = deciding.sort_values("occurred_at", kind="stable").groupby("case_id").head(1)
     won = first["activity"].isin(WON_ACTIVITIES)
     return pd.DataFrame(
-        {
-            "closed_at": first["occurred_at"].to_numpy(),
-            "outcome": np.where(won, "won", "lost"),
-        },
-        index=pd.Index(first["case_id"], name="case_id"),
-    )
+        {"closed_at": first["occurred_at"], "outcome": np.where(won, "won", "lost")}
+    ).set_index(first["case_id"])
 
 
 def build_deals(events: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -87,12 +83,12 @@ def build_deals(events: pd.DataFrame, source: str) -> pd.DataFrame:
     decided = decide_cases(events).reindex(cases.index)
     raw = pd.DataFrame(
         {
-            "deal_id": cases.index.to_numpy(),
-            "created_at": cases["created_at"].to_numpy(),
-            "closed_at": decided["closed_at"].to_numpy(),
-            "outcome": decided["outcome"].to_numpy(),
+            "deal_id": cases.index,
+            "created_at": cases["created_at"],
+            "closed_at": decided["closed_at"],
+            "outcome": decided["outcome"],
         }
-    )
+    ).reset_index(drop=True)
     raw["amount"] = parse_numbers(
         cases.reset_index(drop=True), "amount_req", source, raw["deal_id"]
     )

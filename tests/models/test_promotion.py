@@ -27,3 +27,9 @@ def test_a_challenger_much_worse_on_log_loss_is_not_promoted() -> None:
     decision = decide_promotion(_metrics(0.70, 0.40), _metrics(0.65, 0.34), PRIMARY, 0.01)
     assert not decision.promote
     assert "log_loss" in decision.reason
+
+
+def test_without_values_log_loss_alone_decides() -> None:
+    nan = float("nan")
+    assert decide_promotion(_metrics(nan, 0.30), _metrics(nan, 0.34), PRIMARY, 0.01).promote
+    assert not decide_promotion(_metrics(nan, 0.35), _metrics(nan, 0.34), PRIMARY, 0.01).promote

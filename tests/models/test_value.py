@@ -56,3 +56,11 @@ def test_without_a_value_model_missing_amounts_stay_empty() -> None:
     values = deal_values(pd.DataFrame({"amount": [np.nan, 5.0]}), None)
     assert np.isnan(values["deal_value"].iloc[0])
     assert values["value_source"].tolist() == ["", DECLARED]
+
+
+def test_a_data_set_without_any_amount_gets_no_estimates() -> None:
+    empty = _deals(300).assign(amount=np.nan)
+    model = fit_value_model(empty, empty, ["size"], "size", 200, seed=0)
+    values = deal_values(empty.head(3), model)
+    assert values["deal_value"].isna().all()
+    assert values["value_source"].tolist() == ["", "", ""]
