@@ -104,12 +104,13 @@ def tier_churn(before: pd.Series, after: pd.Series) -> float:
 
 def run_backtest(dataset: Dataset, config: Config, weeks: int, retrain_every: int) -> pd.DataFrame:
     """One row per week: open deals, wins, value captured per policy, tier churn."""
+    retrain_config = config.model_copy(update={"split": config.backtest.split})
     rows = []
     loaded: LoadedModel | None = None
     previous: pd.Series | None = None
     for index, as_of in enumerate(backtest_dates(dataset, weeks, config.snapshots.horizon_days)):
         if loaded is None or index % retrain_every == 0:
-            result = train_close_model(known_at(dataset, as_of), config)
+            result = train_close_model(known_at(dataset, as_of), retrain_config)
             loaded = LoadedModel(
                 close=result.model,
                 value=result.value_model,

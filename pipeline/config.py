@@ -128,6 +128,13 @@ class EvaluationConfig(_Strict):
     log_loss_tolerance: NonNegativeFloat = 0.01
 
 
+class BacktestConfig(_Strict):
+    """Weekly retrains score their own queue, so their test slice can be small: the split used
+    for each retrain (the backtest itself is the evaluation)."""
+
+    split: SplitConfig = SplitConfig(validation_share=0.05, calibration_share=0.1, test_share=0.05)
+
+
 class PredictConfig(_Strict):
     experiment: str = "close-probability-predictions"
     model_uri: str = "models:/close-probability@champion"
@@ -150,6 +157,7 @@ class Config(_Strict):
     ranking: RankingConfig = RankingConfig()
     predict: PredictConfig = PredictConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+    backtest: BacktestConfig = BacktestConfig()
 
 
 def parse_config(raw: dict[str, Any], source: str = "<config>") -> Config:

@@ -6,8 +6,8 @@ a lead not won within LOST_AFTER_DAYS of first contact is lost at that moment. T
 interaction is the first contact.
 
 The closed-deals file describes won leads only (segment, lead type, behaviour profile, catalogue
-size, revenue, seller and reps). None of it is read: as a feature it would say "this lead was
-won".
+size, revenue, seller and reps). Only its mql_id and won_date are read: any other column, as a
+feature, would say "this lead was won".
 """
 
 from __future__ import annotations
