@@ -128,7 +128,8 @@ def run_backtest_command(config: Config, weeks: int, retrain_every: int) -> None
     print(table.to_string(index=False, float_format="{:.3f}".format))
     means = table.filter(like="captured_").mean()
     print(
-        "\nmean: " + ", ".join(f"{k.removeprefix('captured_')} {v:.3f}" for k, v in means.items())
+        "\nmean: "
+        + ", ".join(f"{str(k).removeprefix('captured_')} {v:.3f}" for k, v in means.items())
     )
     print(f"mean tier churn {table['tier_churn'].mean():.3f}; MLflow run {run_id}")
 

@@ -87,7 +87,7 @@ def score_histogram_figure(y_true: np.ndarray, p: np.ndarray) -> Figure:
     """Predicted probability for rows that were won within the horizon and rows that were not."""
     figure, axes = plt.subplots(figsize=(7, 4))
     y = np.asarray(y_true).astype(bool)
-    bins = np.linspace(0, 1, 41)
+    bins = [i / 40 for i in range(41)]
     axes.hist(p[~y], bins=bins, alpha=0.6, density=True, label=f"not won ({(~y).sum():,})")
     axes.hist(p[y], bins=bins, alpha=0.6, density=True, label=f"won ({y.sum():,})")
     axes.set(
