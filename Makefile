@@ -12,12 +12,13 @@ DEALS ?=
 INTERACTIONS ?=
 DATA_FLAGS := $(if $(DEALS),--deals $(DEALS)) $(if $(INTERACTIONS),--interactions $(INTERACTIONS))
 UI_PORT ?= 5000
+WEEKS ?= 8
 AS_OF ?=
 MODEL ?=
 OUT ?=
 PREDICT_FLAGS := $(DATA_FLAGS) $(if $(AS_OF),--as-of $(AS_OF)) $(if $(MODEL),--model $(MODEL)) $(if $(OUT),--out $(OUT))
 
-.PHONY: help setup generate train predict compare test test-fast lint format ui clean
+.PHONY: help setup generate train predict compare results backtest test test-fast lint format ui clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,6 +42,12 @@ predict: $(STAMP) ## Score open deals into outputs/priority_queue.csv (AS_OF=…
 
 compare: $(STAMP) ## Model vs baselines (RFM, ABC by value, logistic) on one split, logged to MLflow
 	$(BIN)/python -m pipeline evaluate --baselines --config $(CONFIG) $(DATA_FLAGS)
+
+results: $(STAMP) ## The README's results table: every data set, model vs RFM and value-only
+	$(BIN)/python -m pipeline results
+
+backtest: $(STAMP) ## Weekly queues of the past scored against what happened (WEEKS=8)
+	$(BIN)/python -m pipeline backtest --config $(CONFIG) --weeks $(WEEKS) $(DATA_FLAGS)
 
 test: $(STAMP) ## Run the whole test suite (includes one small end-to-end training)
 	$(BIN)/python -m pytest

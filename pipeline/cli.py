@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from pipeline.config import Config, load_config, with_data_paths
 from pipeline.errors import CloseprobError
 
@@ -34,6 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument(
         "--baselines", action="store_true", help="also RFM, ABC by value, logistic"
     )
+    results = commands.add_parser(
+        "results", help="one row per data set: the README's results table"
+    )
+    results.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    results.add_argument("--datasets", default=None, help="comma-separated (default: all)")
     imports = commands.add_parser("import", help="map a public data set onto the data contract")
     imports.add_argument("name", help="bpi2012 | olist | crm_sales | bank_marketing")
     imports.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
@@ -146,6 +153,24 @@ def run_promote(config: Config, version: str | None, rollback: bool) -> None:
         print(f"{name}: champion is now version {version} (was {before or 'none'})")
 
 
+def run_results(names: str | None) -> None:
+    from pipeline.dataset import load_dataset
+    from pipeline.results import RESULT_DATASETS, dataset_result
+    from pipeline.tracking import log_results_run
+
+    rows = []
+    for name in names.split(",") if names else RESULT_DATASETS:
+        config = load_config(Path("configs") / f"{name}.yaml")
+        _ensure_data(config)
+        print(f"{name}: training and evaluating ...")
+        rows.append(dataset_result(name, load_dataset(config.data), config))
+    table = pd.DataFrame(rows)
+    run_id = log_results_run(table)
+    print()
+    print(table.to_markdown(index=False, floatfmt=".3f"))
+    print(f"\nMLflow run {run_id} (experiment closeprob-results)")
+
+
 def run_import(name: str, source: Path | None, out: Path | None) -> tuple[Path, Path]:
     from pipeline.adapters import run_adapter, source_folder
     from pipeline.io import write_table
@@ -246,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
             run_backtest_command(config, args.weeks, args.retrain_every)
         elif args.command == "promote":
             run_promote(config, args.version, args.rollback)
+        elif args.command == "results":
+            run_results(args.datasets)
         elif args.command == "import":
             run_import(args.name, args.source, args.out)
         elif args.command == "predict":

@@ -310,3 +310,22 @@ def log_backtest_run(weeks: pd.DataFrame, config: Config, retrain_every: int) ->
         mlflow.log_figure(figure, "backtest.png")
         plt.close(figure)
     return run.info.run_id
+
+
+def log_results_run(table: pd.DataFrame) -> str:
+    """The results table as an artifact, and each data set's headline figures as metrics."""
+    mlflow.set_tracking_uri(tracking_uri())
+    mlflow.set_experiment("closeprob-results")
+    with mlflow.start_run(run_name="results") as run:
+        mlflow.set_tags({"git_commit": git_commit(), "job": "results"})
+        mlflow.log_table(table, "results.json")
+        mlflow.log_text(table.to_markdown(index=False, floatfmt=".3f"), "results.md")
+        for row in table.to_dict("records"):
+            name = str(row["data set"])
+            for key in ("ROC-AUC", "PR-AUC", "log loss", "ECE", "value@cap model", "value@cap RFM"):
+                value = float(row[key])
+                if value == value:  # NaN is not logged
+                    mlflow.log_metric(
+                        f"{name}_{key.replace('@', '_at_').replace(' ', '_').lower()}", value
+                    )
+    return run.info.run_id
