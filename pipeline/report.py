@@ -61,9 +61,9 @@ def print_queue_summary(queue: pd.DataFrame, tiers: pd.DataFrame, path: Path, ru
         f"\nScored {len(queue):,} open deals at {queue['as_of'].iloc[0]} with model version "
         f"{queue['model_version'].iloc[0]}\n"
     )
-    print(
-        tiers.to_string(formatters={"expected_value": "{:,.0f}".format, "share": "{:.1%}".format})
-    )
+    # Without any deal values, expected value is p_close itself: show decimals, not money.
+    money = "{:,.0f}".format if queue["deal_value"].notna().any() else "{:.3f}".format
+    print(tiers.to_string(formatters={"expected_value": money, "share": "{:.1%}".format}))
     top = queue.head(10).assign(
         top_reason=queue["reasons_up"].head(10).fillna("").str.split(";").str[0]
     )
@@ -76,7 +76,7 @@ def print_queue_summary(queue: pd.DataFrame, tiers: pd.DataFrame, path: Path, ru
             formatters={
                 "p_close": "{:.3f}".format,
                 "deal_value": "{:,.0f}".format,
-                "expected_value": "{:,.0f}".format,
+                "expected_value": money,
             },
         )
     )
