@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.errors import ConfigError
+from pipeline.errors import ConfigError, DataContractError
 
 # name -> (module, folder under the shared data root)
 ADAPTERS = {
@@ -32,6 +32,19 @@ class Adapted:
     deals: pd.DataFrame
     interactions: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+
+
+def read_csv_columns(path: Path, columns: list[str], expected: str) -> pd.DataFrame:
+    """`columns` of a raw CSV as text (only empty cells are missing); errors name the file."""
+    if not path.is_file():
+        raise DataContractError(f"{path}: file not found; expected the {expected}")
+    frame = pd.read_csv(path, dtype="str", keep_default_na=False, na_values=[""])
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataContractError(
+            f"{path}: missing column(s) {missing}; found {[str(c) for c in frame.columns]}"
+        )
+    return frame[columns]
 
 
 def source_folder(name: str, shared_root: Path = DEFAULT_SHARED_DATA) -> Path:

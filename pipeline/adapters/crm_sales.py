@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.adapters import Adapted
+from pipeline.adapters import Adapted, read_csv_columns
 from pipeline.errors import DataContractError
 from pipeline.validate import validate_deals, validate_interactions
 
@@ -50,19 +50,6 @@ EMPLOYEE_BANDS = (
 )
 
 
-def read_csv_text(path: Path, columns: list[str]) -> pd.DataFrame:
-    """`columns` of a CSV as text; only empty cells are missing."""
-    if not path.is_file():
-        raise DataContractError(f"{path}: file not found; expected the CRM sales CSVs")
-    frame = pd.read_csv(path, dtype="str", keep_default_na=False, na_values=[""])
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise DataContractError(
-            f"{path}: missing column(s) {missing}; found {[str(c) for c in frame.columns]}"
-        )
-    return frame[columns]
-
-
 def band(values: pd.Series, bands: tuple[tuple[float, ...], tuple[str, ...]]) -> pd.Series:
     """Each number's band label as text (left-closed intervals); missing stays missing."""
     edges, labels = bands
@@ -72,8 +59,10 @@ def band(values: pd.Series, bands: tuple[tuple[float, ...], tuple[str, ...]]) ->
 
 def account_attributes(source: Path) -> pd.DataFrame:
     """One row per account: sector (spelling fixed), office location, revenue and size bands."""
-    accounts = read_csv_text(
-        source / ACCOUNTS_FILE, ["account", "sector", "office_location", "revenue", "employees"]
+    accounts = read_csv_columns(
+        source / ACCOUNTS_FILE,
+        ["account", "sector", "office_location", "revenue", "employees"],
+        "CRM sales CSVs",
     )
     return pd.DataFrame(
         {
@@ -88,7 +77,9 @@ def account_attributes(source: Path) -> pd.DataFrame:
 
 def list_prices(source: Path) -> pd.Series:
     """The sales price of each product (float), indexed by product name."""
-    products = read_csv_text(source / PRODUCTS_FILE, ["product", "sales_price"])
+    products = read_csv_columns(
+        source / PRODUCTS_FILE, ["product", "sales_price"], "CRM sales CSVs"
+    )
     return pd.Series(
         pd.to_numeric(products["sales_price"]).astype(float).to_numpy(),
         index=pd.Index(products["product"]),
@@ -109,7 +100,7 @@ def read_pipeline(source: Path) -> pd.DataFrame:
     """The opportunities file as text, one row per opportunity, stages checked."""
     path = source / PIPELINE_FILE
     columns = ["opportunity_id", "sales_agent", "product", "account", "deal_stage"]
-    rows = read_csv_text(path, [*columns, "engage_date", "close_date"])
+    rows = read_csv_columns(path, [*columns, "engage_date", "close_date"], "CRM sales CSVs")
     check_known(rows["deal_stage"], pd.Index([*OUTCOMES, "Prospecting"]), path, "deal_stage")
     return rows
 
@@ -124,7 +115,9 @@ def opportunities(rows: pd.DataFrame, source: Path) -> pd.DataFrame:
     product = rows["product"].replace(PRODUCT_FIXES)
     prices = list_prices(source)
     check_known(product, prices.index, path, "product")
-    teams = read_csv_text(source / TEAMS_FILE, ["sales_agent", "manager", "regional_office"])
+    teams = read_csv_columns(
+        source / TEAMS_FILE, ["sales_agent", "manager", "regional_office"], "CRM sales CSVs"
+    )
     check_known(rows["sales_agent"], pd.Index(teams["sales_agent"]), path, "sales_agent")
     accounts = account_attributes(source)
     check_known(rows["account"], pd.Index(accounts["account"]), path, "account")

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.adapters import Adapted
+from pipeline.adapters import Adapted, read_csv_columns
 from pipeline.errors import DataContractError
 from pipeline.validate import validate_deals, validate_interactions
 
@@ -44,19 +44,6 @@ WON_ONLY_COLUMNS = (
 )
 
 
-def read_csv_text(path: Path, columns: list[str]) -> pd.DataFrame:
-    """`columns` of a CSV as text; only empty cells are missing."""
-    if not path.is_file():
-        raise DataContractError(f"{path}: file not found; expected the Olist marketing funnel CSVs")
-    frame = pd.read_csv(path, dtype="str", keep_default_na=False, na_values=[""])
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise DataContractError(
-            f"{path}: missing column(s) {missing}; found {[str(c) for c in frame.columns]}"
-        )
-    return frame[columns]
-
-
 def read_leads(source: Path) -> pd.DataFrame:
     """One row per lead: deal_id, created_at and the attributes known when it came in.
 
@@ -64,7 +51,11 @@ def read_leads(source: Path) -> pd.DataFrame:
     day, and midnight keeps a same-day win after the creation). The source's clock is Brazil's;
     taking it as UTC shifts creations and wins alike.
     """
-    leads = read_csv_text(source / LEADS_FILE, ["mql_id", "first_contact_date", *ATTRIBUTES])
+    leads = read_csv_columns(
+        source / LEADS_FILE,
+        ["mql_id", "first_contact_date", *ATTRIBUTES],
+        "Olist marketing funnel CSVs",
+    )
     created_at = pd.to_datetime(leads["first_contact_date"], utc=True, format="%Y-%m-%d")
     return pd.DataFrame(
         {"deal_id": leads["mql_id"], "created_at": created_at, **{a: leads[a] for a in ATTRIBUTES}}
@@ -74,7 +65,7 @@ def read_leads(source: Path) -> pd.DataFrame:
 def read_wins(source: Path) -> pd.Series:
     """The win time of each won lead (UTC), indexed by mql_id; no other column is read."""
     path = source / WON_FILE
-    won = read_csv_text(path, ["mql_id", "won_date"])
+    won = read_csv_columns(path, ["mql_id", "won_date"], "Olist marketing funnel CSVs")
     duplicated = won["mql_id"].duplicated(keep=False)
     if duplicated.any():
         raise DataContractError(
