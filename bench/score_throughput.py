@@ -12,8 +12,8 @@ interactions and the model go to a temporary folder (Parquet, joblib).
 
 The measured step runs in a fresh child interpreter (this script with `--child`): it loads the
 model, reads and validates the two tables (`load_dataset`), then calls `build_queue` at the end
-of the data (features, scoring, ranking, reason codes). The child's peak RSS therefore covers
-imports, reading, validation and scoring, and nothing of the generation or the training.
+of the data (features, scoring, ranking, reason codes). The child's peak RSS (VmHWM) therefore
+covers imports, reading, validation and scoring, and nothing of the generation or the training.
 Figures are printed, never asserted. `--profile N` runs `build_queue` under cProfile in the child
 and prints its top N entries by cumulative time; the table's times then include the profiler's
 overhead.
@@ -30,7 +30,6 @@ import math
 import os
 import platform
 import pstats
-import resource
 import subprocess
 import sys
 import tempfile
@@ -154,23 +153,28 @@ def run_child(folder: Path, profile: int) -> ChildResult:
     return ChildResult(**json.loads((folder / RESULT_FILE).read_text(encoding="utf-8")))
 
 
-def current_rss_mib() -> float:
-    """This process's resident memory now, from /proc/self/status (Linux)."""
+def status_mib(field: str) -> float:
+    """A memory field of /proc/self/status (Linux), in MiB: VmRSS (now) or VmHWM (peak)."""
     for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
 
 def peak_rss_mib() -> float:
-    """This process's peak resident memory so far (ru_maxrss is in KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident memory so far, from VmHWM.
+
+    Not `ru_maxrss`: execve carries the parent's high-water mark into it (subprocess execs from
+    a vfork of the parent), so a child of a parent that peaked at 4.6 GiB while generating
+    reports at least 4.6 GiB. VmHWM belongs to the child's own address space.
+    """
+    return status_mib("VmHWM")
 
 
 def score_in_child(folder: Path, profile: int) -> None:
     """The measured step: read + validate, then build_queue; writes RESULT_FILE to `folder`."""
     loaded: LoadedModel = joblib.load(folder / MODEL_FILE)
-    rss_after_imports = current_rss_mib()
+    rss_after_imports = status_mib("VmRSS")
     started = time.perf_counter()
     data = DataConfig(
         deals=folder / DEALS_FILE,

@@ -54,6 +54,8 @@ class FeatureConfig(_Strict):
     max_types: PositiveInt = 20
     stage_event_type: str = "stage_change"
     prior_strength: PositiveFloat = 20.0
+    # Track-record features for these keys, where the deals table has the column.
+    history_keys: tuple[Literal["owner_id", "account_id"], ...] = ("owner_id", "account_id")
 
 
 class SplitConfig(_Strict):

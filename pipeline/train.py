@@ -95,7 +95,7 @@ def prepare_training_data(dataset: Dataset, config: Config) -> TrainingData:
         ),
         windows_days=config.features.windows_days,
         attributes=config.data.attributes,
-        history_keys=tuple(k for k in ("owner_id", "account_id") if k in dataset.deals.columns),
+        history_keys=tuple(k for k in config.features.history_keys if k in dataset.deals.columns),
         stage_event_type=config.features.stage_event_type,
         prior_strength=config.features.prior_strength,
     )
