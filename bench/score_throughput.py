@@ -40,6 +40,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import joblib
+import pandas as pd
 
 from pipeline.config import Config, DataConfig, RankingConfig
 from pipeline.dataset import Dataset, load_dataset
@@ -77,7 +78,8 @@ class GeneratedCrm:
 
 @dataclass(frozen=True)
 class ChildResult:
-    """What the child measured; times in seconds, memory in MiB (RSS)."""
+    """What the child measured; times in seconds, memory in MiB (RSS). `rss_after_imports_mib`
+    is taken once the packages and the model are loaded, before any data is read."""
 
     deals: int
     open_deals_scored: int
@@ -90,7 +92,7 @@ class ChildResult:
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Batch-scoring throughput (see the docstring).")
     parser.add_argument("--sizes", default="100000,1000000", help="open deals, comma-separated")
     parser.add_argument("--days", type=int, default=45, help="span of each generated CRM")
     parser.add_argument("--interactions-per-deal", type=float, default=8.0)
@@ -101,7 +103,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def train_bench_model() -> LoadedModel:
     """The default model on the default built-in CRM, unwrapped as the batch job would load it."""
-    config = Config(data={"attributes": list(ATTRIBUTES)})
+    config = Config(data=DataConfig(attributes=ATTRIBUTES))
     g = config.generate
     crm = generate_crm(g.n_deals, g.n_interactions, g.start, g.days, config.seed)
     with warnings.catch_warnings():
@@ -112,9 +114,9 @@ def train_bench_model() -> LoadedModel:
     )
 
 
-def measure_shape(days: int, seed: int) -> CrmShape:
+def measure_shape(days: int, per_deal: float, seed: int) -> CrmShape:
     """Open share and interactions drawn per interaction asked for, on a pilot CRM."""
-    asked = 8 * PILOT_DEALS
+    asked = round(per_deal * PILOT_DEALS)
     crm = generate_crm(PILOT_DEALS, asked, START, days, seed)
     return CrmShape(
         open_share=float(crm.deals["closed_at"].isna().mean()),
@@ -171,22 +173,20 @@ def peak_rss_mib() -> float:
     return status_mib("VmHWM")
 
 
-def score_in_child(folder: Path, profile: int) -> None:
-    """The measured step: read + validate, then build_queue; writes RESULT_FILE to `folder`."""
-    loaded: LoadedModel = joblib.load(folder / MODEL_FILE)
-    rss_after_imports = status_mib("VmRSS")
-    started = time.perf_counter()
+def read_scoring_data(folder: Path, loaded: LoadedModel) -> Dataset:
+    """Deals and interactions from `folder`, validated as the batch job does."""
     data = DataConfig(
-        deals=folder / DEALS_FILE,
-        interactions=folder / INTERACTIONS_FILE,
-        attributes=ATTRIBUTES,
+        deals=folder / DEALS_FILE, interactions=folder / INTERACTIONS_FILE, attributes=ATTRIBUTES
     )
     dataset = load_dataset(data)
     check_model_matches(loaded.close, dataset.deals, str(data.deals))
-    read_validate_s = time.perf_counter() - started
-    peak_after_read = peak_rss_mib()
-    profiler = cProfile.Profile() if profile else None
-    started = time.perf_counter()
+    return dataset
+
+
+def queue_open_deals(
+    dataset: Dataset, loaded: LoadedModel, profiler: cProfile.Profile | None
+) -> pd.DataFrame:
+    """The priority queue at the end of the data, under `profiler` when one is given."""
     if profiler is not None:
         profiler.enable()
     queue = build_queue(
@@ -199,13 +199,26 @@ def score_in_child(folder: Path, profile: int) -> None:
     )
     if profiler is not None:
         profiler.disable()
-    build_queue_s = time.perf_counter() - started
+    return queue
+
+
+def score_in_child(folder: Path, profile: int) -> None:
+    """The measured step: read + validate, then build_queue; writes RESULT_FILE to `folder`."""
+    loaded: LoadedModel = joblib.load(folder / MODEL_FILE)
+    rss_after_imports = status_mib("VmRSS")
+    started = time.perf_counter()
+    dataset = read_scoring_data(folder, loaded)
+    read_validate_s = time.perf_counter() - started
+    peak_after_read = peak_rss_mib()
+    profiler = cProfile.Profile() if profile else None
+    started = time.perf_counter()
+    queue = queue_open_deals(dataset, loaded, profiler)
     result = ChildResult(
         deals=len(dataset.deals),
         open_deals_scored=len(queue),
         interactions=len(dataset.interactions),
         read_validate_s=read_validate_s,
-        build_queue_s=build_queue_s,
+        build_queue_s=time.perf_counter() - started,
         rss_after_imports_mib=rss_after_imports,
         peak_after_read_mib=peak_after_read,
         peak_mib=peak_rss_mib(),
@@ -261,7 +274,7 @@ def format_table(rows: list[tuple[GeneratedCrm, ChildResult]]) -> str:
     """One markdown row per size: counts, phase seconds, open deals per second, memory."""
     lines = [
         "| open deals scored | deals | interactions | read+validate s | build_queue s | total s "
-        "| open deals/s (build_queue) | open deals/s (total) | RSS after imports MiB "
+        "| open deals/s (build_queue) | open deals/s (total) | RSS after imports+model MiB "
         "| peak RSS after read MiB | peak RSS MiB |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
@@ -288,7 +301,7 @@ def main(argv: list[str]) -> None:
     started = time.perf_counter()
     loaded = train_bench_model()
     print(f"trained the default model in {time.perf_counter() - started:.1f} s", flush=True)
-    shape = measure_shape(args.days, seed)
+    shape = measure_shape(args.days, args.interactions_per_deal, seed)
     print(
         f"CRMs from {START} over {args.days} days (seed {seed}): {shape.open_share:.0%} of deals "
         f"open at the end; about {args.interactions_per_deal:g} interactions per deal, open or "

@@ -55,7 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     backtest.add_argument("--deals", type=Path, default=None, help="deals table (.csv or .parquet)")
     backtest.add_argument("--interactions", type=Path, default=None, help="interactions table")
     backtest.add_argument("--weeks", type=int, default=8, help="how many past weekly as_of dates")
-    backtest.add_argument("--retrain-every", type=int, default=1, help="retrain every N weeks")
+    backtest.add_argument(
+        "--retrain-every", type=int, default=None, help="retrain every N weeks (default: config)"
+    )
     promote = commands.add_parser("promote", help="set the champion alias by hand")
     promote.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     which = promote.add_mutually_exclusive_group(required=True)
@@ -268,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
             run_evaluate(config, args.baselines)
         elif args.command == "backtest":
             config = with_data_paths(config, args.deals, args.interactions)
-            run_backtest_command(config, args.weeks, args.retrain_every)
+            every = args.retrain_every or config.backtest.retrain_every_weeks
+            run_backtest_command(config, args.weeks, every)
         elif args.command == "promote":
             run_promote(config, args.version, args.rollback)
         elif args.command == "results":

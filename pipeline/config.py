@@ -135,6 +135,7 @@ class BacktestConfig(_Strict):
     for each retrain (the backtest itself is the evaluation)."""
 
     split: SplitConfig = SplitConfig(validation_share=0.05, calibration_share=0.1, test_share=0.05)
+    retrain_every_weeks: PositiveInt = 1  # 1 = retrain each week; N = reuse a model N weeks
 
 
 class PredictConfig(_Strict):
