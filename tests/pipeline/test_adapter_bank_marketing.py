@@ -12,11 +12,12 @@ from features.labels import label_outcomes
 from features.registry import feature_descriptions
 from features.snapshots import open_deal_snapshots, training_dates
 from features.spec import FeatureSpec
-from models.split import split_dates
 from pipeline.adapters import Adapted
 from pipeline.adapters.bank_marketing import ATTRIBUTES, BANDS, CONTACTS_FILE, adapt, band
 from pipeline.config import load_config
+from pipeline.dataset import Dataset
 from pipeline.errors import DataContractError
+from pipeline.train import prepare_training_data
 from pipeline.validate import INTERACTION_COLUMNS, INTERACTION_OPTIONAL
 from tests.conftest import utc
 
@@ -195,14 +196,6 @@ def test_each_contact_is_one_snapshot_row_labelled_by_its_outcome(real: Adapted)
 
 
 def test_the_config_splits_the_real_file_by_time(real: Adapted) -> None:
-    config = load_config(CONFIG)
-    horizon = config.snapshots.horizon_days
-    dates = training_dates(real.deals, real.interactions, config.snapshots.every_days, horizon)
-    split = split_dates(
-        dates,
-        horizon,
-        config.split.test_share,
-        config.split.calibration_share,
-        config.split.validation_share,
-    )
+    data = prepare_training_data(Dataset(real.deals, real.interactions, None), load_config(CONFIG))
+    split = data.split
     assert split.train[-1] < split.validation[0] < split.calibration[0] < split.test[0]

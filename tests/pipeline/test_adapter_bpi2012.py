@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 
 from features.build import build_features
-from features.snapshots import training_dates
 from features.spec import FeatureSpec, select_event_types
-from models.split import split_dates
 from pipeline.adapters import Adapted
 from pipeline.adapters.bpi2012 import EVENTS_FILE, adapt
 from pipeline.config import load_config
+from pipeline.dataset import Dataset
 from pipeline.errors import DataContractError
+from pipeline.train import prepare_training_data
 from tests.conftest import utc
 
 SOURCE = Path(__file__).resolve().parents[3] / "shared" / "data" / "bpi2012"
@@ -165,16 +165,8 @@ def test_every_case_is_created_at_its_first_event(real: Adapted) -> None:
 
 
 def test_the_config_splits_the_real_log_into_four_slices(real: Adapted) -> None:
-    config = load_config(CONFIG)
-    horizon = config.snapshots.horizon_days
-    dates = training_dates(real.deals, real.interactions, config.snapshots.every_days, horizon)
-    split = split_dates(
-        dates,
-        horizon,
-        config.split.test_share,
-        config.split.calibration_share,
-        config.split.validation_share,
-    )
+    data = prepare_training_data(Dataset(real.deals, real.interactions, None), load_config(CONFIG))
+    split = data.split
     assert min(len(split.train), len(split.calibration), len(split.test)) >= 5
 
 

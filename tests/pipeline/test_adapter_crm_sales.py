@@ -11,9 +11,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.labels import label_outcomes
-from features.snapshots import open_deal_snapshots, training_dates
-from models.split import split_dates
 from pipeline.adapters import Adapted
 from pipeline.adapters.crm_sales import (
     ACCOUNT_ATTRIBUTES,
@@ -26,7 +23,9 @@ from pipeline.adapters.crm_sales import (
     adapt,
 )
 from pipeline.config import load_config
+from pipeline.dataset import Dataset
 from pipeline.errors import DataContractError
+from pipeline.train import prepare_training_data
 from pipeline.validate import validate_deals, validate_interactions
 from tests.conftest import utc, write_csv
 
@@ -215,18 +214,6 @@ def test_the_config_uses_no_account_field(crm: Adapted) -> None:
 
 
 def test_the_config_splits_the_data_with_both_labels_in_every_slice(crm: Adapted) -> None:
-    config = load_config(CONFIG)
-    horizon = config.snapshots.horizon_days
-    dates = training_dates(crm.deals, crm.interactions, config.snapshots.every_days, horizon)
-    split = split_dates(
-        dates,
-        horizon,
-        config.split.test_share,
-        config.split.calibration_share,
-        config.split.validation_share,
-    )
-    snapshots = open_deal_snapshots(crm.deals, dates)
-    labels = label_outcomes(crm.deals, snapshots, horizon)
-    slices = split.slice_of(snapshots["as_of"])
+    data = prepare_training_data(Dataset(crm.deals, crm.interactions, None), load_config(CONFIG))
     for name in ("train", "validation", "calibration", "test"):
-        assert labels[slices == name].nunique() == 2, name
+        assert data.labels[data.rows(name)].nunique() == 2, name

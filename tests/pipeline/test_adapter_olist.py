@@ -11,11 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.labels import label_outcomes
 from features.registry import feature_descriptions
-from features.snapshots import open_deal_snapshots, training_dates
 from features.spec import FeatureSpec, select_event_types, slug
-from models.split import split_dates
 from pipeline.adapters import Adapted
 from pipeline.adapters.olist import (
     ATTRIBUTES,
@@ -26,7 +23,9 @@ from pipeline.adapters.olist import (
     adapt,
 )
 from pipeline.config import load_config
+from pipeline.dataset import Dataset
 from pipeline.errors import DataContractError
+from pipeline.train import prepare_training_data
 from pipeline.validate import validate_deals, validate_interactions
 from tests.conftest import utc, write_csv
 
@@ -230,17 +229,6 @@ def test_the_config_splits_the_data_with_both_labels_in_every_slice(olist: Adapt
     config = load_config(CONFIG)
     assert config.data.adapter == "olist"
     assert config.data.truth is None
-    horizon = config.snapshots.horizon_days
-    dates = training_dates(olist.deals, olist.interactions, config.snapshots.every_days, horizon)
-    split = split_dates(
-        dates,
-        horizon,
-        config.split.test_share,
-        config.split.calibration_share,
-        config.split.validation_share,
-    )
-    snapshots = open_deal_snapshots(olist.deals, dates)
-    labels = label_outcomes(olist.deals, snapshots, horizon)
-    slices = split.slice_of(snapshots["as_of"])
+    data = prepare_training_data(Dataset(olist.deals, olist.interactions, None), config)
     for name in ("train", "validation", "calibration", "test"):
-        assert labels[slices == name].nunique() == 2, name
+        assert data.labels[data.rows(name)].nunique() == 2, name
