@@ -29,11 +29,24 @@ from pipeline.train import SLICES, TrainingResult
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 CHAMPION, CHALLENGER = "champion", "challenger"
+EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND = "mlflow.experimentKind", "custom_model_development"
 
 
 def tracking_uri() -> str:
     """`MLFLOW_TRACKING_URI` if set, else a SQLite store `mlflow.db` in the working directory."""
     return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+
+
+def use_experiment(name: str) -> None:
+    """Track into experiment `name` at the configured URI, tagged as a model-training
+    experiment (`mlflow.experimentKind`), the tag MLflow 3's UI uses to tell training
+    experiments from GenAI ones."""
+    mlflow.set_tracking_uri(tracking_uri())
+    experiment = mlflow.set_experiment(name)
+    if experiment.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING_KIND:
+        MlflowClient().set_experiment_tag(
+            experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND
+        )
 
 
 def git_commit(root: Path = Path(".")) -> str:
@@ -99,8 +112,7 @@ def log_training_run(
     The model version is registered last, and the aliases move only after it exists, so a run
     that fails anywhere leaves the registry as it was (the run itself is marked FAILED).
     """
-    mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_experiment(config.experiment)
+    use_experiment(config.experiment)
     with mlflow.start_run(run_name="train") as run:
         _log_common(config, dataset, result, "lightgbm_calibrated")
         mlflow.log_metrics(result.metrics | evaluation.metrics)
@@ -119,8 +131,7 @@ def log_family_run(
 ) -> str:
     """One run per evaluated policy (model or baseline), tagged with its `model_family`, so the
     MLflow UI's compare view lines them up on the same split and metrics."""
-    mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_experiment(config.experiment)
+    use_experiment(config.experiment)
     with mlflow.start_run(run_name=f"evaluate-{evaluation.family}") as run:
         _log_common(config, dataset, result, evaluation.family)
         mlflow.set_tag("job", "evaluate")
@@ -254,8 +265,7 @@ def log_prediction_run(
     queue: pd.DataFrame, queue_path: Path, loaded: LoadedModel, experiment: str
 ) -> str:
     """One run per batch job: model, as_of, rows scored, score distribution, tiers, the queue."""
-    mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_experiment(experiment)
+    use_experiment(experiment)
     p_close = queue["p_close"].to_numpy()
     with mlflow.start_run(run_name="predict") as run:
         mlflow.set_tags({"git_commit": git_commit(), "job": "predict"})
@@ -289,8 +299,7 @@ def log_backtest_run(weeks: pd.DataFrame, config: Config, retrain_every: int) ->
     from pipeline.backtest import POLICIES
     from pipeline.plots import backtest_figure
 
-    mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_experiment(config.experiment)
+    use_experiment(config.experiment)
     with mlflow.start_run(run_name="backtest") as run:
         mlflow.set_tags({"git_commit": git_commit(), "job": "backtest", "model_family": "backtest"})
         mlflow.log_params(
@@ -314,8 +323,7 @@ def log_backtest_run(weeks: pd.DataFrame, config: Config, retrain_every: int) ->
 
 def log_results_run(table: pd.DataFrame) -> str:
     """The results table as an artifact, and each data set's headline figures as metrics."""
-    mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_experiment("closeprob-results")
+    use_experiment("closeprob-results")
     with mlflow.start_run(run_name="results") as run:
         mlflow.set_tags({"git_commit": git_commit(), "job": "results"})
         mlflow.log_table(table, "results.json")
