@@ -28,7 +28,9 @@ def encode_features(
         column = features[name]
         if name in categories:
             as_text = column.astype("str").where(column.notna())
-            encoded[name] = pd.Categorical(as_text, categories=categories[name])
+            # Levels never seen in training are missing (pandas will refuse them outright).
+            known = as_text.where(as_text.isin(categories[name]))
+            encoded[name] = pd.Categorical(known, categories=categories[name])
         else:
             encoded[name] = pd.to_numeric(column, errors="raise").astype(float)
     return pd.DataFrame(encoded, index=features.index)

@@ -234,6 +234,7 @@ def run_predict(
     from pipeline.dataset import load_dataset
     from pipeline.io import read_previous_queue, write_table
     from pipeline.predict import (
+        after_as_of,
         build_queue,
         check_model_matches,
         default_as_of,
@@ -249,6 +250,12 @@ def run_predict(
     dataset = load_dataset(config.data)
     check_model_matches(loaded.close, dataset.deals, str(config.data.deals))
     as_of = parse_as_of(as_of_text) if as_of_text else default_as_of(dataset)
+    later_events, later_deals = after_as_of(dataset, as_of)
+    if later_events or later_deals:
+        print(
+            f"note: {later_events:,} interactions and {later_deals:,} deals dated at or after "
+            f"as_of={as_of.isoformat()} are not used (features see only the past)"
+        )
     queue = build_queue(
         dataset, loaded, as_of, config.ranking, config.predict.chunk_rows, read_previous_queue(path)
     )

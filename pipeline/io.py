@@ -8,6 +8,7 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from pipeline.errors import DataContractError
@@ -41,9 +42,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
             path, dtype="str", encoding="utf-8-sig", keep_default_na=False, na_values=[""]
         )
     except UnicodeDecodeError:
-        raise DataContractError(
-            f"{path}: not UTF-8 text ({_first_bad_byte(path)}); re-save the file as UTF-8"
-        ) from None
+        raise DataContractError(_not_utf8_message(path)) from None
     except pd.errors.EmptyDataError:
         raise DataContractError(
             f"{path}: the file is empty; expected a header row and data rows"
@@ -58,13 +57,34 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _first_bad_byte(path: Path) -> str:
-    """Where decoding fails, counted from the start of the file (pandas counts per chunk)."""
+def _not_utf8_message(path: Path) -> str:
+    """Where decoding fails, counted from the start of the file (pandas counts per chunk),
+    the encoding the bytes most likely are, and how to convert them."""
+    raw = path.read_bytes()
     try:
-        path.read_bytes().decode("utf-8-sig")
+        raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        return f"byte {exc.object[exc.start : exc.start + 1]!r} at offset {exc.start}"
-    return "undecodable bytes"
+        where = f"byte {exc.object[exc.start : exc.start + 1]!r} at offset {exc.start}"
+    else:
+        where = "undecodable bytes"
+    name, iconv = _likely_encoding(raw)
+    return (
+        f"{path}: not UTF-8 text ({where}); it looks like {name}. Re-save it as UTF-8, "
+        f"e.g. `iconv -f {iconv} -t UTF-8 {path.name} > {path.stem}.utf8{path.suffix}`"
+    )
+
+
+def _likely_encoding(raw: bytes) -> tuple[str, str]:
+    """(name, iconv name), from the first MiB. Chinese GBK/GB18030 text has its high bytes in
+    pairs; Latin-1 and Windows-1252 text has them alone, between ASCII letters."""
+    sample = np.frombuffer(raw[: 1 << 20], dtype=np.uint8)
+    high = sample >= 0x81
+    next_high = np.append(high[1:], False)
+    previous_high = np.insert(high[:-1], 0, False)
+    paired = high & (next_high | previous_high)
+    if high.any() and paired.sum() >= 0.8 * high.sum():
+        return "GB18030/GBK (Chinese)", "GB18030"
+    return "Latin-1 or Windows-1252", "WINDOWS-1252"
 
 
 def write_atomic(path: Path, write: Callable[[Path], None]) -> None:

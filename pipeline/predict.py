@@ -72,6 +72,13 @@ def parse_as_of(text: str) -> pd.Timestamp:
     return as_of.floor("s")
 
 
+def after_as_of(dataset: Dataset, as_of: pd.Timestamp) -> tuple[int, int]:
+    """Interactions and deal creations at or after `as_of`: the queue ignores them."""
+    events = int((dataset.interactions["occurred_at"] >= as_of).sum())
+    deals = int((dataset.deals["created_at"] >= as_of).sum())
+    return events, deals
+
+
 def check_model_matches(model: CloseModel, deals: pd.DataFrame, source: str) -> None:
     """The data carry every column the model's features are built from."""
     needed = [*model.spec.attributes, *model.spec.history_keys]

@@ -80,8 +80,8 @@ def test_a_latin1_file_with_accents_is_refused_as_not_utf8(tmp_path: Path) -> No
     path.write_bytes((HEADER + "D1,2024-01-01,,,Zürich\n").encode("latin-1"))
     with pytest.raises(
         DataContractError,
-        match=r"deals\.csv: not UTF-8 text \(byte b'\\xfc' at offset 61\); "
-        r"re-save the file as UTF-8",
+        match=r"deals\.csv: not UTF-8 text \(byte b'\\xfc' at offset 61\); it looks like "
+        r"Latin-1 or Windows-1252\. Re-save it as UTF-8, e\.g\. `iconv -f WINDOWS-1252",
     ):
         read_table(path)
 
@@ -102,7 +102,11 @@ def test_the_offset_of_a_non_utf8_byte_is_counted_from_the_start_of_the_file(
 def test_a_gb18030_file_with_chinese_text_is_refused_as_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "deals.csv"
     path.write_bytes((HEADER + "D1,2024-01-01,,,北京\n").encode("gb18030"))
-    with pytest.raises(DataContractError, match=r"deals\.csv: not UTF-8 text .*re-save .* UTF-8"):
+    with pytest.raises(
+        DataContractError,
+        match=r"deals\.csv: not UTF-8 text .* it looks like GB18030/GBK \(Chinese\)\. "
+        r"Re-save it as UTF-8, e\.g\. `iconv -f GB18030",
+    ):
         read_table(path)
 
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 
 from features.spec import FeatureSpec
-from pipeline.errors import DataContractError
-from pipeline.predict import check_model_matches, parse_as_of
-from tests.conftest import make_deals, utc
+from models.classifier import encode_features
+from pipeline.config import RankingConfig
+from pipeline.dataset import Dataset
+from pipeline.errors import DataContractError, TrainingDataError
+from pipeline.predict import after_as_of, build_queue, check_model_matches, parse_as_of
+from tests.conftest import make_deals, make_interactions, utc
 
 
 def test_a_model_whose_feature_columns_are_missing_is_refused_with_their_names() -> None:
@@ -28,3 +32,36 @@ def test_as_of_with_an_offset_is_taken_to_utc_whole_seconds() -> None:
 def test_an_unreadable_as_of_is_refused() -> None:
     with pytest.raises(DataContractError, match="--as-of 'next tuesday'"):
         parse_as_of("next tuesday")
+
+
+def test_events_after_an_explicit_as_of_are_counted_as_unused() -> None:
+    deals = make_deals(
+        [
+            {"deal_id": "D1", "created_at": "2024-01-01"},
+            {"deal_id": "D2", "created_at": "2024-03-01"},
+        ]
+    )
+    events = make_interactions(
+        [
+            {"deal_id": "D1", "occurred_at": "2024-01-05", "type": "call"},
+            {"deal_id": "D1", "occurred_at": "2024-02-05", "type": "call"},
+        ]
+    )
+    assert after_as_of(Dataset(deals, events, None), utc("2024-02-01")) == (1, 1)
+
+
+def test_a_snapshot_with_no_open_deal_is_refused_with_advice() -> None:
+    deals = make_deals(
+        [{"deal_id": "D1", "created_at": "2024-01-01", "closed_at": "2024-01-10", "outcome": "won"}]
+    )
+    dataset = Dataset(deals, make_interactions([]), None)
+    loaded = SimpleNamespace(close=None, value=None, version="1")
+    with pytest.raises(TrainingDataError, match="no deal is open at as_of=2024-02-01"):
+        build_queue(dataset, loaded, utc("2024-02-01"), RankingConfig(), 100, None)  # type: ignore[arg-type]
+
+
+def test_a_category_never_seen_in_training_is_scored_as_missing() -> None:
+    frame = pd.DataFrame({"attr_source": ["web", "fax machine", None], "x": [1.0, 2.0, 3.0]})
+    encoded = encode_features(frame, ["attr_source", "x"], {"attr_source": ["referral", "web"]})
+    assert encoded["attr_source"].tolist()[0] == "web"
+    assert encoded["attr_source"].isna().tolist() == [False, True, True]

@@ -1,0 +1,55 @@
+"""Training refuses data that cannot support it, and says what to do."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipeline.errors import TrainingDataError
+from pipeline.train import MIN_OUTCOMES, check_outcomes
+from tests.conftest import make_deals
+
+
+def _deals(won: int, lost: int):
+    rows = [
+        {
+            "deal_id": f"W{i}",
+            "created_at": "2024-01-01",
+            "closed_at": "2024-02-01",
+            "outcome": "won",
+        }
+        for i in range(won)
+    ]
+    rows += [
+        {
+            "deal_id": f"L{i}",
+            "created_at": "2024-01-01",
+            "closed_at": "2024-02-01",
+            "outcome": "lost",
+        }
+        for i in range(lost)
+    ]
+    rows.append({"deal_id": "OPEN", "created_at": "2024-01-01"})
+    return make_deals(rows)
+
+
+def test_a_data_set_without_won_deals_is_refused() -> None:
+    with pytest.raises(
+        TrainingDataError, match=r"deals\.csv: column 'outcome' has 0 won and 50 lost"
+    ):
+        check_outcomes(_deals(0, 50), "deals.csv")
+
+
+def test_a_data_set_without_lost_deals_is_refused() -> None:
+    with pytest.raises(TrainingDataError, match=r"has 50 won and 0 lost deals"):
+        check_outcomes(_deals(50, 0), "deals.csv")
+
+
+def test_too_few_outcomes_state_the_minimum_and_what_to_do() -> None:
+    with pytest.raises(
+        TrainingDataError, match=rf"at least {MIN_OUTCOMES} of each\. Export a longer"
+    ):
+        check_outcomes(_deals(MIN_OUTCOMES - 1, 100), "deals.csv")
+
+
+def test_enough_outcomes_pass() -> None:
+    check_outcomes(_deals(MIN_OUTCOMES, MIN_OUTCOMES), "deals.csv")
