@@ -347,3 +347,12 @@ def test_valid_interactions_pass_with_typed_columns() -> None:
     assert interactions["direction"].tolist()[:2] == ["outbound", "inbound"]
     assert interactions["value"].dtype == "float64"
     assert interactions["value"].iloc[2] == 2.5
+
+
+def test_nan_spelled_out_in_a_numeric_column_is_refused() -> None:
+    deals = deals_frame(amount=["100", "NaN", "nan"])
+    with pytest.raises(
+        DataContractError,
+        match=r"column 'amount' is not numeric in 2 rows \(first deal_id: 'D2', 'D3'\)",
+    ):
+        validate_deals(deals, "deals.csv")
