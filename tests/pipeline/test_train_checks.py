@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 
+from features.spec import FeatureSpec
+from models.split import TimeSplit
 from pipeline.errors import TrainingDataError
-from pipeline.train import MIN_OUTCOMES, check_outcomes
+from pipeline.train import MIN_OUTCOMES, TrainingData, _check_slices, check_outcomes
 from tests.conftest import make_deals
 
 
@@ -53,3 +56,21 @@ def test_too_few_outcomes_state_the_minimum_and_what_to_do() -> None:
 
 def test_enough_outcomes_pass() -> None:
     check_outcomes(_deals(MIN_OUTCOMES, MIN_OUTCOMES), "deals.csv")
+
+
+def test_a_slice_with_one_label_only_is_refused_with_advice() -> None:
+    dates = pd.date_range("2024-01-01", periods=4, freq="7D", tz="UTC")
+    split = TimeSplit(dates[:1], dates[1:2], dates[2:3], dates[3:])
+    features = pd.DataFrame({"deal_id": ["D1", "D2"] * 4, "as_of": dates.repeat(2)})
+    labels = pd.Series([0, 1, 0, 1, 0, 1, 0, 0])
+    data = TrainingData(
+        features=features,
+        labels=labels,
+        slices=split.slice_of(features["as_of"]),
+        split=split,
+        spec=FeatureSpec(event_types=()),
+    )
+    with pytest.raises(
+        TrainingDataError, match=r"the test slice \(2 snapshot rows\) has only label \[0\]"
+    ):
+        _check_slices(data)
