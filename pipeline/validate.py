@@ -24,6 +24,7 @@ INTERACTION_OPTIONAL = ("channel", "direction", "value")
 OUTCOMES = ("won", "lost")
 DIRECTIONS = ("inbound", "outbound")
 SHOWN = 5
+EARLIEST, LATEST = pd.Timestamp("1900-01-01", tz="UTC"), pd.Timestamp("2200-01-01", tz="UTC")
 
 
 def _ids(ids: Iterable[object]) -> str:
@@ -60,25 +61,41 @@ def require_columns(frame: pd.DataFrame, required: Iterable[str], source: str) -
 
 
 def parse_timestamps(frame: pd.DataFrame, column: str, source: str, ids: pd.Series) -> pd.Series:
-    """UTC timestamps; offsets are converted, naive values are taken as UTC; empty stays NaT."""
+    """UTC timestamps in [EARLIEST, LATEST); offsets are converted, naive values are taken as
+    UTC; empty (or blank) stays NaT."""
     raw = frame[column]
     if isinstance(raw.dtype, pd.DatetimeTZDtype):
-        return raw.dt.tz_convert("UTC")
-    if pd.api.types.is_datetime64_dtype(raw.dtype):
-        return raw.dt.tz_localize("UTC")
-    text = raw.astype("str").str.strip().where(raw.notna())
-    parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
-    bad = parsed.isna() & text.notna()
-    if bad.any():
+        parsed = raw.dt.tz_convert("UTC")
+    elif pd.api.types.is_datetime64_dtype(raw.dtype):
+        parsed = raw.dt.tz_localize("UTC")
+    else:
+        text = raw.astype("str").str.strip()
+        text = text.where(raw.notna() & (text != ""))
+        parsed = pd.to_datetime(text, utc=True, errors="coerce", format="ISO8601")
+        bad = parsed.isna() & text.notna()
+        if bad.any():
+            _fail(
+                source,
+                column,
+                bad,
+                ids,
+                f"has unparseable timestamps (first value: {text[bad].iloc[0]!r})",
+                "use ISO 8601, e.g. '2024-03-01T09:30:00+01:00' (no offset means UTC)",
+            )
+    # Years like 0001 or 9999 parse, but break nanosecond timestamps and the feature keys
+    # (features/timeline.py spans about 544 years); no CRM record is that old or that late.
+    outside = parsed.notna() & ((parsed < EARLIEST) | (parsed >= LATEST))
+    if outside.any():
         _fail(
             source,
             column,
-            bad,
+            outside,
             ids,
-            f"has unparseable timestamps (first value: {text[bad].iloc[0]!r})",
-            "use ISO 8601, e.g. '2024-03-01T09:30:00+01:00' (no offset means UTC)",
+            f"has timestamps outside {EARLIEST.year}–{LATEST.year - 1} "
+            f"(first value: {str(parsed[outside].iloc[0])!r})",
+            "fix the dates (a number or a placeholder date in a date column?)",
         )
-    return parsed
+    return parsed.astype("datetime64[ns, UTC]")
 
 
 def parse_numbers(frame: pd.DataFrame, column: str, source: str, ids: pd.Series) -> pd.Series:
@@ -118,6 +135,8 @@ def validate_deals(
 ) -> pd.DataFrame:
     """The deals table, typed: UTC timestamps, float amount, lower-case outcome, text ids."""
     attributes = tuple(attributes)
+    # Row numbers in messages count from 0 whatever index a Parquet file carried.
+    frame = frame.reset_index(drop=True)
     require_columns(frame, (*DEAL_COLUMNS, *attributes), source)
     if len(frame) == 0:
         raise DataContractError(f"{source}: no deal rows; the file has a header only")
@@ -202,6 +221,7 @@ def validate_interactions(
     unknown_deals: Literal["fail", "drop"] = "fail",
 ) -> pd.DataFrame:
     """The interactions table, typed, restricted to known deals (or failing on unknown ones)."""
+    frame = frame.reset_index(drop=True)
     require_columns(frame, INTERACTION_COLUMNS, source)
     deal_id = _text(frame, "deal_id")
     row_ids = deal_id.fillna("<row " + pd.Series(frame.index.astype(str), index=frame.index) + ">")

@@ -356,3 +356,8 @@ def test_nan_spelled_out_in_a_numeric_column_is_refused() -> None:
         match=r"column 'amount' is not numeric in 2 rows \(first deal_id: 'D2', 'D3'\)",
     ):
         validate_deals(deals, "deals.csv")
+
+
+def test_a_closed_at_of_spaces_is_empty_like_an_empty_cell() -> None:
+    deals = validate_deals(deals_frame(closed_at=["   ", "2024-02-01", "2024-02-02"]), "deals.csv")
+    assert pd.isna(deals["closed_at"].iloc[0])
