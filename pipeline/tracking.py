@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import subprocess
@@ -41,12 +42,31 @@ def use_experiment(name: str) -> None:
     """Track into experiment `name` at the configured URI, tagged as a model-training
     experiment (`mlflow.experimentKind`), the tag MLflow 3's UI uses to tell training
     experiments from GenAI ones."""
-    mlflow.set_tracking_uri(tracking_uri())
+    prepare_store()
     experiment = mlflow.set_experiment(name)
     if experiment.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING_KIND:
         MlflowClient().set_experiment_tag(
             experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND
         )
+
+
+def prepare_store() -> None:
+    """Point MLflow at the store, creating a new SQLite store's tables under a file lock.
+
+    Two jobs starting on a new store would both run MLflow's table migrations and one would
+    crash; with the lock the second waits until the first has made the tables.
+    """
+    uri = tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    if not uri.startswith("sqlite:///"):
+        return
+    database = Path(uri.removeprefix("sqlite:///"))
+    with open(f"{database}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            MlflowClient().search_experiments(max_results=1)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def git_commit(root: Path = Path(".")) -> str:
@@ -114,14 +134,18 @@ def log_training_run(
     """
     use_experiment(config.experiment)
     with mlflow.start_run(run_name="train") as run:
-        _log_common(config, dataset, result, "lightgbm_calibrated")
-        mlflow.log_metrics(result.metrics | evaluation.metrics)
-        mlflow.log_param(
-            "value.model_kind", "model" if result.value_model.regressor else "segment_median"
-        )
-        _log_artifacts(result)
-        _log_evaluation(evaluation, skip={"reliability.png"})
-        model_version = _log_model(result, config)
+        try:
+            _log_common(config, dataset, result, "lightgbm_calibrated")
+            mlflow.log_metrics(result.metrics | evaluation.metrics)
+            kind = "model" if result.value_model.regressor else "segment_median"
+            mlflow.log_param("value.model_kind", kind)
+            _log_artifacts(result)
+            _log_evaluation(evaluation, skip={"reliability.png"})
+            model_version = _log_model(result, config)
+        except Exception as exc:
+            # MLflow marks the run FAILED; keep the reason with it for whoever opens the run.
+            mlflow.set_tag("error", f"{type(exc).__name__}: {exc}"[:5000])
+            raise
     set_aliases(config.registered_model, model_version)
     return run.info.run_id, model_version
 
