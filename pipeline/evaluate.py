@@ -27,8 +27,6 @@ from pipeline.plots import (
 )
 from pipeline.train import TrainingData, TrainingResult
 
-FAMILIES = ("lightgbm_calibrated", "lightgbm_uncalibrated", "logistic", "rfm", "abc_value")
-
 
 @dataclass(frozen=True)
 class PolicyScores:

@@ -114,7 +114,7 @@ def test_bad_input_leaves_the_previous_queue_byte_for_byte(
 
 @pytest.mark.slow
 def test_an_unknown_model_uri_is_refused_with_advice(
-    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    store: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     code = main(["predict", "--config", str(store), "--model", "models:/close-probability@nope"])
     assert code == 2
