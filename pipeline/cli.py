@@ -1,4 +1,8 @@
-"""`python -m pipeline <command>`: generate, train. Errors a user can fix exit with code 2."""
+"""`python -m pipeline <command>`: the one entry point of every job.
+
+Commands: generate, import, train, evaluate, backtest, results, promote, predict. Errors a user
+can fix print `error: …` and exit with code 2; nothing is written.
+"""
 
 from __future__ import annotations
 
@@ -15,58 +19,54 @@ from pipeline.errors import CloseprobError
 DEFAULT_CONFIG = Path("configs/default.yaml")
 
 
+def _command(
+    commands: argparse._SubParsersAction, name: str, text: str, data: bool = False
+) -> argparse.ArgumentParser:
+    """A subcommand with --config and, for those that read the data, --deals/--interactions."""
+    command: argparse.ArgumentParser = commands.add_parser(name, help=text)
+    command.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    if data:
+        command.add_argument(
+            "--deals", type=Path, default=None, help="deals table (.csv or .parquet)"
+        )
+        command.add_argument("--interactions", type=Path, default=None, help="interactions table")
+    return command
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    generate = commands.add_parser("generate", help="write the built-in synthetic CRM to data/")
-    generate.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    generate = _command(commands, "generate", "write the built-in synthetic CRM to data/")
     generate.add_argument(
         "--out", type=Path, default=None, help="folder (default: the config's data paths)"
     )
-    train = commands.add_parser("train", help="train, evaluate, log and register a model")
-    train.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
-    train.add_argument("--deals", type=Path, default=None, help="deals table (.csv or .parquet)")
-    train.add_argument("--interactions", type=Path, default=None, help="interactions table")
-    evaluate = commands.add_parser(
-        "evaluate", help="test-slice metrics, with --baselines side by side"
+    _command(commands, "train", "train, evaluate, log and register a model", data=True)
+    evaluate = _command(
+        commands, "evaluate", "test-slice metrics, with --baselines side by side", data=True
     )
-    evaluate.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
-    evaluate.add_argument("--deals", type=Path, default=None, help="deals table (.csv or .parquet)")
-    evaluate.add_argument("--interactions", type=Path, default=None, help="interactions table")
     evaluate.add_argument(
         "--baselines", action="store_true", help="also RFM, ABC by value, logistic"
     )
-    results = commands.add_parser(
-        "results", help="one row per data set: the README's results table"
-    )
-    results.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    results = _command(commands, "results", "one row per data set: the README's results table")
     results.add_argument("--datasets", default=None, help="comma-separated (default: all)")
-    imports = commands.add_parser("import", help="map a public data set onto the data contract")
+    imports = _command(commands, "import", "map a public data set onto the data contract")
     imports.add_argument("name", help="bpi2012 | olist | crm_sales | bank_marketing")
-    imports.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     imports.add_argument(
         "--source", type=Path, default=None, help="raw files (default: ../shared/data/…)"
     )
     imports.add_argument("--out", type=Path, default=None, help="folder (default: data/<name>/)")
-    backtest = commands.add_parser(
-        "backtest", help="weekly queues of the past, scored against what happened"
+    backtest = _command(
+        commands, "backtest", "weekly queues of the past, scored against what happened", data=True
     )
-    backtest.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
-    backtest.add_argument("--deals", type=Path, default=None, help="deals table (.csv or .parquet)")
-    backtest.add_argument("--interactions", type=Path, default=None, help="interactions table")
     backtest.add_argument("--weeks", type=int, default=8, help="how many past weekly as_of dates")
     backtest.add_argument(
         "--retrain-every", type=int, default=None, help="retrain every N weeks (default: config)"
     )
-    promote = commands.add_parser("promote", help="set the champion alias by hand")
-    promote.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    promote = _command(commands, "promote", "set the champion alias by hand")
     which = promote.add_mutually_exclusive_group(required=True)
     which.add_argument("--version", help="registry version to make champion")
     which.add_argument("--rollback", action="store_true", help="back to the previous champion")
-    predict = commands.add_parser("predict", help="score open deals into the priority queue")
-    predict.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
-    predict.add_argument("--deals", type=Path, default=None, help="deals table (.csv or .parquet)")
-    predict.add_argument("--interactions", type=Path, default=None, help="interactions table")
+    predict = _command(commands, "predict", "score open deals into the priority queue", data=True)
     predict.add_argument(
         "--as-of", default=None, help="score as of this instant (default: end of data)"
     )
@@ -267,16 +267,18 @@ def run_predict(
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        config = load_config(args.config)
+        config = with_data_paths(
+            load_config(args.config),
+            getattr(args, "deals", None),
+            getattr(args, "interactions", None),
+        )
         if args.command == "generate":
             run_generate(config, args.out)
         elif args.command == "train":
-            run_train(with_data_paths(config, args.deals, args.interactions))
+            run_train(config)
         elif args.command == "evaluate":
-            config = with_data_paths(config, args.deals, args.interactions)
             run_evaluate(config, args.baselines)
         elif args.command == "backtest":
-            config = with_data_paths(config, args.deals, args.interactions)
             every = args.retrain_every or config.backtest.retrain_every_weeks
             run_backtest_command(config, args.weeks, every)
         elif args.command == "promote":
@@ -286,7 +288,6 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "import":
             run_import(args.name, args.source, args.out)
         elif args.command == "predict":
-            config = with_data_paths(config, args.deals, args.interactions)
             run_predict(config, args.as_of, args.model, args.out)
     except CloseprobError as exc:
         print(f"error: {exc}", file=sys.stderr)

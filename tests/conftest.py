@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 
 @pytest.fixture(autouse=True)
@@ -57,4 +58,26 @@ def make_interactions(rows: list[dict[str, object]]) -> pd.DataFrame:
 
 def write_csv(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
+    return path
+
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "configs" / "default.yaml"
+
+
+def write_small_crm(folder: Path, n_deals: int, **sections: dict[str, object]) -> Path:
+    """The default config pointed at `folder`, with a generated CRM of `n_deals` deals (20
+    interactions each) written there; `sections` update the config's sections. Returns the
+    config's path."""
+    from pipeline.cli import main
+
+    raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    raw["data"] |= {
+        name: str(folder / f"{name}.csv") for name in ("deals", "interactions", "truth")
+    }
+    raw["generate"] |= {"n_deals": n_deals, "n_interactions": 20 * n_deals}
+    for name, updates in sections.items():
+        raw[name] |= updates
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    assert main(["generate", "--config", str(path)]) == 0
     return path

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import mlflow
 import pytest
-import yaml
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from pipeline.cli import main
 from pipeline.tracking import load_registered_model
+from tests.conftest import write_small_crm
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENT, MODEL = "close-probability", "close-probability"
@@ -87,20 +87,13 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """1,200 generated deals, a config pointing at them, one training in `mlflow.db`."""
     folder = tmp_path_factory.mktemp("crm")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
-    raw = yaml.safe_load((ROOT / "configs" / "default.yaml").read_text())
-    raw["data"] |= {
-        name: str(folder / f"{name}.csv") for name in ("deals", "interactions", "truth")
-    }
-    raw["generate"] |= {"n_deals": 1200, "n_interactions": 24_000}
-    raw["predict"] |= {"out": str(folder / "queue.csv")}
     # One LightGBM thread per training: two run at once here, on a machine that may have 2 cores.
-    raw["model"]["n_jobs"] = 1
-    path = folder / "config.yaml"
-    path.write_text(yaml.safe_dump(raw))
+    path = write_small_crm(
+        folder, 1200, predict={"out": str(folder / "queue.csv")}, model={"n_jobs": 1}
+    )
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", uri)
         patch.setenv("MLFLOW_REGISTRY_URI", uri)
-        assert main(["generate", "--config", str(path)]) == 0
         assert main(["train", "--config", str(path)]) == 0
     return path
 

@@ -8,7 +8,6 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 from mlflow import MlflowClient
 
 from features.build import build_features
@@ -17,8 +16,7 @@ from pipeline.cli import main
 from pipeline.config import load_config
 from pipeline.dataset import load_dataset
 from pipeline.predict import QUEUE_COLUMNS, default_as_of
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import write_small_crm
 
 
 @pytest.fixture(scope="module")
@@ -26,18 +24,12 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small generated CRM, a config pointing at it, and one training registered in MLflow."""
     folder = tmp_path_factory.mktemp("crm")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
-    raw = yaml.safe_load((ROOT / "configs" / "default.yaml").read_text())
-    raw["data"] |= {
-        name: str(folder / f"{name}.csv") for name in ("deals", "interactions", "truth")
-    }
-    raw["generate"] |= {"n_deals": 1500, "n_interactions": 30_000}
-    raw["predict"] |= {"out": str(folder / "queue.csv"), "chunk_rows": 97}
-    path = folder / "config.yaml"
-    path.write_text(yaml.safe_dump(raw))
+    path = write_small_crm(
+        folder, 1500, predict={"out": str(folder / "queue.csv"), "chunk_rows": 97}
+    )
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", uri)
         patch.setenv("MLFLOW_REGISTRY_URI", uri)
-        assert main(["generate", "--config", str(path)]) == 0
         assert main(["train", "--config", str(path)]) == 0
     return path
 

@@ -14,11 +14,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from pipeline.cli import main
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import write_small_crm
 
 
 def _free_port() -> int:
@@ -88,14 +86,7 @@ def test_training_against_a_real_server_is_readable_through_the_rest_api(
 ) -> None:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
     monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
-    raw = yaml.safe_load((ROOT / "configs" / "default.yaml").read_text())
-    raw["data"] |= {
-        name: str(tmp_path / f"{name}.csv") for name in ("deals", "interactions", "truth")
-    }
-    raw["generate"] |= {"n_deals": 1200, "n_interactions": 24_000}
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump(raw))
-    assert main(["generate", "--config", str(config)]) == 0
+    config = write_small_crm(tmp_path, 1200)
     assert main(["train", "--config", str(config)]) == 0
     assert main(["train", "--config", str(config)]) == 0
 

@@ -7,31 +7,18 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pytest
-import yaml
 from mlflow import MlflowClient
 
 from pipeline.cli import main
 from pipeline.config import load_config
 from pipeline.dataset import load_dataset
 from pipeline.train import train_close_model
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import write_small_crm
 
 
 @pytest.fixture(scope="module")
 def small_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("crm")
-    raw = yaml.safe_load((ROOT / "configs" / "default.yaml").read_text())
-    raw["data"] |= {
-        "deals": str(folder / "deals.csv"),
-        "interactions": str(folder / "interactions.csv"),
-        "truth": str(folder / "truth.csv"),
-    }
-    raw["generate"] |= {"n_deals": 1500, "n_interactions": 30_000}
-    path = folder / "config.yaml"
-    path.write_text(yaml.safe_dump(raw))
-    assert main(["generate", "--config", str(path)]) == 0
-    return path
+    return write_small_crm(tmp_path_factory.mktemp("crm"), 1500)
 
 
 @pytest.mark.slow

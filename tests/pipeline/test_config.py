@@ -9,9 +9,7 @@ import pytest
 from pipeline.cli import main
 from pipeline.config import Config, flatten_config, load_config, with_data_paths
 from pipeline.errors import ConfigError
-from tests.conftest import write_csv
-
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "default.yaml"
+from tests.conftest import DEFAULT_CONFIG, write_csv
 
 
 def write_config(tmp_path: Path, text: str) -> Path:
