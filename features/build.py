@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from features.attributes import attribute_features
@@ -11,7 +12,7 @@ from features.recency import recency_features
 from features.registry import feature_descriptions
 from features.spec import FeatureSpec
 from features.stage import stage_features
-from features.timeline import index_events, make_queries, to_seconds
+from features.timeline import Timeline, index_events, make_queries, to_seconds
 
 
 def build_features(
@@ -21,26 +22,28 @@ def build_features(
 
     Every feature of a row uses only interactions with `occurred_at < as_of`, deals closed
     before `as_of` (history), and attributes known at creation. `as_of` must be whole seconds.
+    Rows are computed sorted by (deal, as_of) and returned in the snapshots' order and index.
     """
     deal_ids = pd.Index(deals["deal_id"])
     log = index_events(interactions, deal_ids)
     queries = make_queries(snapshots, deal_ids, log.origin)
+    timeline = Timeline(log, queries)
     rows = deals.iloc[queries.deal_code].reset_index(drop=True)
     created_at = to_seconds(rows["created_at"]) - log.origin
     amount = rows["amount"].to_numpy(dtype=float, na_value=float("nan"))
-    counts = window_counts(log, queries, spec)
-    as_of_seconds = to_seconds(snapshots["as_of"])
+    counts = window_counts(timeline, spec)
+    as_of_seconds = queries.as_of + np.int64(log.origin)
     families = [
-        recency_features(log, queries, created_at, amount, spec.stage_event_type),
+        recency_features(timeline, created_at, amount, spec.stage_event_type),
         counts,
-        engagement_features(log, queries, counts, spec),
-        stage_features(log, queries, created_at, spec.stage_event_type),
+        engagement_features(timeline, counts, spec),
+        stage_features(timeline, created_at, spec.stage_event_type),
         *(
             history_features(deals, rows, as_of_seconds, key, spec.prior_strength)
             for key in spec.history_keys
         ),
         attribute_features(rows, spec.attributes),
     ]
-    features = pd.concat(families, axis=1)[list(feature_descriptions(spec))]
+    features = queries.restore(pd.concat(families, axis=1)[list(feature_descriptions(spec))])
     keys = snapshots[["deal_id", "as_of"]].reset_index(drop=True)
     return pd.concat([keys, features], axis=1).set_axis(snapshots.index)

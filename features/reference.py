@@ -1,0 +1,76 @@
+"""A straightforward pandas version of the benchmark feature set: the oracle for the fast path.
+
+The benchmark set is a fixed subset of closeprob's features, the one `make bench` computes with
+every engine (ours, this one, DuckDB, Featuretools) on the same snapshots:
+
+- `deal_age_days`: days from the deal's creation to `as_of`;
+- `days_since_last_touch`, `days_since_last_inbound`: days from the latest interaction (inbound
+  only, for the second) strictly before `as_of`; NaN when there is none;
+- `distinct_types_30d`: distinct interaction types in [as_of − 30 d, as_of);
+- `n_<type>_<w>d`: interactions of each type in [as_of − w d, as_of), w in 7, 30, 90.
+
+This module joins every snapshot to every interaction of its deal and filters: simple enough to
+trust by reading, and memory-hungry by design (rows = snapshots × events per deal). Tests compare
+the fast path against it on random data; nothing in the pipeline calls it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from features.spec import slug
+
+BENCHMARK_WINDOWS = (7, 30, 90)
+DISTINCT_WINDOW = 30
+DAY = pd.Timedelta(days=1)
+
+
+def benchmark_columns(event_types: tuple[str, ...]) -> list[str]:
+    """Feature columns of the benchmark set, in order (after `deal_id`, `as_of`)."""
+    counts = [f"n_{slug(t)}_{w}d" for w in BENCHMARK_WINDOWS for t in event_types]
+    return [
+        "deal_age_days",
+        "days_since_last_touch",
+        "days_since_last_inbound",
+        "distinct_types_30d",
+        *counts,
+    ]
+
+
+def reference_features(
+    deals: pd.DataFrame,
+    interactions: pd.DataFrame,
+    snapshots: pd.DataFrame,
+    event_types: tuple[str, ...],
+) -> pd.DataFrame:
+    """The benchmark set for each snapshot row (`deal_id`, `as_of`), in the snapshots' order."""
+    rows = snapshots[["deal_id", "as_of"]].reset_index(drop=True)
+    rows["row"] = np.arange(len(rows))
+    created = rows.merge(deals[["deal_id", "created_at"]], on="deal_id", how="left")
+    out = pd.DataFrame({"deal_id": rows["deal_id"], "as_of": rows["as_of"]})
+    out["deal_age_days"] = (created["as_of"] - created["created_at"]) / DAY
+
+    events = interactions[["deal_id", "occurred_at", "type", "direction"]]
+    joined = rows.merge(events, on="deal_id", how="inner")
+    past = joined[joined["occurred_at"] < joined["as_of"]]
+    age = (past["as_of"] - past["occurred_at"]) / DAY
+
+    last_touch = age.groupby(past["row"]).min()
+    out["days_since_last_touch"] = last_touch.reindex(rows["row"]).to_numpy()
+    inbound = past["direction"] == "inbound"
+    last_inbound = age[inbound].groupby(past.loc[inbound, "row"]).min()
+    out["days_since_last_inbound"] = last_inbound.reindex(rows["row"]).to_numpy()
+
+    recent = past[(age <= DISTINCT_WINDOW) & past["type"].notna()]
+    distinct = recent.groupby("row")["type"].nunique()
+    out["distinct_types_30d"] = distinct.reindex(rows["row"], fill_value=0).to_numpy(float)
+
+    for days in BENCHMARK_WINDOWS:
+        window = past[age <= days]
+        table = pd.crosstab(window["row"], window["type"])
+        for event_type in event_types:
+            column = table[event_type] if event_type in table.columns else pd.Series(dtype=float)
+            values = column.reindex(rows["row"], fill_value=0).to_numpy(float)
+            out[f"n_{slug(event_type)}_{days}d"] = values
+    return out[["deal_id", "as_of", *benchmark_columns(event_types)]]
