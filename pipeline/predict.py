@@ -136,13 +136,32 @@ def build_queue(
     previous: pd.DataFrame | None,
 ) -> pd.DataFrame:
     """One row per deal open at `as_of`, ranked by expected value, with tiers and reasons."""
+    scored = score_open_deals(dataset, loaded.close, as_of, chunk_rows, ranking.reasons)
+    return rank_queue(scored, dataset, loaded, as_of, ranking, previous)
+
+
+def score_open_deals(
+    dataset: Dataset, model: CloseModel, as_of: pd.Timestamp, chunk_rows: int, reasons: int
+) -> pd.DataFrame:
+    """p_close and reason codes for every deal open at `as_of`."""
     snapshots = open_deal_snapshots(dataset.deals, pd.DatetimeIndex([as_of]))
     if snapshots.empty:
         raise TrainingDataError(
             f"no deal is open at as_of={as_of.isoformat()}: every deal was created after it or "
             "closed before it; pick a later --as-of or check 'closed_at'"
         )
-    scored = score_snapshots(dataset, loaded.close, snapshots, chunk_rows, ranking.reasons)
+    return score_snapshots(dataset, model, snapshots, chunk_rows, reasons)
+
+
+def rank_queue(
+    scored: pd.DataFrame,
+    dataset: Dataset,
+    loaded: LoadedModel,
+    as_of: pd.Timestamp,
+    ranking: RankingConfig,
+    previous: pd.DataFrame | None,
+) -> pd.DataFrame:
+    """Deal values, expected value, rank, tiers, owner capacity and change since `previous`."""
     deals = dataset.deals.set_index("deal_id").loc[scored["deal_id"]].reset_index()
     values = deal_values(deals, loaded.value)
     scored = scored.assign(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
@@ -117,8 +118,18 @@ def _check_slices(data: TrainingData) -> None:
             )
 
 
-def fit_close_model(data: TrainingData, config: Config) -> CloseModel:
-    """LightGBM on train, early-stopped on validation, calibrated on calibration."""
+@dataclass(frozen=True)
+class FittedBooster:
+    """The uncalibrated classifier, its columns and categories, and every row encoded."""
+
+    booster: lgb.LGBMClassifier
+    feature_names: list[str]
+    categories: dict[str, list[str]]
+    encoded: pd.DataFrame
+
+
+def fit_booster(data: TrainingData, config: Config) -> FittedBooster:
+    """LightGBM on the train slice, early-stopped on the validation slice."""
     names = list(feature_descriptions(data.spec))
     categories = fit_categories(data.features[data.rows("train")], categorical_features(data.spec))
     encoded = encode_features(data.features, names, categories)
@@ -130,20 +141,30 @@ def fit_close_model(data: TrainingData, config: Config) -> CloseModel:
         config.model.model_dump(),
         config.seed,
     )
+    return FittedBooster(booster, names, categories, encoded)
+
+
+def calibrate_booster(fitted: FittedBooster, data: TrainingData, config: Config) -> CloseModel:
+    """The booster frozen, its probabilities calibrated on the calibration slice."""
     calibrated = calibrate_classifier(
-        booster,
-        encoded[data.rows("calibration")],
+        fitted.booster,
+        fitted.encoded[data.rows("calibration")],
         data.labels[data.rows("calibration")],
         config.calibration.method,
     )
     return CloseModel(
         spec=data.spec,
-        feature_names=names,
-        categories=categories,
-        booster=booster,
+        feature_names=fitted.feature_names,
+        categories=fitted.categories,
+        booster=fitted.booster,
         calibrated=calibrated,
         calibration_method=config.calibration.method,
     )
+
+
+def fit_close_model(data: TrainingData, config: Config) -> CloseModel:
+    """LightGBM on train, early-stopped on validation, calibrated on calibration."""
+    return calibrate_booster(fit_booster(data, config), data, config)
 
 
 def train_close_model(dataset: Dataset, config: Config) -> TrainingResult:
