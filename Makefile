@@ -16,9 +16,11 @@ WEEKS ?= 8
 AS_OF ?=
 MODEL ?=
 OUT ?=
+SIZE ?= small,medium
+FT_VENV := .venv-featuretools
 PREDICT_FLAGS := $(DATA_FLAGS) $(if $(AS_OF),--as-of $(AS_OF)) $(if $(MODEL),--model $(MODEL)) $(if $(OUT),--out $(OUT))
 
-.PHONY: help setup generate train predict compare results backtest test test-fast lint format ui clean
+.PHONY: help setup generate train predict compare results backtest bench bench-featuretools test test-fast lint format ui clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -46,8 +48,38 @@ compare: $(STAMP) ## Model vs baselines (RFM, ABC by value, logistic) on one spl
 results: $(STAMP) ## The README's results table: every data set, model vs RFM and value-only
 	$(BIN)/python -m pipeline results
 
-backtest: $(STAMP) ## Weekly queues of the past scored against what happened (WEEKS=8)
+backbench: $(VENV)/.bench-installed bench-featuretools ## Benchmarks -> bench/RESULTS.md (SIZE=small,medium[,large])
+	$(BIN)/python bench/run.py --size $(SIZE)
+
+bench-featuretools: ## Featuretools in its own venv (it needs pandas < 3); the bench skips it if this fails
+	@$(MAKE) --no-print-directory $(FT_VENV)/.installed || echo "Featuretools not installed: the bench will skip it"
+
+$(VENV)/.bench-installed: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	touch $@
+
+$(FT_VENV)/.installed:
+	$(PYTHON) -m venv $(FT_VENV)
+	$(FT_VENV)/bin/pip install --quiet 'featuretools==1.31.0' 'pandas>=2.2,<3' 'pyarrow>=14'
+	touch $@
+
+test: $(STAMP) ## Weekly queues of the past scored against what happened (WEEKS=8)
 	$(BIN)/python -m pipeline backtest --config $(CONFIG) --weeks $(WEEKS) $(DATA_FLAGS)
+
+bench: $(VENV)/.bench-installed bench-featuretools ## Benchmarks -> bench/RESULTS.md (SIZE=small,medium[,large])
+	$(BIN)/python bench/run.py --size $(SIZE)
+
+bench-featuretools: ## Featuretools in its own venv (it needs pandas < 3); the bench skips it if this fails
+	@$(MAKE) --no-print-directory $(FT_VENV)/.installed || echo "Featuretools not installed: the bench will skip it"
+
+$(VENV)/.bench-installed: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	touch $@
+
+$(FT_VENV)/.installed:
+	$(PYTHON) -m venv $(FT_VENV)
+	$(FT_VENV)/bin/pip install --quiet 'featuretools==1.31.0' 'pandas>=2.2,<3' 'pyarrow>=14'
+	touch $@
 
 test: $(STAMP) ## Run the whole test suite (includes one small end-to-end training)
 	$(BIN)/python -m pytest
@@ -68,4 +100,4 @@ ui: $(STAMP) ## MLflow UI on 127.0.0.1 (UI_PORT, default 5000) over ./mlflow.db 
 	$(BIN)/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --host 127.0.0.1 --port $(UI_PORT)
 
 clean: ## Remove generated data, outputs, caches (keeps mlflow.db and .venv)
-	rm -rf data outputs .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	rm -rf data outputs bench/.work .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -38,6 +38,8 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from report import render  # bench/report.py (this script's folder is first on sys.path)
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
 RESULTS = BENCH / "results"
@@ -154,11 +156,27 @@ def engine_commands(folder: Path, out: Path) -> dict[str, list[str]]:
     commands = {
         "closeprob": [*ours, "--engine", "closeprob"],
         "pandas (reference)": [*ours, "--engine", "reference"],
-        "duckdb": [python(), "bench/engines/duckdb_features.py", *data, "--variant", "straightforward"],
-        "duckdb (tuned)": [python(), "bench/engines/duckdb_features.py", *data, "--variant", "tuned"],
+        "duckdb": [
+            python(),
+            "bench/engines/duckdb_features.py",
+            *data,
+            "--variant",
+            "straightforward",
+        ],
+        "duckdb (tuned)": [
+            python(),
+            "bench/engines/duckdb_features.py",
+            *data,
+            "--variant",
+            "tuned",
+        ],
     }
     if FEATURETOOLS_PYTHON.is_file():
-        commands["featuretools"] = [str(FEATURETOOLS_PYTHON), "bench/engines/featuretools_features.py", *data]
+        commands["featuretools"] = [
+            str(FEATURETOOLS_PYTHON),
+            "bench/engines/featuretools_features.py",
+            *data,
+        ]
     return commands
 
 
@@ -171,9 +189,15 @@ def compare_engines(
     expected = folder / "features_closeprob.parquet"
     for name, command in engine_commands(folder, folder / "features.parquet").items():
         if name == "featuretools" and interactions > featuretools_max:
-            measured[name] = {"skipped": f"above --featuretools-max {featuretools_max:,} interactions"}
+            measured[name] = {
+                "skipped": f"above --featuretools-max {featuretools_max:,} interactions"
+            }
             continue
-        runs = 1 if name in {"featuretools", "pandas (reference)"} and interactions > 1_000_000 else repeats
+        runs = (
+            1
+            if name in {"featuretools", "pandas (reference)"} and interactions > 1_000_000
+            else repeats
+        )
         reports, peaks = [], []
         for _ in range(runs):
             child = checked(run_child(command), f"the {name} feature engine")
@@ -190,9 +214,11 @@ def compare_engines(
             "load_s": statistics.median(r["load_s"] for r in reports),
             "peak_rss_mib": max(peaks),
             "equal": equal,
-            "version": reports[0].get("version", ""),
         }
-        print(f"    {name}: {measured[name]['compute_s']:.2f} s, {max(peaks):,.0f} MiB, {equal}", flush=True)
+        print(
+            f"    {name}: {measured[name]['compute_s']:.2f} s, {max(peaks):,.0f} MiB, {equal}",
+            flush=True,
+        )
     return measured
 
 
@@ -230,7 +256,7 @@ def installed(name: str) -> str:
 def featuretools_version() -> str:
     if not FEATURETOOLS_PYTHON.is_file():
         return "not installed (make bench-featuretools)"
-    code = "import featuretools, pandas; print(featuretools.__version__, 'with pandas', pandas.__version__)"
+    code = "import featuretools as f, pandas as p; print(f.__version__, 'pandas', p.__version__)"
     child = run_child([str(FEATURETOOLS_PYTHON), "-c", code])
     return child.stdout.strip() or "broken virtualenv"
 
@@ -240,7 +266,9 @@ def bench_size(size: str, args: argparse.Namespace) -> dict[str, object]:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     load_before = os.getloadavg()[0]
-    print(f"{size}: generating {SIZES[size][0]:,} deals / {SIZES[size][1]:,} interactions", flush=True)
+    print(
+        f"{size}: generating {SIZES[size][0]:,} deals / {SIZES[size][1]:,} interactions", flush=True
+    )
     generated = generate(size, folder)
     config = write_config(folder)
     print(f"  stages ({generated['snapshot_rows']:,} benchmark snapshot rows)", flush=True)
@@ -248,7 +276,9 @@ def bench_size(size: str, args: argparse.Namespace) -> dict[str, object]:
     print("  make train, make predict", flush=True)
     made = make_targets(config, folder)
     print("  feature engines", flush=True)
-    engines = compare_engines(folder, args.repeats, args.featuretools_max, int(generated["interactions"]))
+    engines = compare_engines(
+        folder, args.repeats, args.featuretools_max, int(generated["interactions"])
+    )
     result = {
         "size": size,
         "generated": generated,
@@ -265,10 +295,14 @@ def bench_size(size: str, args: argparse.Namespace) -> dict[str, object]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--size", default="small,medium", help="comma-separated: small,medium,large")
+    parser.add_argument(
+        "--size", default="small,medium", help="comma-separated: small,medium,large"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="runs per feature engine (median)")
     parser.add_argument(
-        "--featuretools-max", type=int, default=2_000_000,
+        "--featuretools-max",
+        type=int,
+        default=2_000_000,
         help="skip Featuretools above this many interactions (it takes about 15 min at 10 M)",
     )
     parser.add_argument("--work", type=Path, default=BENCH / ".work", help="scratch folder")
@@ -282,8 +316,6 @@ def main() -> None:
                 raise SystemExit(f"--size {size!r}: choose from {', '.join(SIZES)}")
             result = bench_size(size, args)
             (RESULTS / f"{size}.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
-    from report import render  # bench/report.py: formatting only
-
     (BENCH / "RESULTS.md").write_text(render(RESULTS), encoding="utf-8")
     print((BENCH / "RESULTS.md").read_text(encoding="utf-8"))
 

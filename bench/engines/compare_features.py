@@ -32,7 +32,8 @@ def difference(expected: pd.DataFrame, actual: pd.DataFrame) -> str:
         same = (np.isnan(want) & np.isnan(got)) | (np.abs(want - got) <= tolerance)
         if not same.all():
             row = int(np.flatnonzero(~same)[0])
-            return f"{column} differs in {int((~same).sum())} rows (row {row}: {want[row]} vs {got[row]})"
+            example = f"row {row}: {want[row]} vs {got[row]}"
+            return f"{column} differs in {int((~same).sum())} rows ({example})"
     return ""
 
 

@@ -1,0 +1,242 @@
+"""Render bench/RESULTS.md from the saved results of `bench/run.py` (bench/results/*.json).
+
+Formatting only: every figure comes from a saved run, and each target's verdict is computed
+from those figures here, never written by hand.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+ORDER = ("small", "medium", "large")
+ENGINE_ORDER = ("closeprob", "pandas (reference)", "duckdb", "duckdb (tuned)", "featuretools")
+TRAIN_LIMIT_S, TRAIN_LIMIT_MIB = 15 * 60, 8 * 1024
+SCORING_TARGET = 100_000
+
+
+def load(results: Path) -> list[dict]:
+    saved = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in results.glob("*.json")}
+    return [saved[size] for size in ORDER if size in saved]
+
+
+def render(results: Path) -> str:
+    runs = load(results)
+    lines = [
+        "# closeprob benchmarks",
+        "",
+        "Written by `make bench` (`bench/run.py`; `make bench SIZE=large` for 500 k deals / 10 M",
+        "interactions). Each size is a run of its own: see its machine line. Times are wall",
+        "seconds; memory is peak resident set size (RSS) in MiB, of a fresh process per",
+        "measurement. Nothing here is asserted by a test.",
+        "",
+    ]
+    if not runs:
+        return "\n".join([*lines, "No saved results: run `make bench`."]) + "\n"
+    lines += machine_lines(runs) + targets(runs) + engines(runs) + scaling(runs)
+    lines += make_lines(runs) + stage_lines(runs) + scoring(runs)
+    return "\n".join(lines) + "\n"
+
+
+def sized(run: dict) -> str:
+    g = run["generated"]
+    return f"{run['size']} ({g['deals']:,} deals / {g['interactions']:,} interactions)"
+
+
+def machine_lines(runs: list[dict]) -> list[str]:
+    lines = ["## Machines", ""]
+    for run in runs:
+        m = run["machine"]
+        versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items())
+        load = run["load_average"]
+        lines.append(
+            f"- **{sized(run)}**: {m['date']}; {m['cpus']} CPUs ({m['cpu_model']}), "
+            f"{m['ram_gib']} GiB RAM, {m['os']}, Python {m['python']}; {versions}; "
+            f"featuretools {m['featuretools']}; load average {load['before']:.2f} before, "
+            f"{load['after']:.2f} after"
+        )
+    return [*lines, ""]
+
+
+def engine_total(engine: dict, name: str) -> float:
+    """Reading plus computing: DuckDB reads the Parquet inside its query, the others before."""
+    return float(engine["compute_s"]) + (
+        0.0 if name.startswith("duckdb") else float(engine["load_s"])
+    )
+
+
+def targets(runs: list[dict]) -> list[str]:
+    by_size = {run["size"]: run for run in runs}
+    lines = ["## Targets (issue 7)", "", "| target | measured | met |", "|---|---|---|"]
+    medium = by_size.get("medium")
+    if medium and "compute_s" in medium["engines"].get("featuretools", {}):
+        ours = medium["engines"]["closeprob"]
+        ft = medium["engines"]["featuretools"]
+        ratio = engine_total(ft, "featuretools") / engine_total(ours, "closeprob")
+        compute_ratio = ft["compute_s"] / ours["compute_s"]
+        lines.append(
+            f"| features ≥ 100× faster than Featuretools at 1 M interactions | {ratio:,.0f}× "
+            f"read + compute ({compute_ratio:,.0f}× compute only) | {yes(ratio >= 100)} |"
+        )
+    else:
+        lines.append("| features ≥ 100× faster than Featuretools at 1 M | not measured | – |")
+    large = by_size.get("large")
+    if large:
+        ours, duck = large["engines"]["closeprob"], large["engines"]["duckdb (tuned)"]
+        faster = engine_total(ours, "closeprob") < engine_total(duck, "duckdb")
+        leaner = ours["peak_rss_mib"] < duck["peak_rss_mib"]
+        lines.append(
+            "| features faster than tuned DuckDB at 10 M, in less memory | "
+            f"{engine_total(ours, 'closeprob'):.1f} s vs {engine_total(duck, 'duckdb'):.1f} s "
+            f"read + compute; {ours['peak_rss_mib']:,.0f} vs {duck['peak_rss_mib']:,.0f} MiB | "
+            f"{yes(faster and leaner)} |"
+        )
+        train = large["make"]["train"]
+        lines.append(
+            f"| `make train` at 10 M / 500 k: < 15 min and < 8 GiB | {train['seconds'] / 60:.1f} "
+            f"min, {train['peak_rss_mib'] / 1024:.2f} GiB | "
+            f"{yes(train['seconds'] < TRAIN_LIMIT_S and train['peak_rss_mib'] < TRAIN_LIMIT_MIB)} |"
+        )
+    else:
+        lines.append("| 10 M interactions targets | not measured (`make bench SIZE=large`) | – |")
+    for run in runs:
+        rate = scoring_rate(run)
+        lines.append(
+            f"| scoring ≥ 100 k open deals/s incl. ranking and reasons ({run['size']}) | "
+            f"{rate:,.0f}/s | {yes(rate >= SCORING_TARGET)} |"
+        )
+    return [*lines, ""]
+
+
+def yes(ok: bool) -> str:
+    return "yes" if ok else "**no**"
+
+
+def scoring_rate(run: dict) -> float:
+    stages = {s["stage"]: s for s in run["stages"]["stages"]}
+    seconds = stages["score"]["seconds"] + stages["rank"]["seconds"]
+    return stages["rank"]["rows"] / seconds
+
+
+def engines(runs: list[dict]) -> list[str]:
+    lines = [
+        "## Snapshot features: the same feature set, three engines",
+        "",
+        "Counts per type in 7/30/90 days, days since the last touch and the last inbound one,",
+        "deal age, distinct types in 30 days, on every deal open at each of 26 weekly snapshot",
+        "dates. Every output is checked equal to closeprob's (counts exactly, days to 1e-9).",
+        "'compute' excludes reading the Parquet files except for DuckDB, which reads them inside",
+        "its query; 'read + compute' is the fair comparison. Medians of the runs shown.",
+        "",
+        "| size | snapshot rows | engine | runs | read s | compute s | read + compute s "
+        "| × closeprob | peak RSS MiB | equal |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for run in runs:
+        measured = run["engines"]
+        ours = engine_total(measured["closeprob"], "closeprob")
+        for name in ENGINE_ORDER:
+            engine = measured.get(name)
+            if engine is None:
+                continue
+            if "skipped" in engine:
+                lines.append(
+                    f"| {run['size']} | | {name} | 0 | | | | | | skipped: {engine['skipped']} |"
+                )
+                continue
+            total = engine_total(engine, name)
+            read = "in query" if name.startswith("duckdb") else f"{engine['load_s']:.2f}"
+            lines.append(
+                f"| {run['size']} | {run['generated']['snapshot_rows']:,} | {name} "
+                f"| {engine['runs']} | {read} | {engine['compute_s']:.2f} | {total:.2f} "
+                f"| {total / ours:,.1f} | {engine['peak_rss_mib']:,.0f} | {engine['equal']} |"
+            )
+    return [*lines, ""]
+
+
+def scaling(runs: list[dict]) -> list[str]:
+    lines = [
+        "## Scaling",
+        "",
+        "closeprob's feature compute time per million (interactions + snapshot rows): about",
+        "constant when cost grows linearly in their sum, not in their product.",
+        "",
+        "| size | interactions | snapshot rows | closeprob compute s | s per M (interactions "
+        "+ rows) | whole training set: rows, s |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for run in runs:
+        g = run["generated"]
+        compute = run["engines"]["closeprob"]["compute_s"]
+        units = (g["interactions"] + g["snapshot_rows"]) / 1e6
+        stage = next(s for s in run["stages"]["stages"] if s["stage"] == "snapshot features")
+        lines.append(
+            f"| {run['size']} | {g['interactions']:,} | {g['snapshot_rows']:,} | {compute:.2f} "
+            f"| {compute / units:.3f} | {stage['rows']:,}, {stage['seconds']:.1f} |"
+        )
+    return [*lines, ""]
+
+
+def make_lines(runs: list[dict]) -> list[str]:
+    lines = [
+        "## Whole commands",
+        "",
+        "`make train` (validate, features, fit, calibrate, evaluate, value model, champion/",
+        "challenger, MLflow logging and registration) and then `make predict` (the queue at the",
+        "end of the data), on the generated data with a fresh SQLite MLflow store.",
+        "",
+        "| size | make train s | make train peak MiB | make predict s | make predict peak MiB |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for run in runs:
+        train, predict = run["make"]["train"], run["make"]["predict"]
+        lines.append(
+            f"| {sized(run)} | {train['seconds']:.1f} | {train['peak_rss_mib']:,.0f} "
+            f"| {predict['seconds']:.1f} | {predict['peak_rss_mib']:,.0f} |"
+        )
+    return [*lines, ""]
+
+
+def stage_lines(runs: list[dict]) -> list[str]:
+    lines = [
+        "## Stages",
+        "",
+        "One process runs the stages in order (`bench/stages.py`); each stage's peak RSS is the",
+        "process's high-water mark during that stage (reset before it), so it includes the data",
+        "earlier stages hold. 'generate' is `bench/generate.py` in a process of its own.",
+        "",
+        "| size | stage | rows | s | peak RSS MiB |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for run in runs:
+        g = run["generated"]
+        lines.append(
+            f"| {run['size']} | generate (+ write Parquet) | {g['interactions']:,} "
+            f"| {g['seconds']:.1f} | {g['peak_rss_mib']:,.0f} |"
+        )
+        for stage in run["stages"]["stages"]:
+            rows = f"{stage['rows']:,}" if "rows" in stage else ""
+            lines.append(
+                f"| {run['size']} | {stage['stage']} | {rows} | {stage['seconds']:.2f} "
+                f"| {stage['peak_rss_mib']:,.0f} |"
+            )
+    return [*lines, ""]
+
+
+def scoring(runs: list[dict]) -> list[str]:
+    lines = [
+        "## Scoring throughput",
+        "",
+        "Open deals scored per second at the end of the data: features, calibrated p_close,",
+        "reason codes (score), then deal values, expected value, rank and tiers (rank).",
+        "",
+        "| size | open deals | score s | rank s | open deals/s |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for run in runs:
+        stages = {s["stage"]: s for s in run["stages"]["stages"]}
+        lines.append(
+            f"| {run['size']} | {stages['rank']['rows']:,} | {stages['score']['seconds']:.2f} "
+            f"| {stages['rank']['seconds']:.2f} | {scoring_rate(run):,.0f} |"
+        )
+    return [*lines, ""]
