@@ -12,7 +12,8 @@ interactions and the model go to a temporary folder (Parquet, joblib).
 
 The measured step runs in a fresh child interpreter (this script with `--child`): it loads the
 model, reads and validates the two tables (`load_dataset`), then calls `build_queue` at the end
-of the data (features, scoring, ranking, reason codes). The child's peak RSS (VmHWM) therefore
+of the data (features, scoring, ranking, reason codes), and once more with `ranking.reasons: 0`
+(no reason codes, so no TreeSHAP). The child's peak RSS (VmHWM) therefore
 covers imports, reading, validation and scoring, and nothing of the generation or the training.
 Figures are printed, never asserted. `--profile N` runs `build_queue` under cProfile in the child
 and prints its top N entries by cumulative time; the table's times then include the profiler's
@@ -86,6 +87,7 @@ class ChildResult:
     interactions: int
     read_validate_s: float
     build_queue_s: float
+    build_queue_no_reasons_s: float
     rss_after_imports_mib: float
     peak_after_read_mib: float
     peak_mib: float
@@ -97,6 +99,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--days", type=int, default=45, help="span of each generated CRM")
     parser.add_argument("--interactions-per-deal", type=float, default=8.0)
     parser.add_argument("--profile", type=int, default=0, help="top N cProfile entries (0: off)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
     parser.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -184,7 +187,7 @@ def read_scoring_data(folder: Path, loaded: LoadedModel) -> Dataset:
 
 
 def queue_open_deals(
-    dataset: Dataset, loaded: LoadedModel, profiler: cProfile.Profile | None
+    dataset: Dataset, loaded: LoadedModel, profiler: cProfile.Profile | None, reasons: int = 3
 ) -> pd.DataFrame:
     """The priority queue at the end of the data, under `profiler` when one is given."""
     if profiler is not None:
@@ -193,7 +196,7 @@ def queue_open_deals(
         dataset,
         loaded,
         as_of=default_as_of(dataset),
-        ranking=RankingConfig(),
+        ranking=RankingConfig(reasons=reasons),
         chunk_rows=CHUNK_ROWS,
         previous=None,
     )
@@ -213,12 +216,16 @@ def score_in_child(folder: Path, profile: int) -> None:
     profiler = cProfile.Profile() if profile else None
     started = time.perf_counter()
     queue = queue_open_deals(dataset, loaded, profiler)
+    build_queue_s = time.perf_counter() - started
+    started = time.perf_counter()
+    queue_open_deals(dataset, loaded, None, reasons=0)
     result = ChildResult(
         deals=len(dataset.deals),
         open_deals_scored=len(queue),
         interactions=len(dataset.interactions),
         read_validate_s=read_validate_s,
-        build_queue_s=time.perf_counter() - started,
+        build_queue_s=build_queue_s,
+        build_queue_no_reasons_s=time.perf_counter() - started,
         rss_after_imports_mib=rss_after_imports,
         peak_after_read_mib=peak_after_read,
         peak_mib=peak_rss_mib(),
@@ -273,19 +280,18 @@ def machine_lines(load_before: float) -> list[str]:
 def format_table(rows: list[tuple[GeneratedCrm, ChildResult]]) -> str:
     """One markdown row per size: counts, phase seconds, open deals per second, memory."""
     lines = [
-        "| open deals scored | deals | interactions | read+validate s | build_queue s | total s "
-        "| open deals/s (build_queue) | open deals/s (total) | RSS after imports+model MiB "
-        "| peak RSS after read MiB | peak RSS MiB |",
+        "| open deals scored | deals | interactions | read+validate s | build_queue s "
+        "| open deals/s | build_queue without reasons s | open deals/s without reasons "
+        "| RSS after imports+model MiB | peak RSS after read MiB | peak RSS MiB |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for _, r in rows:
-        total_s = r.read_validate_s + r.build_queue_s
         lines.append(
             f"| {r.open_deals_scored:,} | {r.deals:,} | {r.interactions:,} "
-            f"| {r.read_validate_s:.1f} | {r.build_queue_s:.1f} | {total_s:.1f} "
-            f"| {r.open_deals_scored / r.build_queue_s:,.0f} "
-            f"| {r.open_deals_scored / total_s:,.0f} | {r.rss_after_imports_mib:,.0f} "
-            f"| {r.peak_after_read_mib:,.0f} | {r.peak_mib:,.0f} |"
+            f"| {r.read_validate_s:.1f} | {r.build_queue_s:.1f} "
+            f"| {r.open_deals_scored / r.build_queue_s:,.0f} | {r.build_queue_no_reasons_s:.1f} "
+            f"| {r.open_deals_scored / r.build_queue_no_reasons_s:,.0f} "
+            f"| {r.rss_after_imports_mib:,.0f} | {r.peak_after_read_mib:,.0f} | {r.peak_mib:,.0f} |"
         )
     return "\n".join(lines)
 
@@ -317,6 +323,9 @@ def main(argv: list[str]) -> None:
     print(format_table(rows))
     print()
     print("\n".join(machine_lines(load_before)))
+    if args.json is not None:
+        saved = [asdict(generated) | asdict(child) for generated, child in rows]
+        args.json.write_text(json.dumps(saved, indent=1), encoding="utf-8")
 
 
 if __name__ == "__main__":

@@ -105,6 +105,21 @@ class CloseModel:
         """Calibrated P(won within the horizon) per row of a feature frame."""
         return self.calibrated.predict_proba(self.encode(features))[:, 1]
 
+    def contributions(self, encoded: pd.DataFrame) -> np.ndarray:
+        """LightGBM `pred_contrib` of the uncalibrated booster on encoded rows: one log-odds
+        column per feature, then the bias; each row sums to the booster's raw score."""
+        return np.asarray(self.booster.predict(encoded, pred_contrib=True))
+
+    def proba_from_raw(self, raw: np.ndarray) -> np.ndarray:
+        """Calibrated probabilities from the booster's raw scores (log-odds), e.g. the row sums
+        of `contributions`, without walking the trees again. Equal to `predict_proba`: the
+        calibrator sees what `CalibratedClassifierCV` feeds it, the booster's decision_function,
+        which is the raw score."""
+        (fitted,) = self.calibrated.calibrated_classifiers_
+        proba = np.asarray(fitted.calibrators[0].predict(raw), dtype=float)
+        proba[(proba > 1.0) & (proba <= 1.0 + 1e-5)] = 1.0
+        return proba
+
     def predict_raw(self, features: pd.DataFrame) -> np.ndarray:
         """The uncalibrated booster's probability per row (for comparison and explanations)."""
         # LightGBM types predict_proba as array, sparse matrix or list (for sparse `pred_contrib`);

@@ -85,32 +85,55 @@ def reason_codes(
     features: pd.DataFrame,
     descriptions: dict[str, str],
     top: int,
-) -> tuple[list[str], list[str]]:
+) -> tuple[np.ndarray, np.ndarray]:
     """Per row, the `top` features pushing the score up and the `top` pushing it down.
 
     `contributions` are LightGBM `pred_contrib` values (log-odds of the uncalibrated booster, one
     column per feature in `descriptions` order, then the bias column, which is ignored).
-    Calibration is monotone, so the direction of each push holds for p_close too.
+    Calibration is monotone, so the direction of each push holds for p_close too. Each reason
+    reads "<description>: <value>", strongest first, joined by "; ". Vectorised: one pass per
+    reason slot and feature, each distinct value formatted once.
     """
     names = list(descriptions)
     effects = np.asarray(contributions)[:, : len(names)]
     order = np.argsort(-effects, axis=1, kind="stable")
-    values = features[names].to_numpy(dtype=object)
-    up, down = [], []
-    for row in range(len(effects)):
-        pushes_up = [i for i in order[row, :top] if effects[row, i] > 0]
-        pushes_down = [i for i in order[row, ::-1][:top] if effects[row, i] < 0]
-        up.append(
-            "; ".join(
-                f"{descriptions[names[i]]}: {format_value(values[row, i])}" for i in pushes_up
-            )
-        )
-        down.append(
-            "; ".join(
-                f"{descriptions[names[i]]}: {format_value(values[row, i])}" for i in pushes_down
-            )
-        )
+    labels = [f"{descriptions[name]}: " for name in names]
+    columns = [features[name].to_numpy(dtype=object) for name in names]
+    up = _joined_reasons(effects, order[:, :top], effects > 0, labels, columns)
+    down = _joined_reasons(effects, order[:, ::-1][:, :top], effects < 0, labels, columns)
     return up, down
+
+
+def _joined_reasons(
+    effects: np.ndarray,
+    picks: np.ndarray,
+    pushes: np.ndarray,
+    labels: list[str],
+    columns: list[np.ndarray],
+) -> np.ndarray:
+    """Reasons of the picked features (strongest first) that push the right way, joined.
+
+    Pushing features come first in `picks`, so the valid slots of a row are a prefix.
+    """
+    rows = np.arange(len(effects))
+    joined = np.full(len(effects), "", dtype=object)
+    for slot in range(picks.shape[1]):
+        feature = picks[:, slot]
+        valid = pushes[rows, feature]
+        text = np.full(len(effects), "", dtype=object)
+        for index in np.unique(feature[valid]):
+            chosen = valid & (feature == index)
+            text[chosen] = labels[index] + _formatted(columns[index][chosen])
+        joined = np.where(valid, np.where(slot == 0, text, joined + "; " + text), joined)
+    return joined
+
+
+def _formatted(values: np.ndarray) -> np.ndarray:
+    """`format_value` of each value, computed once per distinct value."""
+    keys = pd.Series(values, dtype=object)
+    codes, uniques = pd.factorize(keys, use_na_sentinel=True)
+    texts = np.array([format_value(v) for v in uniques] + ["none"], dtype=object)
+    return texts[codes]
 
 
 def compare_with_previous(queue: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:

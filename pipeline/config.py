@@ -14,6 +14,7 @@ from pydantic import (
     ConfigDict,
     Field,
     NonNegativeFloat,
+    NonNegativeInt,
     PositiveFloat,
     PositiveInt,
     ValidationError,
@@ -112,7 +113,7 @@ class RankingConfig(_Strict):
     b_share: PositiveFloat = Field(default=0.15, lt=1.0)
     capacity_per_owner: PositiveInt | None = None
     urgency: UrgencyConfig = UrgencyConfig()
-    reasons: PositiveInt = 3
+    reasons: NonNegativeInt = 3  # 0: no reason codes (scoring skips TreeSHAP, ~3× faster)
 
     @model_validator(mode="after")
     def _tiers_fit_in_one(self) -> RankingConfig:
