@@ -17,6 +17,7 @@ AS_OF ?=
 MODEL ?=
 OUT ?=
 SIZE ?= small,medium
+THROUGHPUT ?= 100000
 FT_VENV := .venv-featuretools
 PREDICT_FLAGS := $(DATA_FLAGS) $(if $(AS_OF),--as-of $(AS_OF)) $(if $(MODEL),--model $(MODEL)) $(if $(OUT),--out $(OUT))
 
@@ -48,8 +49,8 @@ compare: $(STAMP) ## Model vs baselines (RFM, ABC by value, logistic) on one spl
 results: $(STAMP) ## The README's results table: every data set, model vs RFM and value-only
 	$(BIN)/python -m pipeline results
 
-backbench: $(VENV)/.bench-installed bench-featuretools ## Benchmarks -> bench/RESULTS.md (SIZE=small,medium[,large])
-	$(BIN)/python bench/run.py --size $(SIZE)
+backbench: $(VENV)/.bench-installed bench-featuretools ## Benchmarks -> bench/RESULTS.md (SIZE=small,medium[,large] THROUGHPUT=open deals)
+	$(BIN)/python bench/run.py --size $(SIZE) --throughput $(THROUGHPUT)
 
 bench-featuretools: ## Featuretools in its own venv (it needs pandas < 3); the bench skips it if this fails
 	@$(MAKE) --no-print-directory $(FT_VENV)/.installed || echo "Featuretools not installed: the bench will skip it"
@@ -66,8 +67,8 @@ $(FT_VENV)/.installed:
 test: $(STAMP) ## Weekly queues of the past scored against what happened (WEEKS=8)
 	$(BIN)/python -m pipeline backtest --config $(CONFIG) --weeks $(WEEKS) $(DATA_FLAGS)
 
-bench: $(VENV)/.bench-installed bench-featuretools ## Benchmarks -> bench/RESULTS.md (SIZE=small,medium[,large])
-	$(BIN)/python bench/run.py --size $(SIZE)
+bench: $(VENV)/.bench-installed bench-featuretools ## Benchmarks -> bench/RESULTS.md (SIZE=small,medium[,large] THROUGHPUT=open deals)
+	$(BIN)/python bench/run.py --size $(SIZE) --throughput $(THROUGHPUT)
 
 bench-featuretools: ## Featuretools in its own venv (it needs pandas < 3); the bench skips it if this fails
 	@$(MAKE) --no-print-directory $(FT_VENV)/.installed || echo "Featuretools not installed: the bench will skip it"

@@ -293,6 +293,14 @@ def bench_size(size: str, args: argparse.Namespace) -> dict[str, object]:
     return result
 
 
+def throughput(open_deals: str) -> None:
+    """Batch scoring at `open_deals` open deals (bench/score_throughput.py), saved as JSON."""
+    print(f"scoring throughput at {open_deals} open deals", flush=True)
+    out = RESULTS / "throughput.json"
+    command = [python(), "bench/score_throughput.py", "--sizes", open_deals, "--json", str(out)]
+    checked(run_child(command), "the scoring throughput bench")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -305,17 +313,25 @@ def main() -> None:
         default=2_000_000,
         help="skip Featuretools above this many interactions (it takes about 15 min at 10 M)",
     )
+    parser.add_argument(
+        "--throughput",
+        default="100000",
+        help="open deals for the scoring-throughput bench, comma-separated ('' to skip)",
+    )
     parser.add_argument("--work", type=Path, default=BENCH / ".work", help="scratch folder")
     parser.add_argument("--keep", action="store_true", help="keep the generated data")
     parser.add_argument("--render", action="store_true", help="only rewrite RESULTS.md")
     args = parser.parse_args()
     RESULTS.mkdir(exist_ok=True)
     if not args.render:
-        for size in [s.strip() for s in args.size.split(",") if s.strip()]:
+        sizes = [s.strip() for s in args.size.split(",") if s.strip()]
+        for size in sizes:
             if size not in SIZES:
                 raise SystemExit(f"--size {size!r}: choose from {', '.join(SIZES)}")
             result = bench_size(size, args)
             (RESULTS / f"{size}.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+        if args.throughput:
+            throughput(args.throughput)
     (BENCH / "RESULTS.md").write_text(render(RESULTS), encoding="utf-8")
     print((BENCH / "RESULTS.md").read_text(encoding="utf-8"))
 

@@ -12,32 +12,54 @@ from features.recency import recency_features
 from features.registry import feature_descriptions
 from features.spec import FeatureSpec
 from features.stage import stage_features
-from features.timeline import Timeline, index_events, make_queries, to_seconds
+from features.timeline import (
+    Timeline,
+    default_threads,
+    index_events,
+    make_queries,
+    map_shards,
+    to_seconds,
+)
 
 
 def build_features(
-    deals: pd.DataFrame, interactions: pd.DataFrame, snapshots: pd.DataFrame, spec: FeatureSpec
+    deals: pd.DataFrame,
+    interactions: pd.DataFrame,
+    snapshots: pd.DataFrame,
+    spec: FeatureSpec,
+    threads: int | None = None,
 ) -> pd.DataFrame:
     """One row per snapshot row (`deal_id`, `as_of`), features in registry order.
 
     Every feature of a row uses only interactions with `occurred_at < as_of`, deals closed
     before `as_of` (history), and attributes known at creation. `as_of` must be whole seconds.
-    Rows are computed sorted by (deal, as_of) and returned in the snapshots' order and index.
+    Interaction features run on deal shards in `threads` threads (default: the machine's
+    cores); the result does not depend on the number. Rows come back in the snapshots' order
+    and index.
     """
+    threads = threads or default_threads()
     deal_ids = pd.Index(deals["deal_id"])
-    log = index_events(interactions, deal_ids)
+    log = index_events(interactions, deal_ids, threads)
     queries = make_queries(snapshots, deal_ids, log.origin)
-    timeline = Timeline(log, queries)
     rows = deals.iloc[queries.deal_code].reset_index(drop=True)
     created_at = to_seconds(rows["created_at"]) - log.origin
     amount = rows["amount"].to_numpy(dtype=float, na_value=float("nan"))
-    counts = window_counts(timeline, spec)
+
+    def interaction_features(timeline: Timeline, part: slice) -> pd.DataFrame:
+        counts = window_counts(timeline, spec)
+        return pd.concat(
+            [
+                recency_features(timeline, created_at[part], amount[part], spec.stage_event_type),
+                counts,
+                engagement_features(timeline, counts, spec),
+                stage_features(timeline, created_at[part], spec.stage_event_type),
+            ],
+            axis=1,
+        )
+
     as_of_seconds = queries.as_of + np.int64(log.origin)
     families = [
-        recency_features(timeline, created_at, amount, spec.stage_event_type),
-        counts,
-        engagement_features(timeline, counts, spec),
-        stage_features(timeline, created_at, spec.stage_event_type),
+        map_shards(log, queries, interaction_features, threads),
         *(
             history_features(deals, rows, as_of_seconds, key, spec.prior_strength)
             for key in spec.history_keys

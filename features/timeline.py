@@ -26,6 +26,8 @@ import pyarrow.compute as pc
 
 SPAN = np.int64(1 << 34)  # seconds per deal code: about 544 years
 SECONDS_PER_DAY = 86_400
+PARALLEL_SORT_MIN_EVENTS = 1_000_000  # up to this, one thread sorts faster than several
+SHARD_MIN_EVENTS = 200_000  # up to this, deal shards cost more in threads than they save
 
 
 def default_threads() -> int:
@@ -125,7 +127,7 @@ def index_events(
 
 def sort_order(keys: np.ndarray, parts: int) -> np.ndarray:
     """`np.argsort(keys, kind="stable")`, computed as `parts` key ranges sorted in threads."""
-    if parts <= 1 or len(keys) < 1_000_000:
+    if parts <= 1 or len(keys) <= PARALLEL_SORT_MIN_EVENTS:
         return np.argsort(keys, kind="stable")
     sample = keys[:: max(1, len(keys) // 10_000)]
     cuts = np.unique(np.quantile(sample, np.linspace(0, 1, parts + 1)[1:-1], method="lower"))
@@ -281,7 +283,7 @@ def map_shards(
     codes is a contiguous slice of each. Shards hold about the same number of events. `rows`
     is the shard's slice of the queries, for arrays aligned with them.
     """
-    if shards <= 1 or len(log.keys) < 200_000 or len(queries.as_of) < 10_000:
+    if shards <= 1 or len(queries.as_of) == 0 or len(log.keys) <= SHARD_MIN_EVENTS:
         return compute(Timeline(log, queries), slice(0, len(queries.as_of)))
     first_codes = log.keys[np.linspace(0, len(log.keys), shards, endpoint=False).astype(int)]
     cuts = np.unique(first_codes // SPAN)[1:]

@@ -8,6 +8,7 @@ from typing import Any, Literal
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 
@@ -119,6 +120,11 @@ class CloseModel:
         proba = np.asarray(fitted.calibrators[0].predict(raw), dtype=float)
         proba[(proba > 1.0) & (proba <= 1.0 + 1e-5)] = 1.0
         return proba
+
+    def predict_both(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """(calibrated, uncalibrated) probabilities per row, walking the trees once."""
+        raw = np.asarray(self.booster.predict(self.encode(features), raw_score=True))
+        return self.proba_from_raw(raw), expit(raw)
 
     def predict_raw(self, features: pd.DataFrame) -> np.ndarray:
         """The uncalibrated booster's probability per row (for comparison and explanations)."""

@@ -67,15 +67,33 @@ def value_captured(
     A group is one queue (one `as_of`); `won_value` is the value of rows won within the
     horizon and 0 otherwise. 1.0 = as good as hindsight.
     """
-    frame = pd.DataFrame(
-        {"won": np.asarray(won_value, dtype=float), "score": np.asarray(score, dtype=float)}
-    )
-    frame["group"] = np.asarray(groups)
-    by_score = frame.sort_values(["group", "score"], ascending=[True, False], kind="stable")
-    captured = by_score.groupby("group", sort=False).head(capacity)["won"].sum()
-    by_value = frame.sort_values(["group", "won"], ascending=[True, False], kind="stable")
-    best = by_value.groupby("group", sort=False).head(capacity)["won"].sum()
-    return float(captured / best) if best > 0 else float("nan")
+    return float(value_captured_curve(won_value, score, groups, np.array([capacity]))[0])
+
+
+def value_captured_curve(
+    won_value: ArrayLike, score: ArrayLike, groups: ArrayLike, capacities: np.ndarray
+) -> np.ndarray:
+    """`value_captured` at every capacity in `capacities`, from one sort per ranking."""
+    won = np.asarray(won_value, dtype=float)
+    group_codes, _ = pd.factorize(pd.Series(np.asarray(groups)), sort=True)
+    captured = _top_k_totals(won, np.asarray(score, dtype=float), group_codes, capacities)
+    best = _top_k_totals(won, won, group_codes, capacities)
+    return np.divide(captured, best, out=np.full(len(best), np.nan), where=best > 0)
+
+
+def _top_k_totals(
+    won: np.ndarray, score: np.ndarray, group_codes: np.ndarray, capacities: np.ndarray
+) -> np.ndarray:
+    """Sum over groups of `won` in each group's first k rows by descending `score` (ties and
+    NaN scores last keep row order), for each k in `capacities`."""
+    if len(won) == 0:
+        return np.zeros(len(capacities))
+    order = np.lexsort((-score, group_codes))  # stable: group ascending, score descending
+    sorted_groups = group_codes[order]
+    starts = np.flatnonzero(np.r_[True, sorted_groups[1:] != sorted_groups[:-1]])
+    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    by_rank = np.cumsum(np.bincount(rank, weights=won[order]))
+    return by_rank[np.clip(np.asarray(capacities, dtype=int), 1, len(by_rank)) - 1]
 
 
 def segment_metrics(y_true: ArrayLike, p: ArrayLike, segment: ArrayLike) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from models.metrics import (
     classification_metrics,
     ranking_metrics,
     segment_metrics,
-    value_captured,
+    value_captured_curve,
 )
 from models.value import DealValueModel, deal_values
 from pipeline.config import Config
@@ -130,9 +130,7 @@ def capture_curves(
     groups = data.features.loc[test, "as_of"].to_numpy()
     won = won_values(labels, value)
     return {
-        policy.family: np.array(
-            [value_captured(won, policy.queue_score, groups, int(k)) for k in capacities]
-        )
+        policy.family: value_captured_curve(won, policy.queue_score, groups, capacities)
         for policy in policies
     }
 

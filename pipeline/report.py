@@ -26,12 +26,12 @@ def print_training_report(
         f"\nTime split (snapshots every {config.snapshots.every_days} d, "
         f"label horizon {config.snapshots.horizon_days} d):"
     )
-    print(f"  {'slice':<12}{'from':>12}{'to':>12}{'rows':>9}{'won rate':>10}")
+    print(f"  {'slice':<12}{'from':>12}{'to':>12}{'rows':>12}{'won rate':>10}")
     for name in SLICES:
         dates, rows = getattr(data.split, name), data.rows(name)
         print(
             f"  {name:<12}{dates[0].date()!s:>12}{dates[-1].date()!s:>12}"
-            f"{int(rows.sum()):>9,}{data.labels[rows].mean():>10.3f}"
+            f"{int(rows.sum()):>12,}{data.labels[rows].mean():>10.3f}"
         )
     metrics = result.metrics
     print(

@@ -172,8 +172,7 @@ def train_close_model(dataset: Dataset, config: Config) -> TrainingResult:
     data = prepare_training_data(dataset, config)
     model = fit_close_model(data, config)
     test = data.rows("test")
-    p_close = model.predict_proba(data.features[test])
-    p_raw = model.predict_raw(data.features[test])
+    p_close, p_raw = model.predict_both(data.features[test])
     metrics = {
         f"test_{k}": v for k, v in classification_metrics(data.labels[test], p_close).items()
     }
