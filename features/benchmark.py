@@ -39,9 +39,12 @@ def benchmark_features(
     def compute(timeline: Timeline, rows: slice) -> pd.DataFrame:
         return _benchmark_columns(timeline, created_at[rows], event_types)
 
-    features = queries.restore(map_shards(log, queries, compute, threads))
-    keys = snapshots[["deal_id", "as_of"]].reset_index(drop=True)
-    return pd.concat([keys, features], axis=1)
+    features = queries.restore(
+        map_shards(log, queries, compute, threads), benchmark_columns(event_types)
+    )
+    features.insert(0, "as_of", snapshots["as_of"].array)
+    features.insert(0, "deal_id", snapshots["deal_id"].array)
+    return features
 
 
 def _benchmark_columns(
@@ -68,4 +71,4 @@ def _benchmark_columns(
     for i, days in enumerate(BENCHMARK_WINDOWS):
         for event_type in event_types:
             columns[f"n_{slug(event_type)}_{days}d"] = type_counts[event_type][i]
-    return pd.DataFrame(columns)[benchmark_columns(event_types)]
+    return pd.DataFrame(columns)

@@ -6,7 +6,8 @@ snapshot's window starts in that array (`np.searchsorted` with the snapshots sor
 way, which turns the binary searches into one cache-friendly sweep); a count over any subset
 of events (a type, a direction) is then the difference of that subset's running count at two
 positions. Cost grows with events × subsets plus snapshot rows × windows, never their product,
-and no Python loop runs over deals or snapshots.
+and no Python loop runs over deals or snapshots. Deals are independent, so `map_shards` runs
+ranges of deals in threads (numpy releases the GIL in sorts, searches and scans).
 
 Times are whole seconds: event times are floored, `as_of` must be a whole second, which makes
 `floor(occurred_at) < as_of` exactly `occurred_at < as_of`.
@@ -153,11 +154,11 @@ def as_categorical(values: pd.Series) -> pd.Categorical:
 class Queries:
     """Snapshot rows as search coordinates: deal code and `as_of` in seconds past the origin.
 
-    Build them with `make_queries`. Binary searches are fast when the needles come in a few
-    ascending runs (snapshots ordered by as_of, then deal, are one run per date) and about 30×
-    slower in random order, which misses the cache at every step. So rows in many runs are
-    sorted by (deal code, as_of) first; `order` then maps them back (sorted row i is the
-    caller's row `order[i]`), and is None when the caller's order was kept.
+    Build them with `make_queries`, which sorts them by (deal code, as_of): the binary searches
+    then walk the event keys in order and stay in cache (measured: 0.2 s for 3.7 M queries
+    into 10 M keys, against 7 s in random order, and 1.9 s in snapshot order, one ascending
+    run per date), and deal shards are contiguous slices. `order` maps them back (sorted row
+    i is the caller's row `order[i]`); it is None when the caller's rows were already sorted.
     """
 
     deal_code: np.ndarray
@@ -176,21 +177,18 @@ class Queries:
         """Rows [start, stop) of sorted queries (`order` no longer applies: None)."""
         return Queries(self.deal_code[start:stop], self.as_of[start:stop], None)
 
-    def restore(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Rows computed in the queries' order, put back in the caller's order."""
+    def restore(self, frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+        """`columns` of rows computed in the queries' order, back in the caller's order, in
+        one copy."""
         if self.order is None:
-            return frame
+            return frame[columns].reset_index(drop=True)
         inverse = np.empty_like(self.order)
         inverse[self.order] = np.arange(len(self.order))
-        return frame.take(inverse).reset_index(drop=True)
-
-
-MAX_RUNS = 4096  # ascending runs of search keys kept as they are (e.g. one per snapshot date)
+        return frame.iloc[inverse, frame.columns.get_indexer(columns)].reset_index(drop=True)
 
 
 def make_queries(snapshots: pd.DataFrame, deal_ids: pd.Index, origin: int) -> Queries:
-    """Search coordinates for snapshot rows (`deal_id`, `as_of`); sorted by (deal, as_of) when
-    their keys do not already come in at most MAX_RUNS ascending runs."""
+    """Search coordinates for snapshot rows (`deal_id`, `as_of`), sorted by (deal, as_of)."""
     codes = deal_codes(deal_ids, snapshots["deal_id"])
     as_of = to_seconds(snapshots["as_of"]) - origin
     keys = codes * SPAN + np.clip(as_of, 0, SPAN - 1)

@@ -100,7 +100,10 @@ def score_snapshots(
     maps to p_close, so memory for contributions stays bounded by the chunk. With `reasons` 0
     the booster's raw score is used directly and the reason columns are empty.
     """
-    features = build_features(dataset.deals, dataset.interactions, snapshots, model.spec)
+    # Only the scored deals' events: a batch scores the open deals among many closed ones.
+    interactions = dataset.interactions
+    events = interactions[interactions["deal_id"].isin(snapshots["deal_id"].unique())]
+    features = build_features(dataset.deals, events, snapshots, model.spec)
     described = feature_descriptions(model.spec)
     parts = []
     for start in range(0, len(features), chunk_rows):

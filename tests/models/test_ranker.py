@@ -129,8 +129,59 @@ def test_reason_codes_name_the_strongest_pushes_with_values() -> None:
     features = pd.DataFrame({"days_quiet": [41.0], "stage": [3.0], "age": [12.5]})
     contributions = np.array([[-0.8, 0.5, 0.0, -1.2]])  # last column: bias, ignored
     up, down = reason_codes(contributions, features, descriptions, top=3)
-    assert up == ["current stage: 3"]
-    assert down == ["days since the customer last reached out: 41"]
+    assert list(up) == ["current stage: 3"]
+    assert list(down) == ["days since the customer last reached out: 41"]
+
+
+def _naive_reasons(
+    effects: np.ndarray, values: np.ndarray, descriptions: dict[str, str], top: int
+) -> tuple[list[str], list[str]]:
+    """One row at a time: the strongest `top` positive and negative pushes, described."""
+    names = list(descriptions)
+    up, down = [], []
+    for row in range(len(effects)):
+        order = sorted(range(len(names)), key=lambda i: -effects[row, i])  # stable
+        ups = [i for i in order[:top] if effects[row, i] > 0]
+        downs = [i for i in order[::-1][:top] if effects[row, i] < 0]
+        text = [f"{descriptions[names[i]]}: {format_value(values[row][i])}" for i in ups]
+        up.append("; ".join(text))
+        text = [f"{descriptions[names[i]]}: {format_value(values[row][i])}" for i in downs]
+        down.append("; ".join(text))
+    return up, down
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.sampled_from([-1.5, -0.2, 0.0, 0.2, 0.7, 1.5]), min_size=4, max_size=4),
+            st.one_of(st.none(), st.floats(-1e6, 1e6, allow_nan=False)),
+            st.one_of(st.none(), st.sampled_from(["web", "referral"])),
+        ),
+        min_size=1,
+        max_size=25,
+    ),
+    st.integers(min_value=0, max_value=4),
+)
+def test_vectorised_reasons_equal_a_row_by_row_loop(
+    rows: list[tuple[list[float], float | None, str | None]], top: int
+) -> None:
+    descriptions = {"days": "days quiet", "amount": "amount", "source": "source", "n": "calls"}
+    features = pd.DataFrame(
+        {
+            "days": [np.nan if amount is None else amount / 7 for _, amount, _ in rows],
+            "amount": [np.nan if amount is None else amount for _, amount, _ in rows],
+            "source": pd.Series([source for _, _, source in rows], dtype="str"),
+            "n": [float(i % 3) for i in range(len(rows))],
+        }
+    )
+    effects = np.array([e for e, _, _ in rows])
+    contributions = np.column_stack([effects, np.ones(len(rows))])
+    up, down = reason_codes(contributions, features, descriptions, top)
+    values = features.astype(object).to_numpy()
+    expected_up, expected_down = _naive_reasons(effects, values, descriptions, top)
+    assert list(up) == expected_up
+    assert list(down) == expected_down
 
 
 def test_values_are_formatted_for_people() -> None:

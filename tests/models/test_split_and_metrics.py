@@ -8,7 +8,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.metrics import classification_metrics, expected_calibration_error
+from models.metrics import (
+    classification_metrics,
+    expected_calibration_error,
+    value_captured,
+    value_captured_curve,
+)
 from models.split import SplitError, split_dates
 
 
@@ -56,3 +61,41 @@ def test_metrics_report_the_five_test_figures() -> None:
     metrics = classification_metrics(np.array([0, 1, 0, 1]), np.array([0.1, 0.8, 0.3, 0.6]))
     assert set(metrics) == {"roc_auc", "pr_auc", "log_loss", "brier", "ece"}
     assert metrics["roc_auc"] == 1.0
+
+
+def _value_captured_by_sorting(
+    won: np.ndarray, score: np.ndarray, groups: np.ndarray, capacity: int
+) -> float:
+    """The definition, spelled out with pandas: top `capacity` per group by score, over the
+    top `capacity` per group by won value."""
+    frame = pd.DataFrame({"won": won, "score": score, "group": groups})
+    by_score = frame.sort_values(["group", "score"], ascending=[True, False], kind="stable")
+    captured = by_score.groupby("group", sort=False).head(capacity)["won"].sum()
+    by_value = frame.sort_values(["group", "won"], ascending=[True, False], kind="stable")
+    best = by_value.groupby("group", sort=False).head(capacity)["won"].sum()
+    return float(captured / best) if best > 0 else float("nan")
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([0.0, 0.0, 1.0, 5.0]),
+            st.one_of(st.just(float("nan")), st.sampled_from([0.1, 0.5, 0.5, 0.9])),
+            st.integers(min_value=0, max_value=3),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_value_captured_curve_equals_sorting_each_group(
+    rows: list[tuple[float, float, int]],
+) -> None:
+    """Ties keep row order and NaN scores go last, at every capacity."""
+    won, score, groups = (np.array(column) for column in zip(*rows, strict=True))
+    capacities = np.array([1, 2, 3, 7, 100])
+    curve = value_captured_curve(won, score, groups, capacities)
+    for k, got in zip(capacities, curve, strict=True):
+        expected = _value_captured_by_sorting(won, score, groups, int(k))
+        assert got == pytest.approx(expected, nan_ok=True)
+        assert value_captured(won, score, groups, int(k)) == pytest.approx(expected, nan_ok=True)
