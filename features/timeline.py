@@ -106,7 +106,8 @@ def index_events(
 
     def labels(name: str) -> pd.Categorical:
         if name not in interactions.columns:
-            return pd.Categorical.from_codes(np.full(len(order), -1, dtype=np.int8), categories=[])
+            missing = np.full(len(order), -1, dtype=np.int8)
+            return pd.Categorical.from_codes(missing, categories=pd.Index([], dtype="str"))
         column = as_categorical(interactions[name])
         codes = column.codes[known][order]
         return pd.Categorical.from_codes(codes, dtype=column.dtype)
@@ -184,7 +185,8 @@ class Queries:
             return frame[columns].reset_index(drop=True)
         inverse = np.empty_like(self.order)
         inverse[self.order] = np.arange(len(self.order))
-        return frame.iloc[inverse, frame.columns.get_indexer(columns)].reset_index(drop=True)
+        positions = frame.columns.get_indexer(pd.Index(columns))
+        return frame.iloc[inverse, positions].reset_index(drop=True)
 
 
 def make_queries(snapshots: pd.DataFrame, deal_ids: pd.Index, origin: int) -> Queries:
