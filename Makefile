@@ -13,12 +13,12 @@ INTERACTIONS ?=
 DATA_FLAGS := $(if $(DEALS),--deals $(DEALS)) $(if $(INTERACTIONS),--interactions $(INTERACTIONS))
 UI_PORT ?= 5000
 WEEKS ?= 8
-AS_OF ?=
-MODEL ?=
-OUT ?=
 SIZE ?= small,medium
 THROUGHPUT ?= 100000
 FT_VENV := .venv-featuretools
+AS_OF ?=
+MODEL ?=
+OUT ?=
 PREDICT_FLAGS := $(DATA_FLAGS) $(if $(AS_OF),--as-of $(AS_OF)) $(if $(MODEL),--model $(MODEL)) $(if $(OUT),--out $(OUT))
 
 .PHONY: help setup generate train predict compare results backtest bench bench-featuretools test test-fast lint format ui clean
@@ -49,22 +49,7 @@ compare: $(STAMP) ## Model vs baselines (RFM, ABC by value, logistic) on one spl
 results: $(STAMP) ## The README's results table: every data set, model vs RFM and value-only
 	$(BIN)/python -m pipeline results
 
-backbench: $(VENV)/.bench-installed bench-featuretools ## Benchmarks -> bench/RESULTS.md (SIZE=small,medium[,large] THROUGHPUT=open deals)
-	$(BIN)/python bench/run.py --size $(SIZE) --throughput $(THROUGHPUT)
-
-bench-featuretools: ## Featuretools in its own venv (it needs pandas < 3); the bench skips it if this fails
-	@$(MAKE) --no-print-directory $(FT_VENV)/.installed || echo "Featuretools not installed: the bench will skip it"
-
-$(VENV)/.bench-installed: $(STAMP)
-	$(BIN)/pip install --quiet -e '.[bench]'
-	touch $@
-
-$(FT_VENV)/.installed:
-	$(PYTHON) -m venv $(FT_VENV)
-	$(FT_VENV)/bin/pip install --quiet 'featuretools==1.31.0' 'pandas>=2.2,<3' 'pyarrow>=14'
-	touch $@
-
-test: $(STAMP) ## Weekly queues of the past scored against what happened (WEEKS=8)
+backtest: $(STAMP) ## Weekly queues of the past scored against what happened (WEEKS=8)
 	$(BIN)/python -m pipeline backtest --config $(CONFIG) --weeks $(WEEKS) $(DATA_FLAGS)
 
 bench: $(VENV)/.bench-installed bench-featuretools ## Benchmarks -> bench/RESULTS.md (SIZE=small,medium[,large] THROUGHPUT=open deals)
