@@ -36,12 +36,10 @@ def benchmark_features(
     queries = make_queries(snapshots, deal_ids, log.origin)
     created_at = to_seconds(deals["created_at"].iloc[queries.deal_code]) - log.origin
 
-    def compute(timeline: Timeline, rows: slice) -> pd.DataFrame:
+    def compute(timeline: Timeline, rows: slice) -> dict[str, np.ndarray]:
         return _benchmark_columns(timeline, created_at[rows], event_types)
 
-    features = queries.restore(
-        map_shards(log, queries, compute, threads), benchmark_columns(event_types)
-    )
+    features = map_shards(log, queries, compute, threads)
     features.insert(0, "as_of", snapshots["as_of"].array)
     features.insert(0, "deal_id", snapshots["deal_id"].array)
     return features
@@ -49,7 +47,7 @@ def benchmark_features(
 
 def _benchmark_columns(
     timeline: Timeline, created_at: np.ndarray, event_types: tuple[str, ...]
-) -> pd.DataFrame:
+) -> dict[str, np.ndarray]:
     log, as_of = timeline.log, timeline.queries.as_of
     windows = [(0.0, float(days)) for days in BENCHMARK_WINDOWS]
     type_counts = {t: timeline.counts(log.event_type == t, windows) for t in event_types}
@@ -71,4 +69,4 @@ def _benchmark_columns(
     for i, days in enumerate(BENCHMARK_WINDOWS):
         for event_type in event_types:
             columns[f"n_{slug(event_type)}_{days}d"] = type_counts[event_type][i]
-    return pd.DataFrame(columns)
+    return {name: columns[name] for name in benchmark_columns(event_types)}

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from pipeline.errors import DataContractError
 
@@ -30,9 +31,13 @@ def read_table(path: Path) -> pd.DataFrame:
     if suffix == ".csv":
         return _read_csv(path)
     try:
-        return pd.read_parquet(path)
+        frame = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several unrelated types for a corrupt file
         raise DataContractError(f"{path}: not a readable Parquet file ({exc})") from None
+    # Arrow's allocator keeps the decoded pages after pandas took the columns: give them back
+    # (about 400 MiB at 10 M interactions).
+    pa.default_memory_pool().release_unused()
+    return frame
 
 
 def _read_csv(path: Path) -> pd.DataFrame:

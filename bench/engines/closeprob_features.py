@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from features.benchmark import benchmark_features
 from features.reference import reference_features
@@ -37,6 +38,8 @@ def read(data: Path) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, tuple[st
     )
     snapshots = pd.read_parquet(data / "snapshots.parquet", columns=["deal_id", "as_of"])
     event_types = tuple(json.loads((data / "types.json").read_text(encoding="utf-8")))
+    # Arrow's allocator keeps the decoded Parquet pages once pandas holds the columns.
+    pa.default_memory_pool().release_unused()
     return deals, interactions, snapshots, event_types
 
 
