@@ -33,8 +33,7 @@ def render(results: Path) -> str:
     ]
     if not runs:
         return "\n".join([*lines, "No saved results: run `make bench`."]) + "\n"
-    runs = [run | {"results_folder": str(results)} for run in runs]
-    lines += machine_lines(runs) + targets(runs) + engines(runs) + scaling(runs)
+    lines += machine_lines(runs) + targets(runs, results) + engines(runs) + scaling(runs)
     lines += make_lines(runs) + stage_lines(runs) + scoring(runs, results)
     return "\n".join(lines) + "\n"
 
@@ -66,7 +65,7 @@ def engine_total(engine: dict, name: str) -> float:
     )
 
 
-def targets(runs: list[dict]) -> list[str]:
+def targets(runs: list[dict], results: Path) -> list[str]:
     by_size = {run["size"]: run for run in runs}
     lines = ["## Targets (issue 7)", "", "| target | measured | met |", "|---|---|---|"]
     medium = by_size.get("medium")
@@ -100,7 +99,7 @@ def targets(runs: list[dict]) -> list[str]:
         )
     else:
         lines.append("| 10 M interactions targets | not measured (`make bench SIZE=large`) | – |")
-    for row in load_throughput(results_folder(runs)):
+    for row in load_throughput(results):
         rate = row["open_deals_scored"] / row["build_queue_s"]
         bare = row["open_deals_scored"] / row["build_queue_no_reasons_s"]
         lines.append(
@@ -109,10 +108,6 @@ def targets(runs: list[dict]) -> list[str]:
             f"{bare:,.0f}/s without | {yes(rate >= SCORING_TARGET)} |"
         )
     return [*lines, ""]
-
-
-def results_folder(runs: list[dict]) -> Path:
-    return Path(runs[0]["results_folder"])
 
 
 def load_throughput(results: Path) -> list[dict]:

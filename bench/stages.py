@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from score_throughput import status_mib  # bench/: this script's folder is on sys.path
+
 from pipeline.config import load_config
 from pipeline.dataset import load_dataset
 from pipeline.predict import LoadedModel, default_as_of, rank_queue, score_open_deals
@@ -31,14 +33,6 @@ from pipeline.train import (
     fit_deal_value_model,
     prepare_training_data,
 )
-
-
-def memory_mib(field: str) -> float:
-    """A field of /proc/self/status in MiB: VmRSS (now) or VmHWM (peak since the last reset)."""
-    for line in Path("/proc/self/status").read_text(encoding="utf-8").splitlines():
-        if line.startswith(f"{field}:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def reset_peak() -> bool:
@@ -65,7 +59,7 @@ class Meter:
         yield facts
         seconds = time.perf_counter() - started
         self.stages.append(
-            {"stage": name, "seconds": seconds, "peak_rss_mib": memory_mib("VmHWM"), **facts}
+            {"stage": name, "seconds": seconds, "peak_rss_mib": status_mib("VmHWM"), **facts}
         )
 
 
@@ -103,7 +97,7 @@ def run_stages(config_path: Path) -> dict[str, object]:
     return {
         "stages": meter.stages,
         "peak_resets": meter.peak_resets,
-        "process_peak_rss_mib": memory_mib("VmHWM") if not meter.peak_resets else None,
+        "process_peak_rss_mib": status_mib("VmHWM") if not meter.peak_resets else None,
     }
 
 

@@ -14,7 +14,6 @@ from features.spec import FeatureSpec
 from features.stage import stage_features
 from features.timeline import (
     Timeline,
-    deal_codes,
     default_threads,
     index_events,
     make_queries,
@@ -48,7 +47,7 @@ def build_features(
     # ...and with the caller's rows, for the others: only the columns they read (one row per
     # snapshot row, millions at scale).
     needed = list(dict.fromkeys([*spec.history_keys, *spec.attributes]))
-    rows = deals[needed].iloc[deal_codes(deal_ids, snapshots["deal_id"])].reset_index(drop=True)
+    rows = deals[needed].iloc[queries.caller_deal_codes()].reset_index(drop=True)
 
     def interaction_features(timeline: Timeline, part: slice) -> dict[str, np.ndarray]:
         counts = window_counts(timeline, spec)

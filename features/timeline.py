@@ -185,6 +185,14 @@ class Queries:
     def deal_floor(self) -> np.ndarray:
         return self.deal_code * SPAN
 
+    def caller_deal_codes(self) -> np.ndarray:
+        """Deal codes in the caller's row order."""
+        if self.order is None:
+            return self.deal_code
+        codes = np.empty_like(self.deal_code)
+        codes[self.order] = self.deal_code
+        return codes
+
     def slice(self, start: int, stop: int) -> Queries:
         """Rows [start, stop) of sorted queries (`order` no longer applies: None)."""
         return Queries(self.deal_code[start:stop], self.as_of[start:stop], None)

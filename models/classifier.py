@@ -125,9 +125,3 @@ class CloseModel:
         """(calibrated, uncalibrated) probabilities per row, walking the trees once."""
         raw = np.asarray(self.booster.predict(self.encode(features), raw_score=True))
         return self.proba_from_raw(raw), expit(raw)
-
-    def predict_raw(self, features: pd.DataFrame) -> np.ndarray:
-        """The uncalibrated booster's probability per row (for comparison and explanations)."""
-        # LightGBM types predict_proba as array, sparse matrix or list (for sparse `pred_contrib`);
-        # plain probabilities are an ndarray, which np.asarray returns as is.
-        return np.asarray(self.booster.predict_proba(self.encode(features)))[:, 1]
