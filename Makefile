@@ -35,22 +35,22 @@ $(STAMP): pyproject.toml
 setup: $(STAMP) ## Create .venv and install the project (done by the other targets when needed)
 
 generate: $(STAMP) ## Write the built-in synthetic CRM to data/ (seeded)
-	$(BIN)/python -m pipeline generate --config $(CONFIG)
+	$(BIN)/closeprob generate --config $(CONFIG)
 
 train: $(STAMP) ## Train, evaluate, log to MLflow and register (DEALS=… INTERACTIONS=… for your data)
-	$(BIN)/python -m pipeline train --config $(CONFIG) $(DATA_FLAGS)
+	$(BIN)/closeprob train --config $(CONFIG) $(DATA_FLAGS)
 
 predict: $(STAMP) ## Score open deals into outputs/priority_queue.csv (AS_OF=… MODEL=… OUT=…)
-	$(BIN)/python -m pipeline predict --config $(CONFIG) $(PREDICT_FLAGS)
+	$(BIN)/closeprob predict --config $(CONFIG) $(PREDICT_FLAGS)
 
 compare: $(STAMP) ## Model vs baselines (RFM, ABC by value, logistic) on one split, logged to MLflow
-	$(BIN)/python -m pipeline evaluate --baselines --config $(CONFIG) $(DATA_FLAGS)
+	$(BIN)/closeprob evaluate --baselines --config $(CONFIG) $(DATA_FLAGS)
 
 results: $(STAMP) ## The README's results table: every data set, model vs RFM and value-only
-	$(BIN)/python -m pipeline results
+	$(BIN)/closeprob results
 
 backtest: $(STAMP) ## Weekly queues of the past scored against what happened (WEEKS=8)
-	$(BIN)/python -m pipeline backtest --config $(CONFIG) --weeks $(WEEKS) $(DATA_FLAGS)
+	$(BIN)/closeprob backtest --config $(CONFIG) --weeks $(WEEKS) $(DATA_FLAGS)
 
 bench: $(VENV)/.bench-installed bench-featuretools ## Benchmarks -> bench/RESULTS.md (SIZE=small,medium[,large] THROUGHPUT=open deals)
 	$(BIN)/python bench/run.py --size $(SIZE) --throughput $(THROUGHPUT)
@@ -76,7 +76,7 @@ test-fast: $(STAMP) ## Run the tests not marked slow
 lint: $(STAMP) ## ruff check, ruff format --check, mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy pipeline features models
+	$(BIN)/mypy -p closeprob
 
 format: $(STAMP) ## Apply ruff's fixes and formatting
 	$(BIN)/ruff check --fix .

@@ -43,11 +43,12 @@ from pathlib import Path
 import joblib
 import pandas as pd
 
-from pipeline.config import Config, DataConfig, RankingConfig
-from pipeline.dataset import Dataset, load_dataset
-from pipeline.predict import LoadedModel, build_queue, check_model_matches, default_as_of
-from pipeline.synthetic import generate_crm
-from pipeline.train import train_close_model
+from closeprob.pipeline.config import Config, DataConfig, RankingConfig
+from closeprob.pipeline.dataset import Dataset, load_dataset
+from closeprob.pipeline.predict import build_queue, default_as_of
+from closeprob.pipeline.registry import LoadedModel, check_model_matches
+from closeprob.pipeline.synthetic import generate_crm
+from closeprob.pipeline.train import train_close_model
 
 ATTRIBUTES = ("industry", "company_size", "source", "region", "product")
 START = "2023-01-01"

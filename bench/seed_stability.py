@@ -12,11 +12,11 @@ from __future__ import annotations
 import sys
 import warnings
 
-from models.metrics import classification_metrics
-from pipeline.config import Config, parse_config
-from pipeline.dataset import Dataset
-from pipeline.synthetic import generate_crm, oracle_close_probability
-from pipeline.train import train_close_model
+from closeprob.models.metrics import classification_metrics
+from closeprob.pipeline.config import Config, parse_config
+from closeprob.pipeline.dataset import Dataset
+from closeprob.pipeline.synthetic import generate_crm, oracle_close_probability
+from closeprob.pipeline.train import train_close_model
 
 
 def main(seeds: list[int]) -> None:

@@ -24,10 +24,11 @@ from pathlib import Path
 
 from score_throughput import status_mib  # bench/: this script's folder is on sys.path
 
-from pipeline.config import load_config
-from pipeline.dataset import load_dataset
-from pipeline.predict import LoadedModel, default_as_of, rank_queue, score_open_deals
-from pipeline.train import (
+from closeprob.pipeline.config import load_config
+from closeprob.pipeline.dataset import load_dataset
+from closeprob.pipeline.predict import default_as_of, rank_queue, score_open_deals
+from closeprob.pipeline.registry import LoadedModel
+from closeprob.pipeline.train import (
     calibrate_booster,
     fit_booster,
     fit_deal_value_model,

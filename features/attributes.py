@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from features.spec import slug
+from closeprob.features.spec import slug
 
 
 def attribute_features(rows: pd.DataFrame, attributes: tuple[str, ...]) -> pd.DataFrame:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.reference import BENCHMARK_WINDOWS, DISTINCT_WINDOW, benchmark_columns
-from features.spec import slug
-from features.timeline import (
+from closeprob.features.reference import BENCHMARK_WINDOWS, DISTINCT_WINDOW, benchmark_columns
+from closeprob.features.spec import slug
+from closeprob.features.timeline import (
     SECONDS_PER_DAY,
     Timeline,
     default_threads,

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.attributes import attribute_features
-from features.engagement import engagement_features, window_counts
-from features.history import history_features
-from features.recency import recency_features
-from features.registry import feature_descriptions
-from features.spec import FeatureSpec
-from features.stage import stage_features
-from features.timeline import (
+from closeprob.features.attributes import attribute_features
+from closeprob.features.engagement import engagement_features, window_counts
+from closeprob.features.history import history_features
+from closeprob.features.recency import recency_features
+from closeprob.features.registry import feature_descriptions
+from closeprob.features.spec import FeatureSpec
+from closeprob.features.stage import stage_features
+from closeprob.features.timeline import (
     Timeline,
     default_threads,
     index_events,

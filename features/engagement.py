@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.spec import FeatureSpec, slug
-from features.timeline import Timeline
+from closeprob.features.spec import FeatureSpec, slug
+from closeprob.features.timeline import Timeline
 
 
 def window_counts(timeline: Timeline, spec: FeatureSpec) -> pd.DataFrame:

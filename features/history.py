@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.timeline import SPAN, to_seconds
+from closeprob.features.timeline import SPAN, to_seconds
 
 
 def history_features(

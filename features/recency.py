@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.timeline import SECONDS_PER_DAY, Timeline
+from closeprob.features.timeline import SECONDS_PER_DAY, Timeline
 
 
 def recency_features(

@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.spec import slug
+from closeprob.features.spec import slug
 
 BENCHMARK_WINDOWS = (7, 30, 90)
 DISTINCT_WINDOW = 30

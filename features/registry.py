@@ -6,7 +6,7 @@ are written to be followed by the feature's value: "days since the last inbound 
 
 from __future__ import annotations
 
-from features.spec import FeatureSpec, slug
+from closeprob.features.spec import FeatureSpec, slug
 
 RECENCY = {
     "deal_age_days": "days since the deal was created",

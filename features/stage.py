@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from features.timeline import SECONDS_PER_DAY, SPAN, Timeline
+from closeprob.features.timeline import SECONDS_PER_DAY, SPAN, Timeline
 
 
 def stage_features(timeline: Timeline, created_at: np.ndarray, stage_type: str) -> pd.DataFrame:

@@ -12,7 +12,7 @@ from scipy.special import expit
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 
-from features.spec import FeatureSpec
+from closeprob.features.spec import FeatureSpec
 
 
 def fit_categories(features: pd.DataFrame, categorical: list[str]) -> dict[str, list[str]]:

@@ -9,7 +9,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from models.classifier import encode_features, fit_categories
+from closeprob.models.classifier import encode_features, fit_categories
 
 DECLARED, MODEL, SEGMENT_MEDIAN = "declared", "model", "segment_median"
 

@@ -8,14 +8,15 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.build import build_features
-from features.snapshots import data_end
-from models.baselines import rfm_scores
-from models.metrics import value_captured
-from pipeline.config import Config
-from pipeline.dataset import Dataset
-from pipeline.predict import LoadedModel, build_queue
-from pipeline.train import train_close_model
+from closeprob.features.build import build_features
+from closeprob.features.snapshots import data_end
+from closeprob.models.baselines import rfm_scores
+from closeprob.models.metrics import value_captured
+from closeprob.pipeline.config import Config
+from closeprob.pipeline.dataset import Dataset
+from closeprob.pipeline.predict import build_queue
+from closeprob.pipeline.registry import LoadedModel
+from closeprob.pipeline.train import train_close_model
 
 POLICIES = ("p_x_value", "p_only", "value_only", "rfm")
 
@@ -130,3 +131,27 @@ def run_backtest(dataset: Dataset, config: Config, weeks: int, retrain_every: in
         )
         previous = week.tiers
     return pd.DataFrame(rows)
+
+
+def run_backtest_job(config: Config, weeks: int, retrain_every: int) -> None:
+    """The `backtest` job: the weekly table, logged as one MLflow run and printed."""
+    from closeprob.pipeline.dataset import ensure_data, load_dataset
+    from closeprob.pipeline.plots import backtest_figure
+    from closeprob.pipeline.runs import log_backtest_run
+
+    ensure_data(config)
+    table = run_backtest(load_dataset(config.data), config, max(weeks, 1), max(retrain_every, 1))
+    columns = [f"captured_{name}" for name in POLICIES] + ["tier_churn"]
+    figure = backtest_figure(table, POLICIES)
+    run_id = log_backtest_run(table, columns, figure, config, max(retrain_every, 1))
+    print(
+        f"\nBacktest, capacity {config.evaluation.capacity} deals per weekly queue "
+        "(won value captured / perfect hindsight):\n"
+    )
+    print(table.to_string(index=False, float_format="{:.3f}".format))
+    means = table.filter(like="captured_").mean()
+    print(
+        "\nmean: "
+        + ", ".join(f"{str(k).removeprefix('captured_')} {v:.3f}" for k, v in means.items())
+    )
+    print(f"mean tier churn {table['tier_churn'].mean():.3f}; MLflow run {run_id}")

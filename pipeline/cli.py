@@ -1,4 +1,4 @@
-"""`python -m pipeline <command>`: the one entry point of every job.
+"""`closeprob <command>` (or `python -m closeprob`): the one entry point of every job.
 
 Commands: generate, import, train, evaluate, backtest, results, promote, predict. Errors a user
 can fix print `error: …` and exit with code 2; nothing is written.
@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
-import pandas as pd
-
-from pipeline.config import Config, load_config, with_data_paths
-from pipeline.errors import CloseprobError
+from closeprob.pipeline.config import Config, load_config, with_data_paths
+from closeprob.pipeline.errors import CloseprobError
 
 DEFAULT_CONFIG = Path("configs/default.yaml")
 
@@ -34,7 +31,7 @@ def _command(
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m pipeline", description=__doc__)
+    parser = argparse.ArgumentParser(prog="closeprob", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     generate = _command(commands, "generate", "write the built-in synthetic CRM to data/")
     generate.add_argument(
@@ -75,193 +72,41 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_generate(config: Config, out: Path | None) -> None:
-    from pipeline.io import write_table
-    from pipeline.synthetic import generate_crm
+def _dispatch(args: argparse.Namespace, config: Config) -> None:
+    """Run the job module of `args.command` (imported here, so `--help` stays fast)."""
+    if args.command == "generate":
+        from closeprob.pipeline.dataset import run_generate
 
-    settings = config.generate
-    crm = generate_crm(
-        settings.n_deals, settings.n_interactions, settings.start, settings.days, config.seed
-    )
-    folder = out
-    targets = {
-        "deals": folder / "deals.csv" if folder else config.data.deals,
-        "interactions": folder / "interactions.csv" if folder else config.data.interactions,
-        "truth": folder / "truth.csv" if folder else (config.data.truth or Path("data/truth.csv")),
-    }
-    write_table(crm.deals, targets["deals"])
-    write_table(crm.interactions, targets["interactions"])
-    write_table(crm.truth, targets["truth"])
-    still_open = int(crm.deals["closed_at"].isna().sum())
-    print(
-        f"generated {len(crm.deals):,} deals ({still_open:,} open at the end) "
-        f"and {len(crm.interactions):,} interactions "
-        f"from {settings.start} over {settings.days} days "
-        f"(seed {config.seed}) -> {targets['deals']}, {targets['interactions']}, {targets['truth']}"
-    )
+        run_generate(config, args.out)
+    elif args.command == "import":
+        from closeprob.pipeline.dataset import run_import
 
+        run_import(args.name, args.source, args.out)
+    elif args.command == "train":
+        from closeprob.pipeline.train import run_train
 
-def run_evaluate(config: Config, baselines: bool) -> None:
-    from pipeline.dataset import load_dataset
-    from pipeline.evaluate import evaluate_policies, model_policies, policy_scores
-    from pipeline.report import comparison_table, print_comparison
-    from pipeline.tracking import log_family_run
-    from pipeline.train import train_close_model
+        run_train(config)
+    elif args.command == "evaluate":
+        from closeprob.pipeline.evaluate import run_evaluate
 
-    _ensure_data(config)
-    dataset = load_dataset(config.data)
-    result = train_close_model(dataset, config)
-    policies = policy_scores(result, dataset, config) if baselines else model_policies(result)
-    evaluations = evaluate_policies(result, dataset, config, policies)
-    for evaluation in evaluations:
-        log_family_run(evaluation, result, dataset, config)
-    table = comparison_table({e.family: e.metrics for e in evaluations})
-    print_comparison(table, config.evaluation.capacity, int(result.data.rows("test").sum()))
-    print(
-        f"\nlogged {len(evaluations)} runs to experiment '{config.experiment}' (tag model_family)"
-    )
+        run_evaluate(config, args.baselines)
+    elif args.command == "backtest":
+        from closeprob.pipeline.backtest import run_backtest_job
 
+        every = args.retrain_every or config.backtest.retrain_every_weeks
+        run_backtest_job(config, args.weeks, every)
+    elif args.command == "promote":
+        from closeprob.pipeline.registry import run_promote
 
-def run_backtest_command(config: Config, weeks: int, retrain_every: int) -> None:
-    from pipeline.backtest import run_backtest
-    from pipeline.dataset import load_dataset
-    from pipeline.tracking import log_backtest_run
+        run_promote(config, args.version, args.rollback)
+    elif args.command == "results":
+        from closeprob.pipeline.results import run_results
 
-    _ensure_data(config)
-    table = run_backtest(load_dataset(config.data), config, max(weeks, 1), max(retrain_every, 1))
-    run_id = log_backtest_run(table, config, max(retrain_every, 1))
-    print(
-        f"\nBacktest, capacity {config.evaluation.capacity} deals per weekly queue "
-        "(won value captured / perfect hindsight):\n"
-    )
-    print(table.to_string(index=False, float_format="{:.3f}".format))
-    means = table.filter(like="captured_").mean()
-    print(
-        "\nmean: "
-        + ", ".join(f"{str(k).removeprefix('captured_')} {v:.3f}" for k, v in means.items())
-    )
-    print(f"mean tier churn {table['tier_churn'].mean():.3f}; MLflow run {run_id}")
+        run_results(args.datasets)
+    elif args.command == "predict":
+        from closeprob.pipeline.predict import run_predict
 
-
-def run_promote(config: Config, version: str | None, rollback: bool) -> None:
-    from pipeline.champion import promote_version, rollback_champion
-
-    name = config.registered_model
-    if rollback:
-        current, previous = rollback_champion(name)
-        print(f"{name}: champion rolled back from version {current} to {previous}")
-    elif version is not None:
-        before = promote_version(name, version)
-        print(f"{name}: champion is now version {version} (was {before or 'none'})")
-
-
-def run_results(names: str | None) -> None:
-    from pipeline.dataset import load_dataset
-    from pipeline.results import RESULT_DATASETS, dataset_result
-    from pipeline.tracking import log_results_run
-
-    rows = []
-    for name in names.split(",") if names else RESULT_DATASETS:
-        config = load_config(Path("configs") / f"{name}.yaml")
-        _ensure_data(config)
-        print(f"{name}: training and evaluating ...")
-        rows.append(dataset_result(name, load_dataset(config.data), config))
-    table = pd.DataFrame(rows)
-    run_id = log_results_run(table)
-    print()
-    print(table.to_markdown(index=False, floatfmt=".3f"))
-    print(f"\nMLflow run {run_id} (experiment closeprob-results)")
-
-
-def run_import(name: str, source: Path | None, out: Path | None) -> tuple[Path, Path]:
-    from pipeline.adapters import run_adapter, source_folder
-    from pipeline.io import write_table
-
-    adapted = run_adapter(name, source or source_folder(name))
-    folder = out or Path("data") / name
-    deals_path, interactions_path = folder / "deals.parquet", folder / "interactions.parquet"
-    write_table(adapted.deals, deals_path)
-    write_table(adapted.interactions, interactions_path)
-    print(
-        f"imported {name}: {len(adapted.deals):,} deals, {len(adapted.interactions):,} "
-        f"interactions -> {deals_path}, {interactions_path}"
-    )
-    for note in adapted.notes:
-        print(f"  note: {note}")
-    return deals_path, interactions_path
-
-
-def _ensure_data(config: Config) -> None:
-    """Generate the built-in CRM, or import the configured public data set, when missing."""
-    if config.data.deals.exists():
-        return
-    if config.data.adapter is not None:
-        print(f"{config.data.deals} not found: importing {config.data.adapter} first")
-        run_import(config.data.adapter, None, config.data.deals.parent)
-    elif config.data.truth is not None:
-        print(f"{config.data.deals} not found: generating the built-in synthetic CRM first")
-        run_generate(config, None)
-
-
-def run_train(config: Config) -> None:
-    from pipeline.champion import challenge_champion
-    from pipeline.dataset import load_dataset
-    from pipeline.evaluate import evaluate_policies, model_policies
-    from pipeline.report import print_training_report
-    from pipeline.tracking import alias_versions, log_training_run, tracking_uri
-    from pipeline.train import train_close_model
-
-    _ensure_data(config)
-    started = time.perf_counter()
-    dataset = load_dataset(config.data)
-    result = train_close_model(dataset, config)
-    (evaluation, _) = evaluate_policies(result, dataset, config, model_policies(result))
-    run_id, model_version = log_training_run(result, dataset, config, evaluation)
-    decision = challenge_champion(result, dataset, config, evaluation, run_id, model_version)
-    aliases = sorted(
-        (a for a, v in alias_versions(config.registered_model).items() if v == model_version),
-        reverse=True,
-    )
-    seconds = time.perf_counter() - started
-    print_training_report(result, run_id, model_version, aliases, config, tracking_uri(), seconds)
-    verdict = "promoted to champion" if decision.promote else "not promoted"
-    print(f"champion/challenger: version {model_version} {verdict}: {decision.reason}")
-
-
-def run_predict(
-    config: Config, as_of_text: str | None, model_uri: str | None, out: Path | None
-) -> None:
-    from pipeline.dataset import load_dataset
-    from pipeline.io import read_previous_queue, write_table
-    from pipeline.predict import (
-        after_as_of,
-        build_queue,
-        check_model_matches,
-        default_as_of,
-        parse_as_of,
-        tier_summary,
-    )
-    from pipeline.report import print_queue_summary
-    from pipeline.tracking import load_registered_model, log_prediction_run
-
-    uri = model_uri or config.predict.model_uri
-    path = out or config.predict.out
-    loaded = load_registered_model(uri)
-    dataset = load_dataset(config.data)
-    check_model_matches(loaded.close, dataset.deals, str(config.data.deals))
-    as_of = parse_as_of(as_of_text) if as_of_text else default_as_of(dataset)
-    later_events, later_deals = after_as_of(dataset, as_of)
-    if later_events or later_deals:
-        print(
-            f"note: {later_events:,} interactions and {later_deals:,} deals dated at or after "
-            f"as_of={as_of.isoformat()} are not used (features see only the past)"
-        )
-    queue = build_queue(
-        dataset, loaded, as_of, config.ranking, config.predict.chunk_rows, read_previous_queue(path)
-    )
-    write_table(queue, path)
-    run_id = log_prediction_run(queue, path, loaded, config.predict.experiment)
-    print_queue_summary(queue, tier_summary(queue), path, run_id)
+        run_predict(config, args.as_of, args.model, args.out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -272,23 +117,7 @@ def main(argv: list[str] | None = None) -> int:
             getattr(args, "deals", None),
             getattr(args, "interactions", None),
         )
-        if args.command == "generate":
-            run_generate(config, args.out)
-        elif args.command == "train":
-            run_train(config)
-        elif args.command == "evaluate":
-            run_evaluate(config, args.baselines)
-        elif args.command == "backtest":
-            every = args.retrain_every or config.backtest.retrain_every_weeks
-            run_backtest_command(config, args.weeks, every)
-        elif args.command == "promote":
-            run_promote(config, args.version, args.rollback)
-        elif args.command == "results":
-            run_results(args.datasets)
-        elif args.command == "import":
-            run_import(args.name, args.source, args.out)
-        elif args.command == "predict":
-            run_predict(config, args.as_of, args.model, args.out)
+        _dispatch(args, config)
     except CloseprobError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

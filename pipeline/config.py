@@ -21,7 +21,7 @@ from pydantic import (
     model_validator,
 )
 
-from pipeline.errors import ConfigError
+from closeprob.pipeline.errors import ConfigError
 
 
 class _Strict(BaseModel):

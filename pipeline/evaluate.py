@@ -8,24 +8,30 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from features.registry import categorical_features
-from models.baselines import fit_logistic, fit_score_map, map_scores, predict_logistic, rfm_scores
-from models.metrics import (
+from closeprob.features.registry import categorical_features
+from closeprob.models.baselines import (
+    fit_logistic,
+    fit_score_map,
+    map_scores,
+    predict_logistic,
+    rfm_scores,
+)
+from closeprob.models.metrics import (
     classification_metrics,
     ranking_metrics,
     segment_metrics,
     value_captured_curve,
 )
-from models.value import DealValueModel, deal_values
-from pipeline.config import Config
-from pipeline.dataset import Dataset
-from pipeline.plots import (
+from closeprob.models.value import DealValueModel, deal_values
+from closeprob.pipeline.config import Config
+from closeprob.pipeline.dataset import Dataset
+from closeprob.pipeline.plots import (
     gain_figure,
     reliability_figure,
     score_histogram_figure,
     value_captured_figure,
 )
-from pipeline.train import TrainingData, TrainingResult
+from closeprob.pipeline.train import TrainingData, TrainingResult
 
 
 @dataclass(frozen=True)
@@ -195,3 +201,25 @@ def evaluate_policies(
             )
         )
     return evaluations
+
+
+def run_evaluate(config: Config, baselines: bool) -> None:
+    """The `evaluate` job: one MLflow run per policy (model, and with `baselines` RFM, ABC by
+    value, logistic) on the same test slice."""
+    from closeprob.pipeline.dataset import ensure_data, load_dataset
+    from closeprob.pipeline.report import comparison_table, print_comparison
+    from closeprob.pipeline.runs import log_family_run
+    from closeprob.pipeline.train import train_close_model
+
+    ensure_data(config)
+    dataset = load_dataset(config.data)
+    result = train_close_model(dataset, config)
+    policies = policy_scores(result, dataset, config) if baselines else model_policies(result)
+    evaluations = evaluate_policies(result, dataset, config, policies)
+    for evaluation in evaluations:
+        log_family_run(evaluation, result, dataset, config)
+    table = comparison_table({e.family: e.metrics for e in evaluations})
+    print_comparison(table, config.evaluation.capacity, int(result.data.rows("test").sum()))
+    print(
+        f"\nlogged {len(evaluations)} runs to experiment '{config.experiment}' (tag model_family)"
+    )

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from pipeline.errors import DataContractError
+from closeprob.pipeline.errors import DataContractError
 
 READABLE = (".csv", ".parquet", ".pq")
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from models.metrics import reliability_table
+from closeprob.models.metrics import reliability_table
 
 
 def reliability_figure(y_true: np.ndarray, curves: dict[str, np.ndarray], title: str) -> Figure:

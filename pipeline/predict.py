@@ -1,17 +1,18 @@
-"""The batch job: score every deal open at `as_of` and rank them into the priority queue."""
+"""Where scoring is: the batch job (`run_predict`) scores every deal open at `as_of` and ranks
+them into the priority queue (ranking and tiers themselves: models/ranker.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from features.build import build_features
-from features.registry import feature_descriptions
-from features.snapshots import data_end, open_deal_snapshots
-from models.classifier import CloseModel
-from models.ranker import (
+from closeprob.features.build import build_features
+from closeprob.features.registry import feature_descriptions
+from closeprob.features.snapshots import data_end, open_deal_snapshots
+from closeprob.models.classifier import CloseModel
+from closeprob.models.ranker import (
     apply_capacity,
     assign_tiers,
     compare_with_previous,
@@ -19,10 +20,11 @@ from models.ranker import (
     reason_codes,
     urgency_factor,
 )
-from models.value import DealValueModel, deal_values
-from pipeline.config import RankingConfig
-from pipeline.dataset import Dataset
-from pipeline.errors import DataContractError, TrainingDataError
+from closeprob.models.value import deal_values
+from closeprob.pipeline.config import Config, RankingConfig
+from closeprob.pipeline.dataset import Dataset
+from closeprob.pipeline.errors import DataContractError, TrainingDataError
+from closeprob.pipeline.registry import LoadedModel
 
 QUEUE_COLUMNS = [
     "rank",
@@ -41,16 +43,6 @@ QUEUE_COLUMNS = [
     "model_version",
     "as_of",
 ]
-
-
-@dataclass(frozen=True)
-class LoadedModel:
-    """A registry model unwrapped: the classifier, its value estimator, where it came from."""
-
-    close: CloseModel
-    value: DealValueModel | None
-    uri: str
-    version: str
 
 
 def default_as_of(dataset: Dataset) -> pd.Timestamp:
@@ -76,17 +68,6 @@ def after_as_of(dataset: Dataset, as_of: pd.Timestamp) -> tuple[int, int]:
     events = int((dataset.interactions["occurred_at"] >= as_of).sum())
     deals = int((dataset.deals["created_at"] >= as_of).sum())
     return events, deals
-
-
-def check_model_matches(model: CloseModel, deals: pd.DataFrame, source: str) -> None:
-    """The data carry every column the model's features are built from."""
-    needed = [*model.spec.attributes, *model.spec.history_keys]
-    missing = [c for c in needed if c not in deals.columns]
-    if missing:
-        raise DataContractError(
-            f"{source}: the model was trained with columns {missing} that this deals table lacks; "
-            "score data with the same columns as the training data, or retrain on this data"
-        )
 
 
 def score_snapshots(
@@ -196,3 +177,33 @@ def tier_summary(queue: pd.DataFrame) -> pd.DataFrame:
     summary = summary.reindex(["A", "B", "C"], fill_value=0)
     total = summary["expected_value"].sum()
     return summary.assign(share=summary["expected_value"] / total if total > 0 else 0.0)
+
+
+def run_predict(
+    config: Config, as_of_text: str | None, model_uri: str | None, out: Path | None
+) -> None:
+    """The `predict` job: load the model, score the open deals, write the queue, log the run."""
+    from closeprob.pipeline.dataset import load_dataset
+    from closeprob.pipeline.io import read_previous_queue, write_table
+    from closeprob.pipeline.registry import check_model_matches, load_registered_model
+    from closeprob.pipeline.report import print_queue_summary
+    from closeprob.pipeline.runs import log_prediction_run
+
+    uri = model_uri or config.predict.model_uri
+    path = out or config.predict.out
+    loaded = load_registered_model(uri)
+    dataset = load_dataset(config.data)
+    check_model_matches(loaded.close, dataset.deals, str(config.data.deals))
+    as_of = parse_as_of(as_of_text) if as_of_text else default_as_of(dataset)
+    later_events, later_deals = after_as_of(dataset, as_of)
+    if later_events or later_deals:
+        print(
+            f"note: {later_events:,} interactions and {later_deals:,} deals dated at or after "
+            f"as_of={as_of.isoformat()} are not used (features see only the past)"
+        )
+    queue = build_queue(
+        dataset, loaded, as_of, config.ranking, config.predict.chunk_rows, read_previous_queue(path)
+    )
+    write_table(queue, path)
+    run_id = log_prediction_run(queue, path, loaded.uri, loaded.version, config.predict.experiment)
+    print_queue_summary(queue, tier_summary(queue), path, run_id)

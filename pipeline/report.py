@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.config import Config
-from pipeline.train import SLICES, TrainingResult
+from closeprob.pipeline.config import Config
+from closeprob.pipeline.train import SLICES, TrainingResult
 
 METRIC_ORDER = ("roc_auc", "pr_auc", "log_loss", "brier", "ece")
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 
-from pipeline.config import Config
-from pipeline.dataset import Dataset
-from pipeline.evaluate import PolicyScores, policy_scores, row_values, test_metrics
-from pipeline.train import train_close_model
+from closeprob.pipeline.config import Config
+from closeprob.pipeline.dataset import Dataset
+from closeprob.pipeline.evaluate import PolicyScores, policy_scores, row_values, test_metrics
+from closeprob.pipeline.train import train_close_model
 
 RESULT_DATASETS = ("default", "bpi2012", "olist", "crm_sales", "bank_marketing")
 
@@ -48,3 +50,22 @@ def dataset_result(name: str, dataset: Dataset, config: Config) -> dict[str, obj
         "value@cap value-only": captured["abc_value"],
         "has values": bool(dataset.deals["amount"].notna().any()),
     }
+
+
+def run_results(names: str | None) -> None:
+    """The `results` job: every data set trained and evaluated, one table, one MLflow run."""
+    from closeprob.pipeline.config import load_config
+    from closeprob.pipeline.dataset import ensure_data, load_dataset
+    from closeprob.pipeline.runs import log_results_run
+
+    rows = []
+    for name in names.split(",") if names else RESULT_DATASETS:
+        config = load_config(Path("configs") / f"{name}.yaml")
+        ensure_data(config)
+        print(f"{name}: training and evaluating ...")
+        rows.append(dataset_result(name, load_dataset(config.data), config))
+    table = pd.DataFrame(rows)
+    run_id = log_results_run(table)
+    print()
+    print(table.to_markdown(index=False, floatfmt=".3f"))
+    print(f"\nMLflow run {run_id} (experiment closeprob-results)")

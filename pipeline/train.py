@@ -1,32 +1,38 @@
-"""The training stage: snapshots → features and labels → time split → fit → calibrate → evaluate."""
+"""Where training is wired: snapshots → features and labels → time split → fit → calibrate →
+test metrics (`train_close_model`), and the `train` job around it (`run_train`)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.build import build_features
-from features.labels import label_outcomes
-from features.registry import categorical_features, feature_descriptions
-from features.snapshots import open_deal_snapshots, training_dates
-from features.spec import FeatureSpec, select_event_types
-from models.classifier import (
+from closeprob.features.build import build_features
+from closeprob.features.labels import label_outcomes
+from closeprob.features.registry import categorical_features, feature_descriptions
+from closeprob.features.snapshots import open_deal_snapshots, training_dates
+from closeprob.features.spec import FeatureSpec, select_event_types
+from closeprob.models.classifier import (
     CloseModel,
     calibrate_classifier,
     encode_features,
     fit_categories,
     fit_classifier,
 )
-from models.metrics import classification_metrics
-from models.split import SplitError, TimeSplit, split_dates
-from models.value import DealValueModel, fit_value_model, value_errors
-from pipeline.config import Config
-from pipeline.dataset import Dataset
-from pipeline.errors import TrainingDataError
-from pipeline.synthetic import oracle_close_probability
+from closeprob.models.metrics import classification_metrics
+from closeprob.models.split import SplitError, TimeSplit, split_dates
+from closeprob.models.value import DealValueModel, fit_value_model, value_errors
+from closeprob.pipeline.config import Config
+from closeprob.pipeline.dataset import Dataset
+from closeprob.pipeline.errors import TrainingDataError
+from closeprob.pipeline.synthetic import oracle_close_probability
+
+if TYPE_CHECKING:
+    from closeprob.pipeline.runs import TrainingArtifacts
 
 MIN_OUTCOMES = 40
 SLICES = ("train", "validation", "calibration", "test")
@@ -222,3 +228,76 @@ def fit_deal_value_model(deals: pd.DataFrame, data: TrainingData, config: Config
         config.value.min_declared,
         config.seed,
     )
+
+
+def training_artifacts(result: TrainingResult) -> TrainingArtifacts:
+    """The feature table with each feature's gain, and the reliability and importance charts."""
+    from closeprob.pipeline.plots import importance_figure, reliability_figure
+    from closeprob.pipeline.runs import TrainingArtifacts
+
+    model = result.model
+    importance = pd.Series(
+        model.booster.booster_.feature_importance("gain"), index=model.feature_names
+    )
+    described = feature_descriptions(model.spec)
+    table = pd.DataFrame(
+        {
+            "feature": list(described),
+            "description": list(described.values()),
+            "gain": importance.reindex(list(described)).to_numpy(),
+        }
+    )
+    y_test = result.data.labels[result.data.rows("test")].to_numpy()
+    curves = {
+        f"calibrated ({model.calibration_method})": result.test_p_close,
+        "uncalibrated": result.test_p_raw,
+    }
+    return TrainingArtifacts(
+        features=table,
+        features_text="\n".join(f"{name}: {text}" for name, text in described.items()) + "\n",
+        figures={
+            "reliability.png": reliability_figure(y_test, curves, "Reliability on the test slice"),
+            "feature_importance.png": importance_figure(importance),
+        },
+    )
+
+
+def run_train(config: Config) -> None:
+    """The `train` job: data → fit, evaluate → one MLflow run → register → champion/challenger."""
+    from closeprob.pipeline.dataset import ensure_data, load_dataset
+    from closeprob.pipeline.evaluate import evaluate_policies, model_policies
+    from closeprob.pipeline.registry import (
+        alias_versions,
+        challenge_champion,
+        log_model,
+        set_aliases,
+    )
+    from closeprob.pipeline.report import print_training_report
+    from closeprob.pipeline.runs import log_training_run, tracking_uri
+
+    ensure_data(config)
+    started = time.perf_counter()
+    dataset = load_dataset(config.data)
+    result = train_close_model(dataset, config)
+    (evaluation, _) = evaluate_policies(result, dataset, config, model_policies(result))
+    example = result.data.features.loc[result.data.rows("test"), result.model.feature_names]
+    run_id, model_version = log_training_run(
+        result,
+        dataset,
+        config,
+        evaluation,
+        training_artifacts(result),
+        lambda: log_model(
+            result.model, result.value_model, example.head(5), config.registered_model
+        ),
+    )
+    set_aliases(config.registered_model, model_version)
+    decision = challenge_champion(result, dataset, config, evaluation, run_id, model_version)
+    aliases = sorted(
+        (a for a, v in alias_versions(config.registered_model).items() if v == model_version),
+        reverse=True,
+    )
+    seconds = time.perf_counter() - started
+    print_training_report(result, run_id, model_version, aliases, config, tracking_uri(), seconds)
+    verdict = "promoted to champion" if decision.promote else "not promoted"
+    print(f"champion/challenger: version {model_version} {verdict}: {decision.reason}")

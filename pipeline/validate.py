@@ -15,7 +15,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from pipeline.errors import DataContractError
+from closeprob.pipeline.errors import DataContractError
 
 DEAL_COLUMNS = ("deal_id", "created_at", "closed_at", "outcome")
 DEAL_OPTIONAL = ("amount", "account_id", "owner_id")

@@ -68,7 +68,7 @@ def write_small_crm(folder: Path, n_deals: int, **sections: dict[str, object]) -
     """The default config pointed at `folder`, with a generated CRM of `n_deals` deals (20
     interactions each) written there; `sections` update the config's sections. Returns the
     config's path."""
-    from pipeline.cli import main
+    from closeprob.pipeline.cli import main
 
     raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
     raw["data"] |= {

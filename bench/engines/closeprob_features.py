@@ -22,8 +22,8 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from features.benchmark import benchmark_features
-from features.reference import reference_features
+from closeprob.features.benchmark import benchmark_features
+from closeprob.features.reference import reference_features
 
 ENGINES = {"closeprob": benchmark_features, "reference": reference_features}
 

@@ -13,14 +13,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from pipeline.errors import ConfigError, DataContractError
+from closeprob.pipeline.errors import ConfigError, DataContractError
 
 # name -> (module, folder under the shared data root)
 ADAPTERS = {
-    "bpi2012": ("pipeline.adapters.bpi2012", "bpi2012"),
-    "olist": ("pipeline.adapters.olist", "olist-marketing-funnel"),
-    "crm_sales": ("pipeline.adapters.crm_sales", "crm-sales-opportunities"),
-    "bank_marketing": ("pipeline.adapters.bank_marketing", "uci-bank-marketing"),
+    "bpi2012": ("closeprob.pipeline.adapters.bpi2012", "bpi2012"),
+    "olist": ("closeprob.pipeline.adapters.olist", "olist-marketing-funnel"),
+    "crm_sales": ("closeprob.pipeline.adapters.crm_sales", "crm-sales-opportunities"),
+    "bank_marketing": ("closeprob.pipeline.adapters.bank_marketing", "uci-bank-marketing"),
 }
 DEFAULT_SHARED_DATA = Path("../shared/data")
 

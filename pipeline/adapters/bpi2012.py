@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.adapters import Adapted
-from pipeline.errors import DataContractError
-from pipeline.validate import (
+from closeprob.pipeline.adapters import Adapted
+from closeprob.pipeline.errors import DataContractError
+from closeprob.pipeline.validate import (
     parse_numbers,
     parse_timestamps,
     require_columns,

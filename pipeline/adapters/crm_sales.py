@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.adapters import Adapted, read_csv_columns
-from pipeline.errors import DataContractError
-from pipeline.validate import validate_deals, validate_interactions
+from closeprob.pipeline.adapters import Adapted, read_csv_columns
+from closeprob.pipeline.errors import DataContractError
+from closeprob.pipeline.validate import validate_deals, validate_interactions
 
 PIPELINE_FILE = "sales_pipeline.csv"
 PRODUCTS_FILE = "products.csv"

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipeline.adapters import Adapted, read_csv_columns
-from pipeline.errors import DataContractError
-from pipeline.validate import validate_deals, validate_interactions
+from closeprob.pipeline.adapters import Adapted, read_csv_columns
+from closeprob.pipeline.errors import DataContractError
+from closeprob.pipeline.validate import validate_deals, validate_interactions
 
 LEADS_FILE = "olist_marketing_qualified_leads_dataset.csv"
 WON_FILE = "olist_closed_deals_dataset.csv"

@@ -25,8 +25,8 @@ import pytest
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from pipeline.cli import main
-from pipeline.tracking import load_registered_model
+from closeprob.pipeline.cli import main
+from closeprob.pipeline.registry import load_registered_model
 from tests.conftest import write_small_crm
 
 ROOT = Path(__file__).resolve().parents[2]

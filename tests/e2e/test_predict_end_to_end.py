@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from features.build import build_features
-from features.snapshots import open_deal_snapshots
-from pipeline.cli import main
-from pipeline.config import load_config
-from pipeline.dataset import load_dataset
-from pipeline.predict import QUEUE_COLUMNS, default_as_of
+from closeprob.features.build import build_features
+from closeprob.features.snapshots import open_deal_snapshots
+from closeprob.pipeline.cli import main
+from closeprob.pipeline.config import load_config
+from closeprob.pipeline.dataset import load_dataset
+from closeprob.pipeline.predict import QUEUE_COLUMNS, default_as_of
 from tests.conftest import write_small_crm
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli import main
+from closeprob.pipeline.cli import main
 from tests.conftest import write_small_crm
 
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
-from pipeline.cli import main
-from pipeline.config import load_config
-from pipeline.dataset import load_dataset
-from pipeline.train import train_close_model
+from closeprob.pipeline.cli import main
+from closeprob.pipeline.config import load_config
+from closeprob.pipeline.dataset import load_dataset
+from closeprob.pipeline.train import train_close_model
 from tests.conftest import write_small_crm
 
 

@@ -18,12 +18,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import features.timeline as timeline
-from features.benchmark import benchmark_features
-from features.build import build_features
-from features.reference import benchmark_columns, reference_features
-from features.snapshots import open_deal_snapshots, snapshot_dates
-from features.spec import FeatureSpec, select_event_types
-from pipeline.synthetic import generate_crm
+from closeprob.features.benchmark import benchmark_features
+from closeprob.features.build import build_features
+from closeprob.features.reference import benchmark_columns, reference_features
+from closeprob.features.snapshots import open_deal_snapshots, snapshot_dates
+from closeprob.features.spec import FeatureSpec, select_event_types
+from closeprob.pipeline.synthetic import generate_crm
 from tests.conftest import make_deals, make_interactions, utc
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -8,11 +8,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from features.build import build_features
-from features.registry import feature_descriptions
-from features.snapshots import open_deal_snapshots
-from features.spec import FeatureSpec
-from pipeline.synthetic import generate_crm
+from closeprob.features.build import build_features
+from closeprob.features.registry import feature_descriptions
+from closeprob.features.snapshots import open_deal_snapshots
+from closeprob.features.spec import FeatureSpec
+from closeprob.pipeline.synthetic import generate_crm
 from tests.conftest import make_deals, make_interactions, utc
 
 AS_OF = utc("2024-03-01")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from models.promotion import decide_promotion
+from closeprob.models.promotion import decide_promotion
 
 PRIMARY = "test_value_captured_at_capacity"
 

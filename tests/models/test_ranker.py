@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.ranker import (
+from closeprob.models.ranker import (
     apply_capacity,
     assign_tiers,
     compare_with_previous,

@@ -8,13 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.metrics import (
+from closeprob.models.metrics import (
     classification_metrics,
     expected_calibration_error,
     value_captured,
     value_captured_curve,
 )
-from models.split import SplitError, split_dates
+from closeprob.models.split import SplitError, split_dates
 
 
 @settings(max_examples=50, deadline=None)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from models.value import DECLARED, MODEL, SEGMENT_MEDIAN, deal_values, fit_value_model, value_errors
+from closeprob.models.value import (
+    DECLARED,
+    MODEL,
+    SEGMENT_MEDIAN,
+    deal_values,
+    fit_value_model,
+    value_errors,
+)
 
 
 def _deals(n: int, seed: int = 0) -> pd.DataFrame:

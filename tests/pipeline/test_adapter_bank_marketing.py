@@ -7,18 +7,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.build import build_features
-from features.labels import label_outcomes
-from features.registry import feature_descriptions
-from features.snapshots import open_deal_snapshots, training_dates
-from features.spec import FeatureSpec
-from pipeline.adapters import Adapted
-from pipeline.adapters.bank_marketing import ATTRIBUTES, BANDS, CONTACTS_FILE, adapt, band
-from pipeline.config import load_config
-from pipeline.dataset import Dataset
-from pipeline.errors import DataContractError
-from pipeline.train import prepare_training_data
-from pipeline.validate import INTERACTION_COLUMNS, INTERACTION_OPTIONAL
+from closeprob.features.build import build_features
+from closeprob.features.labels import label_outcomes
+from closeprob.features.registry import feature_descriptions
+from closeprob.features.snapshots import open_deal_snapshots, training_dates
+from closeprob.features.spec import FeatureSpec
+from closeprob.pipeline.adapters import Adapted
+from closeprob.pipeline.adapters.bank_marketing import ATTRIBUTES, BANDS, CONTACTS_FILE, adapt, band
+from closeprob.pipeline.config import load_config
+from closeprob.pipeline.dataset import Dataset
+from closeprob.pipeline.errors import DataContractError
+from closeprob.pipeline.train import prepare_training_data
+from closeprob.pipeline.validate import INTERACTION_COLUMNS, INTERACTION_OPTIONAL
 from tests.conftest import utc
 
 SOURCE = Path(__file__).resolve().parents[3] / "shared" / "data" / "uci-bank-marketing"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.adapters import Adapted
-from pipeline.adapters.crm_sales import (
+from closeprob.pipeline.adapters import Adapted
+from closeprob.pipeline.adapters.crm_sales import (
     ACCOUNT_ATTRIBUTES,
     ACCOUNTS_FILE,
     ATTRIBUTES,
@@ -22,11 +22,11 @@ from pipeline.adapters.crm_sales import (
     TEAMS_FILE,
     adapt,
 )
-from pipeline.config import load_config
-from pipeline.dataset import Dataset
-from pipeline.errors import DataContractError
-from pipeline.train import prepare_training_data
-from pipeline.validate import validate_deals, validate_interactions
+from closeprob.pipeline.config import load_config
+from closeprob.pipeline.dataset import Dataset
+from closeprob.pipeline.errors import DataContractError
+from closeprob.pipeline.train import prepare_training_data
+from closeprob.pipeline.validate import validate_deals, validate_interactions
 from tests.conftest import utc, write_csv
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "crm-sales-opportunities"

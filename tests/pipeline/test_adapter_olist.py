@@ -11,10 +11,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.registry import feature_descriptions
-from features.spec import FeatureSpec, select_event_types, slug
-from pipeline.adapters import Adapted
-from pipeline.adapters.olist import (
+from closeprob.features.registry import feature_descriptions
+from closeprob.features.spec import FeatureSpec, select_event_types, slug
+from closeprob.pipeline.adapters import Adapted
+from closeprob.pipeline.adapters.olist import (
     ATTRIBUTES,
     LEADS_FILE,
     LOST_AFTER_DAYS,
@@ -22,11 +22,11 @@ from pipeline.adapters.olist import (
     WON_ONLY_COLUMNS,
     adapt,
 )
-from pipeline.config import load_config
-from pipeline.dataset import Dataset
-from pipeline.errors import DataContractError
-from pipeline.train import prepare_training_data
-from pipeline.validate import validate_deals, validate_interactions
+from closeprob.pipeline.config import load_config
+from closeprob.pipeline.dataset import Dataset
+from closeprob.pipeline.errors import DataContractError
+from closeprob.pipeline.train import prepare_training_data
+from closeprob.pipeline.validate import validate_deals, validate_interactions
 from tests.conftest import utc, write_csv
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "olist-marketing-funnel"

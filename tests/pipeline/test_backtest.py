@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pipeline.backtest import known_at, tier_churn
-from pipeline.dataset import Dataset
+from closeprob.pipeline.backtest import known_at, tier_churn
+from closeprob.pipeline.dataset import Dataset
 from tests.conftest import make_deals, make_interactions, utc
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.cli import main
+from closeprob.pipeline.cli import main
 
 H = "deal_id,created_at,closed_at,outcome,amount\n"
 GOOD_DEALS = H + "D1,2024-01-01,,,100\n"

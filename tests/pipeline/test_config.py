@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.cli import main
-from pipeline.config import Config, flatten_config, load_config, with_data_paths
-from pipeline.errors import ConfigError
+from closeprob.pipeline.cli import main
+from closeprob.pipeline.config import Config, flatten_config, load_config, with_data_paths
+from closeprob.pipeline.errors import ConfigError
 from tests.conftest import DEFAULT_CONFIG, write_csv
 
 

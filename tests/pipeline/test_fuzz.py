@@ -21,14 +21,14 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from features.build import build_features
-from features.snapshots import open_deal_snapshots
-from features.spec import FeatureSpec
-from pipeline.dataset import Dataset
-from pipeline.errors import CloseprobError, DataContractError
-from pipeline.io import read_table
-from pipeline.predict import default_as_of
-from pipeline.validate import validate_deals, validate_interactions
+from closeprob.features.build import build_features
+from closeprob.features.snapshots import open_deal_snapshots
+from closeprob.features.spec import FeatureSpec
+from closeprob.pipeline.dataset import Dataset
+from closeprob.pipeline.errors import CloseprobError, DataContractError
+from closeprob.pipeline.io import read_table
+from closeprob.pipeline.predict import default_as_of
+from closeprob.pipeline.validate import validate_deals, validate_interactions
 from tests.conftest import utc
 
 EVENT_TYPES = ("email", "call", "meeting", "stage_change")

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.errors import DataContractError
-from pipeline.io import read_table, write_atomic, write_table
-from pipeline.validate import validate_deals
+from closeprob.pipeline.errors import DataContractError
+from closeprob.pipeline.io import read_table, write_atomic, write_table
+from closeprob.pipeline.validate import validate_deals
 from tests.conftest import make_deals, write_csv
 
 HEADER = "deal_id,created_at,closed_at,outcome,region\n"

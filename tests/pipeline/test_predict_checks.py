@@ -7,12 +7,13 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from features.spec import FeatureSpec
-from models.classifier import encode_features
-from pipeline.config import RankingConfig
-from pipeline.dataset import Dataset
-from pipeline.errors import DataContractError, TrainingDataError
-from pipeline.predict import after_as_of, build_queue, check_model_matches, parse_as_of
+from closeprob.features.spec import FeatureSpec
+from closeprob.models.classifier import encode_features
+from closeprob.pipeline.config import RankingConfig
+from closeprob.pipeline.dataset import Dataset
+from closeprob.pipeline.errors import DataContractError, TrainingDataError
+from closeprob.pipeline.predict import after_as_of, build_queue, parse_as_of
+from closeprob.pipeline.registry import check_model_matches
 from tests.conftest import make_deals, make_interactions, utc
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from features.spec import FeatureSpec
-from models.split import TimeSplit
-from pipeline.errors import TrainingDataError
-from pipeline.train import MIN_OUTCOMES, TrainingData, _check_slices, check_outcomes
+from closeprob.features.spec import FeatureSpec
+from closeprob.models.split import TimeSplit
+from closeprob.pipeline.errors import TrainingDataError
+from closeprob.pipeline.train import MIN_OUTCOMES, TrainingData, _check_slices, check_outcomes
 from tests.conftest import make_deals
 
 

@@ -7,8 +7,8 @@ import math
 import pandas as pd
 import pytest
 
-from pipeline.errors import DataContractError
-from pipeline.validate import validate_deals, validate_interactions
+from closeprob.pipeline.errors import DataContractError
+from closeprob.pipeline.validate import validate_deals, validate_interactions
 from tests.conftest import utc
 
 

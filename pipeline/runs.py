@@ -1,4 +1,7 @@
-"""Every MLflow call of the project: tracking URI, runs, artifacts, the registry and its aliases."""
+"""Where runs are logged: the tracking store, experiments, and one function per kind of run
+(train, evaluate, predict, backtest, results). Callers hand over what to log (metrics, figures,
+tables); nothing here trains, scores or draws. The model registry is in `registry.py`.
+"""
 
 from __future__ import annotations
 
@@ -6,30 +9,24 @@ import fcntl
 import hashlib
 import os
 import subprocess
-from importlib.metadata import version
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
 
-from features.registry import feature_descriptions
-from models.ranker import TIERS
-from pipeline.config import Config, flatten_config
-from pipeline.dataset import Dataset
-from pipeline.errors import ModelNotFoundError
-from pipeline.evaluate import Evaluation
-from pipeline.plots import importance_figure, reliability_figure
-from pipeline.predict import LoadedModel
-from pipeline.pyfunc import CloseProbabilityModel
-from pipeline.train import SLICES, TrainingResult
+from closeprob.models.ranker import TIERS
+from closeprob.pipeline.config import Config, flatten_config
+from closeprob.pipeline.dataset import Dataset
+from closeprob.pipeline.evaluate import Evaluation
+from closeprob.pipeline.train import SLICES, TrainingResult
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
-CHAMPION, CHALLENGER = "champion", "challenger"
 EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND = "mlflow.experimentKind", "custom_model_development"
 
 
@@ -119,18 +116,19 @@ def split_summary(result: TrainingResult) -> dict[str, str]:
     return summary
 
 
-def _requirements() -> list[str]:
-    packages = ("mlflow", "lightgbm", "scikit-learn", "pandas", "numpy", "scipy", "pyarrow")
-    return [f"{name}=={version(name)}" for name in packages]
-
-
 def log_training_run(
-    result: TrainingResult, dataset: Dataset, config: Config, evaluation: Evaluation
+    result: TrainingResult,
+    dataset: Dataset,
+    config: Config,
+    evaluation: Evaluation,
+    artifacts: TrainingArtifacts,
+    register: Callable[[], str],
 ) -> tuple[str, str]:
     """One MLflow run with params, metrics, artifacts and the registered model; (run_id, version).
 
-    The model version is registered last, and the aliases move only after it exists, so a run
-    that fails anywhere leaves the registry as it was (the run itself is marked FAILED).
+    `register` logs and registers the model inside the run (registry.py) and returns the
+    version; it runs last, so a run that fails anywhere leaves the registry as it was (the run
+    itself is marked FAILED).
     """
     use_experiment(config.experiment)
     with mlflow.start_run(run_name="train") as run:
@@ -139,15 +137,32 @@ def log_training_run(
             mlflow.log_metrics(result.metrics | evaluation.metrics)
             kind = "model" if result.value_model.regressor else "segment_median"
             mlflow.log_param("value.model_kind", kind)
-            _log_artifacts(result)
+            mlflow.log_table(artifacts.features, "features.json")
+            mlflow.log_text(artifacts.features_text, "features.txt")
+            _log_figures(artifacts.figures)
             _log_evaluation(evaluation, skip={"reliability.png"})
-            model_version = _log_model(result, config)
+            model_version = register()
         except Exception as exc:
             # MLflow marks the run FAILED; keep the reason with it for whoever opens the run.
             mlflow.set_tag("error", f"{type(exc).__name__}: {exc}"[:5000])
             raise
-    set_aliases(config.registered_model, model_version)
     return run.info.run_id, model_version
+
+
+@dataclass(frozen=True)
+class TrainingArtifacts:
+    """What a training run shows besides metrics: the feature table (name, description,
+    gain), the same as text, and figures by PNG name."""
+
+    features: pd.DataFrame
+    features_text: str
+    figures: dict[str, Figure]
+
+
+def _log_figures(figures: dict[str, Figure]) -> None:
+    for name, figure in figures.items():
+        mlflow.log_figure(figure, name)
+        plt.close(figure)
 
 
 def log_family_run(
@@ -174,119 +189,15 @@ def _log_common(config: Config, dataset: Dataset, result: TrainingResult, family
 
 
 def _log_evaluation(evaluation: Evaluation, skip: set[str]) -> None:
-    for name, figure in evaluation.figures.items():
-        if name not in skip:
-            mlflow.log_figure(figure, name)
-        plt.close(figure)
+    _log_figures({k: f for k, f in evaluation.figures.items() if k not in skip})
+    for name in skip & evaluation.figures.keys():
+        plt.close(evaluation.figures[name])
     if evaluation.segments is not None:
         mlflow.log_table(evaluation.segments, "segment_metrics.json")
 
 
-def _log_artifacts(result: TrainingResult) -> None:
-    model = result.model
-    importance = pd.Series(
-        model.booster.booster_.feature_importance("gain"), index=model.feature_names
-    )
-    described = feature_descriptions(model.spec)
-    mlflow.log_table(
-        pd.DataFrame(
-            {
-                "feature": list(described),
-                "description": list(described.values()),
-                "gain": importance.reindex(list(described)).to_numpy(),
-            }
-        ),
-        "features.json",
-    )
-    mlflow.log_text(
-        "\n".join(f"{name}: {text}" for name, text in described.items()) + "\n", "features.txt"
-    )
-    y_test = result.data.labels[result.data.rows("test")].to_numpy()
-    curves = {
-        f"calibrated ({model.calibration_method})": result.test_p_close,
-        "uncalibrated": result.test_p_raw,
-    }
-    for name, figure in (
-        ("reliability.png", reliability_figure(y_test, curves, "Reliability on the test slice")),
-        ("feature_importance.png", importance_figure(importance)),
-    ):
-        mlflow.log_figure(figure, name)
-        plt.close(figure)
-
-
-def _input_example(result: TrainingResult) -> pd.DataFrame:
-    example = result.data.features.loc[result.data.rows("test"), result.model.feature_names].head(5)
-    # Plain object columns: MLflow's schema has no pandas categorical or NA-aware string type.
-    return example.astype({c: object for c in result.model.categories})
-
-
-def _log_model(result: TrainingResult, config: Config) -> str:
-    example = _input_example(result)
-    signature = infer_signature(example, result.model.predict_proba(example))
-    info = mlflow.pyfunc.log_model(
-        name="model",
-        python_model=CloseProbabilityModel(result.model, result.value_model),
-        signature=signature,
-        input_example=example,
-        pip_requirements=_requirements(),
-        registered_model_name=config.registered_model,
-    )
-    return str(info.registered_model_version)
-
-
-def set_aliases(name: str, model_version: str) -> None:
-    """The new version becomes `challenger`; also `champion` when there is none yet."""
-    client = MlflowClient()
-    client.set_registered_model_alias(name, CHALLENGER, model_version)
-    try:
-        client.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:
-        client.set_registered_model_alias(name, CHAMPION, model_version)
-
-
-def alias_versions(name: str) -> dict[str, str]:
-    """Alias → version of a registered model (empty when the model does not exist)."""
-    try:
-        return {k: str(v) for k, v in MlflowClient().get_registered_model(name).aliases.items()}
-    except MlflowException:
-        return {}
-
-
-def resolve_version(uri: str) -> str:
-    """The registry version a `models:/name@alias` or `models:/name/N` URI points at, else the
-    URI itself (a run's model has no version)."""
-    if not uri.startswith("models:/"):
-        return uri
-    name_part = uri.removeprefix("models:/")
-    client = MlflowClient()
-    if "@" in name_part:
-        name, alias = name_part.split("@", 1)
-        return str(client.get_model_version_by_alias(name, alias).version)
-    return name_part.rsplit("/", 1)[-1]
-
-
-def load_registered_model(uri: str) -> LoadedModel:
-    """The classifier and value estimator behind any MLflow model URI; a clear error if absent."""
-    mlflow.set_tracking_uri(tracking_uri())
-    try:
-        pyfunc = mlflow.pyfunc.load_model(uri)
-        version = resolve_version(uri)
-    except (MlflowException, OSError) as exc:
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelNotFoundError(
-            f"model {uri!r} could not be loaded from {tracking_uri()} ({first_line}); "
-            "run `make train` first, or pass --model with an existing URI "
-            "(models:/close-probability@champion, models:/close-probability/3, runs:/<id>/model)"
-        ) from None
-    wrapper = pyfunc.unwrap_python_model()
-    if not isinstance(wrapper, CloseProbabilityModel):
-        raise ModelNotFoundError(f"model {uri!r} is not a closeprob close-probability model")
-    value_model = getattr(wrapper, "value_model", None)  # versions logged before it existed
-    return LoadedModel(close=wrapper.model, value=value_model, uri=uri, version=version)
-
-
 def log_prediction_run(
-    queue: pd.DataFrame, queue_path: Path, loaded: LoadedModel, experiment: str
+    queue: pd.DataFrame, queue_path: Path, model_uri: str, model_version: str, experiment: str
 ) -> str:
     """One run per batch job: model, as_of, rows scored, score distribution, tiers, the queue."""
     use_experiment(experiment)
@@ -295,8 +206,8 @@ def log_prediction_run(
         mlflow.set_tags({"git_commit": git_commit(), "job": "predict"})
         mlflow.log_params(
             {
-                "model_uri": loaded.uri,
-                "model_version": loaded.version,
+                "model_uri": model_uri,
+                "model_version": model_version,
                 "as_of": str(queue["as_of"].iloc[0]),
                 "queue_path": str(queue_path),
             }
@@ -318,11 +229,10 @@ def log_prediction_run(
     return run.info.run_id
 
 
-def log_backtest_run(weeks: pd.DataFrame, config: Config, retrain_every: int) -> str:
-    """One run: per-week metrics (step = week), their averages, the table and the chart."""
-    from pipeline.backtest import POLICIES
-    from pipeline.plots import backtest_figure
-
+def log_backtest_run(
+    weeks: pd.DataFrame, columns: list[str], figure: Figure, config: Config, retrain_every: int
+) -> str:
+    """One run: per-week metrics `columns` (step = week), their means, the table and the chart."""
     use_experiment(config.experiment)
     with mlflow.start_run(run_name="backtest") as run:
         mlflow.set_tags({"git_commit": git_commit(), "job": "backtest", "model_family": "backtest"})
@@ -333,15 +243,12 @@ def log_backtest_run(weeks: pd.DataFrame, config: Config, retrain_every: int) ->
                 "capacity": config.evaluation.capacity,
             }
         )
-        columns = [f"captured_{name}" for name in POLICIES] + ["tier_churn"]
         for step, row in enumerate(weeks.itertuples(index=False)):
             values = {c: float(getattr(row, c)) for c in columns if pd.notna(getattr(row, c))}
             mlflow.log_metrics({f"week_{c}": v for c, v in values.items()}, step=step)
         mlflow.log_metrics({f"mean_{c}": float(weeks[c].mean()) for c in columns})
         mlflow.log_table(weeks.astype({"as_of": str}), "backtest_weeks.json")
-        figure = backtest_figure(weeks, POLICIES)
-        mlflow.log_figure(figure, "backtest.png")
-        plt.close(figure)
+        _log_figures({"backtest.png": figure})
     return run.info.run_id
 
 

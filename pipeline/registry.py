@@ -1,0 +1,293 @@
+"""The registered model, end to end: what it is (the pyfunc), how it is logged, loaded and
+aliased, champion/challenger after training, promotion and rollback by hand.
+
+Every read or write of MLflow's model registry is here; run logging is in `runs.py`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import import_module
+from importlib.metadata import version as package_version
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.pyfunc import PythonModel
+
+from closeprob.features.build import build_features
+from closeprob.models.classifier import CloseModel
+from closeprob.models.promotion import Decision, decide_promotion
+from closeprob.models.value import DealValueModel
+from closeprob.pipeline.config import Config
+from closeprob.pipeline.dataset import Dataset
+from closeprob.pipeline.errors import CloseprobError, DataContractError, ModelNotFoundError
+from closeprob.pipeline.evaluate import (
+    Evaluation,
+    PolicyScores,
+    expected_values,
+    row_values,
+    test_metrics,
+)
+from closeprob.pipeline.runs import tracking_uri
+from closeprob.pipeline.train import TrainingResult
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+PREVIOUS_CHAMPION_TAG = "previous_champion"
+
+# Module paths that models registered by closeprob 0.1 (before the `closeprob` namespace)
+# pickled, and where those names live now.
+LEGACY_MODULES = {
+    "pipeline": "closeprob.pipeline",
+    "pipeline.pyfunc": "closeprob.pipeline.registry",
+    "models": "closeprob.models",
+    "models.classifier": "closeprob.models.classifier",
+    "models.value": "closeprob.models.value",
+    "features": "closeprob.features",
+    "features.spec": "closeprob.features.spec",
+}
+
+
+class CloseProbabilityModel(PythonModel):
+    """The MLflow pyfunc. Input: one row per (deal, as_of) with the model's feature columns;
+    output: P(won within the horizon), calibrated, one float per row (not labels).
+
+    The deal-value estimator trained in the same run travels with it (`value_model`), so a
+    batch job that loads one registry version gets both.
+    """
+
+    def __init__(self, model: CloseModel, value_model: DealValueModel | None = None) -> None:
+        self.model = model
+        self.value_model = value_model
+
+    def predict(
+        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
+    ) -> np.ndarray:
+        return self.model.predict_proba(model_input)
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A registry model unwrapped: the classifier, its value estimator, where it came from."""
+
+    close: CloseModel
+    value: DealValueModel | None
+    uri: str
+    version: str
+
+
+def _requirements() -> list[str]:
+    packages = ("mlflow", "lightgbm", "scikit-learn", "pandas", "numpy", "scipy", "pyarrow")
+    return [f"{name}=={package_version(name)}" for name in packages]
+
+
+def log_model(
+    model: CloseModel, value_model: DealValueModel, example: pd.DataFrame, name: str
+) -> str:
+    """Log the pyfunc to the active run and register it as a new version of `name`."""
+    # Plain object columns: MLflow's schema has no pandas categorical or NA-aware string type.
+    example = example.astype({c: object for c in model.categories})
+    signature = infer_signature(example, model.predict_proba(example))
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=CloseProbabilityModel(model, value_model),
+        signature=signature,
+        input_example=example,
+        pip_requirements=_requirements(),
+        registered_model_name=name,
+    )
+    return str(info.registered_model_version)
+
+
+def set_aliases(name: str, model_version: str) -> None:
+    """The new version becomes `challenger`; also `champion` when there is none yet."""
+    client = MlflowClient()
+    client.set_registered_model_alias(name, CHALLENGER, model_version)
+    try:
+        client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException:
+        client.set_registered_model_alias(name, CHAMPION, model_version)
+
+
+def alias_versions(name: str) -> dict[str, str]:
+    """Alias → version of a registered model (empty when the model does not exist)."""
+    try:
+        return {k: str(v) for k, v in MlflowClient().get_registered_model(name).aliases.items()}
+    except MlflowException:
+        return {}
+
+
+def resolve_version(uri: str) -> str:
+    """The registry version a `models:/name@alias` or `models:/name/N` URI points at, else the
+    URI itself (a run's model has no version)."""
+    if not uri.startswith("models:/"):
+        return uri
+    name_part = uri.removeprefix("models:/")
+    client = MlflowClient()
+    if "@" in name_part:
+        name, alias = name_part.split("@", 1)
+        return str(client.get_model_version_by_alias(name, alias).version)
+    return name_part.rsplit("/", 1)[-1]
+
+
+@contextmanager
+def legacy_module_names() -> Iterator[None]:
+    """While loading, the pre-namespace module names resolve to today's modules, so models
+    pickled by closeprob 0.1 unpickle. Names a user's session already holds (their own
+    `models.py`) are left alone except for the exact submodules a pickle names."""
+    added = []
+    for old, new in LEGACY_MODULES.items():
+        if old not in sys.modules or "." in old:
+            previous = sys.modules.get(old)
+            sys.modules[old] = import_module(new)
+            added.append((old, previous))
+    try:
+        yield
+    finally:
+        for old, previous in reversed(added):
+            if previous is None:
+                sys.modules.pop(old, None)
+            else:
+                sys.modules[old] = previous
+
+
+def load_registered_model(uri: str) -> LoadedModel:
+    """The classifier and value estimator behind any MLflow model URI; a clear error if absent."""
+    mlflow.set_tracking_uri(tracking_uri())
+    try:
+        with legacy_module_names():
+            pyfunc = mlflow.pyfunc.load_model(uri)
+        version = resolve_version(uri)
+    except (MlflowException, OSError) as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ModelNotFoundError(
+            f"model {uri!r} could not be loaded from {tracking_uri()} ({first_line}); "
+            "run `make train` first, or pass --model with an existing URI "
+            "(models:/close-probability@champion, models:/close-probability/3, runs:/<id>/model)"
+        ) from None
+    wrapper = pyfunc.unwrap_python_model()
+    if not isinstance(wrapper, CloseProbabilityModel):
+        raise ModelNotFoundError(f"model {uri!r} is not a closeprob close-probability model")
+    value_model = getattr(wrapper, "value_model", None)  # versions logged before it existed
+    return LoadedModel(close=wrapper.model, value=value_model, uri=uri, version=version)
+
+
+def check_model_matches(model: CloseModel, deals: pd.DataFrame, source: str) -> None:
+    """The data carry every column the model's features are built from."""
+    needed = [*model.spec.attributes, *model.spec.history_keys]
+    missing = [c for c in needed if c not in deals.columns]
+    if missing:
+        raise DataContractError(
+            f"{source}: the model was trained with columns {missing} that this deals table lacks; "
+            "score data with the same columns as the training data, or retrain on this data"
+        )
+
+
+def champion_metrics(result: TrainingResult, dataset: Dataset, config: Config) -> dict[str, float]:
+    """The champion's test metrics on the challenger's test rows (features built with the
+    champion's own spec; values from the challenger's value model, so only p_close differs)."""
+    champion = load_registered_model(f"models:/{config.registered_model}@{CHAMPION}")
+    check_model_matches(champion.close, dataset.deals, str(config.data.deals))
+    data = result.data
+    test = data.rows("test")
+    snapshots = data.features.loc[test, ["deal_id", "as_of"]]
+    features = build_features(dataset.deals, dataset.interactions, snapshots, champion.close.spec)
+    p_close = champion.close.predict_proba(features)
+    value = row_values(dataset.deals, data.features["deal_id"], result.value_model)[test.to_numpy()]
+    policy = PolicyScores("champion", p_close, expected_values(p_close, value))
+    return test_metrics(data, policy, value, config.evaluation.capacity)
+
+
+def challenge_champion(
+    result: TrainingResult,
+    dataset: Dataset,
+    config: Config,
+    evaluation: Evaluation,
+    run_id: str,
+    version: str,
+) -> Decision:
+    """Compare the new version with the champion on the same test slice; promote by the rule.
+
+    The decision, both figures and the reason are logged to the training run.
+    """
+    mlflow.set_tracking_uri(tracking_uri())
+    client = MlflowClient()
+    current = alias_versions(config.registered_model).get(CHAMPION)
+    if current == version:
+        decision = Decision(True, "no champion before: the first model becomes champion")
+    else:
+        try:
+            old = champion_metrics(result, dataset, config)
+        except CloseprobError as exc:
+            decision = Decision(False, f"champion version {current} cannot score this data ({exc})")
+        else:
+            primary = config.evaluation.primary_metric
+            decision = decide_promotion(
+                evaluation.metrics | result.metrics,
+                old,
+                primary,
+                config.evaluation.log_loss_tolerance,
+            )
+            client.log_metric(run_id, f"champion_{primary}", old[primary])
+            client.log_metric(run_id, "champion_test_log_loss", old["test_log_loss"])
+            if decision.promote:
+                set_champion(config.registered_model, version)
+    client.set_tag(
+        run_id, "promotion.decision", "promoted" if decision.promote else "kept champion"
+    )
+    client.set_tag(run_id, "promotion.reason", decision.reason)
+    return decision
+
+
+def set_champion(name: str, version: str) -> str | None:
+    """Point `champion` at `version`, remembering the one it replaces for --rollback."""
+    client = MlflowClient()
+    try:
+        client.get_model_version(name, version)
+    except MlflowException:
+        raise CloseprobError(f"registered model {name!r} has no version {version!r}") from None
+    previous = alias_versions(name).get(CHAMPION)
+    if previous is not None and previous != version:
+        client.set_registered_model_tag(name, PREVIOUS_CHAMPION_TAG, previous)
+    client.set_registered_model_alias(name, CHAMPION, version)
+    return previous
+
+
+def rollback_champion(name: str) -> tuple[str, str]:
+    """Point `champion` back at the version it replaced last; (from, to)."""
+    mlflow.set_tracking_uri(tracking_uri())
+    try:
+        tags = MlflowClient().get_registered_model(name).tags
+    except MlflowException:
+        raise CloseprobError(
+            f"registered model {name!r} not found; run `make train` first"
+        ) from None
+    previous = tags.get(PREVIOUS_CHAMPION_TAG)
+    if previous is None:
+        raise CloseprobError(f"{name!r} has no earlier champion to roll back to")
+    current = alias_versions(name).get(CHAMPION, "none")
+    set_champion(name, previous)
+    return current, previous
+
+
+def promote_version(name: str, version: str) -> str | None:
+    mlflow.set_tracking_uri(tracking_uri())
+    return set_champion(name, version)
+
+
+def run_promote(config: Config, version: str | None, rollback: bool) -> None:
+    """The `promote` job: champion by hand, or back to the previous one."""
+    name = config.registered_model
+    if rollback:
+        current, previous = rollback_champion(name)
+        print(f"{name}: champion rolled back from version {current} to {previous}")
+    elif version is not None:
+        before = promote_version(name, version)
+        print(f"{name}: champion is now version {version} (was {before or 'none'})")
