@@ -232,7 +232,7 @@ def machine() -> dict[str, object]:
     cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines()
     model = next((line.split(":", 1)[1].strip() for line in cpuinfo if "model name" in line), "?")
     return {
-        "cpus": os.cpu_count(),
+        "cpus": len(os.sched_getaffinity(0)),  # usable by this process, not the host's count
         "cpu_model": model,
         "ram_gib": round(total_kib / 1024**2, 1),
         "os": f"{platform.system()} {platform.release()}",

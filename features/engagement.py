@@ -40,12 +40,7 @@ def engagement_features(
     before = timeline.count(None, 30, 60)
     in_total, in_90 = timeline.counts(log.direction == "inbound", [(0, np.inf), (0, 90)])
     out_total, out_90 = timeline.counts(log.direction == "outbound", [(0, np.inf), (0, 90)])
-    type_counts_30d = [f"n_{slug(t)}_30d" for t in spec.event_types if f"n_{slug(t)}_30d" in counts]
-    distinct_30d = (
-        (counts[type_counts_30d].to_numpy() > 0).sum(axis=1)
-        if type_counts_30d
-        else distinct_in_window(timeline, 30)
-    )
+    distinct_30d = distinct_types_in_window(timeline, counts, spec, 30)
     return pd.DataFrame(
         {
             "engagement_trend_30d": np.log1p(recent) - np.log1p(before),
@@ -53,7 +48,7 @@ def engagement_features(
             "inbound_share_90d": _share(in_90, out_90),
             "distinct_types_total": timeline.distinct_before(log.event_type),
             "distinct_channels_total": timeline.distinct_before(log.channel),
-            "distinct_types_30d": np.asarray(distinct_30d, dtype=float),
+            "distinct_types_30d": distinct_30d,
         }
     )
 
@@ -63,10 +58,20 @@ def _share(part: np.ndarray, other: np.ndarray) -> np.ndarray:
     return np.divide(part, total, out=np.full(len(total), np.nan), where=total > 0)
 
 
-def distinct_in_window(timeline: Timeline, days: int) -> np.ndarray:
-    """Distinct interaction types in [as_of − days, as_of), one count per type present."""
+def distinct_types_in_window(
+    timeline: Timeline, counts: pd.DataFrame, spec: FeatureSpec, days: int
+) -> np.ndarray:
+    """Distinct interaction types in [as_of − days, as_of), counting every type in the log,
+    not only the `spec.event_types` that get their own count columns (those counts are reused)."""
     event_type = timeline.log.event_type
     total = np.zeros(len(timeline.queries.as_of))
-    for code in range(len(event_type.categories)):
-        total += timeline.count(event_type.codes == code, 0, days) > 0
+    counted = set()
+    for name in spec.event_types:
+        column = f"n_{slug(name)}_{days}d"
+        if column in counts:
+            total += counts[column].to_numpy() > 0
+            counted.add(name)
+    for code, name in enumerate(event_type.categories):
+        if name not in counted:
+            total += timeline.count(event_type.codes == code, 0, days) > 0
     return total

@@ -43,14 +43,16 @@ def training_dates(
 def open_deal_snapshots(deals: pd.DataFrame, dates: pd.DatetimeIndex) -> pd.DataFrame:
     """One row per (deal_id, as_of) for every deal open at `as_of`.
 
-    Open means created before `as_of` and not closed before it. Vectorised with sorted searches
-    over `dates`; rows come sorted by as_of, then deal order.
+    Open means created before `as_of` and closed after it (or not yet): a deal closed exactly at
+    `as_of` is closed then, so every row's outcome, if any, falls in the label window
+    (as_of, as_of + horizon]. Vectorised with sorted searches over `dates`; rows come sorted by
+    as_of, then deal order.
     """
     dates = pd.DatetimeIndex(dates).sort_values().as_unit("ns")
     created = pd.DatetimeIndex(deals["created_at"]).as_unit("ns")
     closed = pd.DatetimeIndex(deals["closed_at"]).as_unit("ns")
     first = dates.searchsorted(created, side="right")
-    stop = np.where(closed.isna(), len(dates), dates.searchsorted(closed, side="right"))
+    stop = np.where(closed.isna(), len(dates), dates.searchsorted(closed, side="left"))
     counts = np.maximum(stop - first, 0)
     deal_pos = np.repeat(np.arange(len(deals)), counts)
     date_pos = (

@@ -32,9 +32,10 @@ SHARD_MIN_EVENTS = 200_000  # up to this, deal shards cost more in threads than 
 
 
 def default_threads() -> int:
-    """Threads for the feature engine: the machine's cores (numpy releases the GIL in sorts,
-    searches and scans, so deal shards run truly in parallel)."""
-    return max(1, min(os.cpu_count() or 1, 16))
+    """Threads for the feature engine: the cores this process may run on (its CPU affinity,
+    which a container or `taskset` narrows; not the host's count). numpy releases the GIL in
+    sorts, searches and scans, so deal shards run truly in parallel."""
+    return max(1, min(len(os.sched_getaffinity(0)), 16))
 
 
 def to_seconds(times: pd.Series | pd.DatetimeIndex) -> np.ndarray:
@@ -199,8 +200,19 @@ class Queries:
 
 
 def make_queries(snapshots: pd.DataFrame, deal_ids: pd.Index, origin: int) -> Queries:
-    """Search coordinates for snapshot rows (`deal_id`, `as_of`), sorted by (deal, as_of)."""
+    """Search coordinates for snapshot rows (`deal_id`, `as_of`), sorted by (deal, as_of).
+
+    Every row's `deal_id` must be in `deal_ids`: a code of −1 would index the last deal.
+    """
     codes = deal_codes(deal_ids, snapshots["deal_id"])
+    unknown = codes < 0
+    if unknown.any():
+        first = pd.unique(snapshots["deal_id"].to_numpy()[unknown])[:5].tolist()
+        raise ValueError(
+            f"snapshots: {int(unknown.sum())} row(s) have a deal_id not in the deals table "
+            f"(first: {first!r}); build snapshots from the same deals table "
+            "(open_deal_snapshots) or add those deals"
+        )
     as_of = to_seconds(snapshots["as_of"]) - origin
     keys = codes * SPAN + np.clip(as_of, 0, SPAN - 1)
     if np.count_nonzero(keys[1:] < keys[:-1]) == 0:

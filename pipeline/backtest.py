@@ -23,9 +23,10 @@ POLICIES = ("p_x_value", "p_only", "value_only", "rfm")
 
 def known_at(dataset: Dataset, as_of: pd.Timestamp) -> Dataset:
     """The data as they stood at `as_of`: deals created before it, closes and outcomes only if
-    they happened before it, interactions before it. No truth file."""
+    they happened at or before it (a deal closed at `as_of` is not open then, as in
+    `open_deal_snapshots`), interactions before it. No truth file."""
     deals = dataset.deals[dataset.deals["created_at"] < as_of]
-    closed_later = ~(deals["closed_at"] < as_of)
+    closed_later = ~(deals["closed_at"] <= as_of)
     deals = deals.assign(
         closed_at=deals["closed_at"].mask(closed_later),
         outcome=deals["outcome"].mask(closed_later),
@@ -47,8 +48,11 @@ def won_in_horizon(
 ) -> np.ndarray:
     """1 where the deal was won in (as_of, as_of + horizon], from the full (later) data."""
     rows = deals.set_index("deal_id").loc[deal_ids.to_numpy()]
-    won = (rows["outcome"] == "won") & (
-        rows["closed_at"] <= as_of + pd.Timedelta(days=horizon_days)
+    closed_at = rows["closed_at"]
+    won = (
+        (rows["outcome"] == "won")
+        & (closed_at > as_of)
+        & (closed_at <= as_of + pd.Timedelta(days=horizon_days))
     )
     return won.to_numpy(dtype=float)
 

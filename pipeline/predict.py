@@ -133,8 +133,8 @@ def score_open_deals(
     snapshots = open_deal_snapshots(dataset.deals, pd.DatetimeIndex([as_of]))
     if snapshots.empty:
         raise TrainingDataError(
-            f"no deal is open at as_of={as_of.isoformat()}: every deal was created after it or "
-            "closed before it; pick a later --as-of or check 'closed_at'"
+            f"no deal is open at as_of={as_of.isoformat()}: every deal was created at or after it "
+            "or closed at or before it; pick a later --as-of or check 'closed_at'"
         )
     return score_snapshots(dataset, model, snapshots, chunk_rows, reasons)
 

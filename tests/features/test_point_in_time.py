@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from closeprob.features.build import build_features
+from closeprob.features.labels import label_outcomes
 from closeprob.features.registry import feature_descriptions
 from closeprob.features.snapshots import open_deal_snapshots
 from closeprob.features.spec import FeatureSpec
@@ -211,6 +212,8 @@ def _naive_row(
         row[f"touches_{days}d"] = float(len(window))
         for event_type in spec.event_types:
             row[f"n_{event_type}_{days}d"] = float((window["type"] == event_type).sum())
+    recent = past[past["occurred_at"] >= as_of - pd.Timedelta(days=30)]
+    row["distinct_types_30d"] = float(recent["type"].nunique())
     stages = past[past["type"] == spec.stage_event_type]
     row["current_stage"] = (
         stages.sort_values("occurred_at")["value"].iloc[-1] if len(stages) else np.nan
@@ -218,12 +221,18 @@ def _naive_row(
     return row
 
 
-def test_fast_features_equal_a_naive_per_snapshot_filter() -> None:
+@pytest.mark.parametrize("selected", ["all types", "one type"])
+def test_fast_features_equal_a_naive_per_snapshot_filter(selected: str) -> None:
+    """With one type selected out of several, distinct_types_30d still counts every type."""
     crm = generate_crm(n_deals=150, n_interactions=3_000, start="2023-01-01", days=200, seed=7)
     events = crm.interactions.assign(occurred_at=crm.interactions["occurred_at"].dt.floor("s"))
     dates = pd.date_range("2023-02-01", periods=8, freq="14D", tz="UTC")
     snapshots = open_deal_snapshots(crm.deals, dates)
-    spec = FeatureSpec(event_types=tuple(sorted(events["type"].unique())), attributes=())
+    types = tuple(sorted(events["type"].unique()))
+    assert len(types) >= 3
+    spec = FeatureSpec(
+        event_types=types if selected == "all types" else types[:1], attributes=()
+    )
     fast = build_features(crm.deals, events, snapshots, spec)
     deals = crm.deals.set_index("deal_id", drop=False)
     naive = pd.DataFrame(
@@ -237,7 +246,97 @@ def test_open_deal_snapshots_list_each_open_deal_once_per_date() -> None:
     rows = open_deal_snapshots(DEALS, dates)
     expected = []
     for as_of in dates:
-        open_now = DEALS[(DEALS["created_at"] < as_of) & ~(DEALS["closed_at"] < as_of)]
+        open_now = DEALS[(DEALS["created_at"] < as_of) & ~(DEALS["closed_at"] <= as_of)]
         expected += [(d, as_of) for d in open_now["deal_id"]]
     assert sorted(zip(rows["deal_id"], rows["as_of"], strict=True)) == sorted(expected)
     assert not rows.duplicated().any()
+
+
+def _naive_history(
+    deals: pd.DataFrame, deal_id: str, as_of: pd.Timestamp, key: str, prior_strength: float
+) -> dict[str, float]:
+    """The track record of the deal's `key`, spelled out with a filter per snapshot row."""
+    who = {"owner_id": "owner", "account_id": "account"}[key]
+    names = [f"{who}_win_rate", f"{who}_closed_deals", f"{who}_avg_won_value", f"{who}_open_deals"]
+    entity = deals.loc[deals["deal_id"] == deal_id, key].iloc[0]
+    if pd.isna(entity):
+        return dict.fromkeys(names, np.nan)
+    closed = deals[(deals["closed_at"] < as_of) & deals["outcome"].notna()]
+    global_rate = ((closed["outcome"] == "won").sum() + 1.0) / (len(closed) + 2.0)
+    mine = closed[closed[key] == entity]
+    won = mine[mine["outcome"] == "won"]
+    valued = won["amount"].dropna()
+    created = deals[(deals["created_at"] < as_of) & (deals[key] == entity)]
+    return {
+        names[0]: (len(won) + prior_strength * global_rate) / (len(mine) + prior_strength),
+        names[1]: float(len(mine)),
+        names[2]: float(valued.mean()) if len(valued) else np.nan,
+        names[3]: float(len(created) - len(mine) - 1),
+    }
+
+
+def test_history_features_equal_a_naive_per_snapshot_filter() -> None:
+    """Owner and account track records against a filter of the deals table per snapshot row,
+    on a CRM where owners and accounts have many deals closing between snapshots."""
+    crm = generate_crm(n_deals=300, n_interactions=2_000, start="2023-01-01", days=300, seed=11)
+    deals = crm.deals.copy()
+    # Some deals without an account (NaN rows) and some closes exactly on a snapshot date.
+    deals.loc[deals.index[::17], "account_id"] = None
+    dates = pd.date_range("2023-03-01", periods=10, freq="21D", tz="UTC")
+    closed = deals["closed_at"].notna()
+    on_date = deals.index[closed][::9]
+    deals.loc[on_date, "closed_at"] = [
+        dates[dates.searchsorted(t) % len(dates)] for t in deals.loc[on_date, "closed_at"]
+    ]
+    deals["closed_at"] = deals[["closed_at", "created_at"]].max(axis=1).where(closed)
+    snapshots = open_deal_snapshots(deals, dates)
+    spec = FeatureSpec(event_types=(), attributes=(), prior_strength=7.0)
+    fast = build_features(deals, crm.interactions, snapshots, spec)
+    naive = pd.DataFrame(
+        [
+            _naive_history(deals, r.deal_id, r.as_of, "owner_id", 7.0)
+            | _naive_history(deals, r.deal_id, r.as_of, "account_id", 7.0)
+            for r in snapshots.itertuples()
+        ]
+    )
+    assert naive["account_win_rate"].isna().any() and (naive["owner_closed_deals"] > 3).any()
+    pd.testing.assert_frame_equal(fast[naive.columns], naive, check_exact=False, rtol=1e-9)
+
+
+def test_a_snapshot_row_whose_deal_is_not_in_deals_is_refused() -> None:
+    """It used to take the last deal's data (code −1 used as an index)."""
+    snapshots = pd.DataFrame({"deal_id": ["D1", "D9", "D9"], "as_of": [AS_OF] * 3})
+    with pytest.raises(
+        ValueError,
+        match=r"snapshots: 2 row\(s\) have a deal_id not in the deals table \(first: \['D9'\]\)",
+    ):
+        build_features(DEALS, _events([]), snapshots, SPEC)
+
+
+def test_the_label_window_is_open_at_as_of_and_closed_at_the_horizon() -> None:
+    """(as_of, as_of + horizon]: a win exactly at as_of is outside, one at the horizon inside;
+    a deal closed exactly at as_of is not open then, so it gets no snapshot row."""
+    horizon = 30
+    end = AS_OF + pd.Timedelta(days=horizon)
+    deals = make_deals(
+        [
+            {"deal_id": "AT", "created_at": "2024-01-01", "closed_at": AS_OF, "outcome": "won"},
+            {"deal_id": "END", "created_at": "2024-01-01", "closed_at": end, "outcome": "won"},
+            {
+                "deal_id": "AFTER",
+                "created_at": "2024-01-01",
+                "closed_at": end + pd.Timedelta(seconds=1),
+                "outcome": "won",
+            },
+            {
+                "deal_id": "JUST",
+                "created_at": "2024-01-01",
+                "closed_at": AS_OF + pd.Timedelta(seconds=1),
+                "outcome": "won",
+            },
+        ]
+    )
+    rows = open_deal_snapshots(deals, pd.DatetimeIndex([AS_OF]))
+    assert sorted(rows["deal_id"]) == ["AFTER", "END", "JUST"]
+    every = pd.DataFrame({"deal_id": ["AT", "END", "AFTER", "JUST"], "as_of": [AS_OF] * 4})
+    assert label_outcomes(deals, every, horizon).tolist() == [0, 1, 0, 1]
