@@ -270,7 +270,8 @@ def machine_lines(load_before: float) -> list[str]:
     model = next((line.split(":", 1)[1].strip() for line in cpuinfo if "model name" in line), "?")
     versions = ", ".join(f"{name} {version(name)}" for name in PACKAGES)
     return [
-        f"machine: {len(os.sched_getaffinity(0))} usable CPUs ({model}), {total_kib / 1024**2:.1f} GiB RAM, "
+        f"machine: {len(os.sched_getaffinity(0))} usable CPUs ({model}), "
+        f"{total_kib / 1024**2:.1f} GiB RAM, "
         f"{platform.system()} {platform.release()}, Python {platform.python_version()}",
         f"load average (1 min): {load_before:.2f} before, {os.getloadavg()[0]:.2f} after",
         f"versions: {versions}",

@@ -109,6 +109,8 @@ def tier_churn(before: pd.Series, after: pd.Series) -> float:
 
 def run_backtest(dataset: Dataset, config: Config, weeks: int, retrain_every: int) -> pd.DataFrame:
     """One row per week: open deals, wins, value captured per policy, tier churn."""
+    if weeks < 1 or retrain_every < 1:
+        raise ValueError(f"weeks ({weeks}) and retrain_every ({retrain_every}) must be ≥ 1")
     retrain_config = config.model_copy(update={"split": config.backtest.split})
     rows = []
     loaded: LoadedModel | None = None
@@ -144,7 +146,7 @@ def run_backtest_job(config: Config, weeks: int, retrain_every: int) -> None:
     from closeprob.pipeline.runs import log_backtest_run
 
     ensure_data(config)
-    table = run_backtest(load_dataset(config.data), config, max(weeks, 1), max(retrain_every, 1))
+    table = run_backtest(load_dataset(config.data), config, weeks, retrain_every)
     columns = [f"captured_{name}" for name in POLICIES] + ["tier_churn"]
     figure = backtest_figure(table, POLICIES)
     run_id = log_backtest_run(table, columns, figure, config, max(retrain_every, 1))

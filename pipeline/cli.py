@@ -16,6 +16,17 @@ from closeprob.pipeline.errors import CloseprobError
 DEFAULT_CONFIG = Path("configs/default.yaml")
 
 
+def _positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1 (0 and negatives are refused, not clamped)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
 def _command(
     commands: argparse._SubParsersAction, name: str, text: str, data: bool = False
 ) -> argparse.ArgumentParser:
@@ -55,9 +66,14 @@ def _parser() -> argparse.ArgumentParser:
     backtest = _command(
         commands, "backtest", "weekly queues of the past, scored against what happened", data=True
     )
-    backtest.add_argument("--weeks", type=int, default=8, help="how many past weekly as_of dates")
     backtest.add_argument(
-        "--retrain-every", type=int, default=None, help="retrain every N weeks (default: config)"
+        "--weeks", type=_positive_int, default=8, help="how many past weekly as_of dates (≥ 1)"
+    )
+    backtest.add_argument(
+        "--retrain-every",
+        type=_positive_int,
+        default=None,
+        help="retrain every N weeks, N ≥ 1 (default: config)",
     )
     promote = _command(commands, "promote", "set the champion alias by hand")
     which = promote.add_mutually_exclusive_group(required=True)
@@ -93,7 +109,7 @@ def _dispatch(args: argparse.Namespace, config: Config) -> None:
     elif args.command == "backtest":
         from closeprob.pipeline.backtest import run_backtest_job
 
-        every = args.retrain_every or config.backtest.retrain_every_weeks
+        every = args.retrain_every or config.backtest.retrain_every_weeks  # both are ≥ 1
         run_backtest_job(config, args.weeks, every)
     elif args.command == "promote":
         from closeprob.pipeline.registry import run_promote
@@ -110,7 +126,10 @@ def _dispatch(args: argparse.Namespace, config: Config) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    try:
+        args = _parser().parse_args(argv)
+    except SystemExit as exc:  # argparse has printed the usage error (code 2) or --help (0)
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         config = with_data_paths(
             load_config(args.config),

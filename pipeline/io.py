@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import tempfile
 import warnings
@@ -40,11 +41,19 @@ def read_table(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(
+    path: Path, sep: str = ",", usecols: Callable[[str], bool] | None = None
+) -> pd.DataFrame:
     try:
         # Only empty cells are missing: "NA" may be a real id or region code.
         frame = pd.read_csv(
-            path, dtype="str", encoding="utf-8-sig", keep_default_na=False, na_values=[""]
+            path,
+            sep=sep,
+            usecols=usecols,
+            dtype="str",
+            encoding="utf-8-sig",
+            keep_default_na=False,
+            na_values=[""],
         )
     except UnicodeDecodeError:
         raise DataContractError(_not_utf8_message(path)) from None
@@ -54,7 +63,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
         ) from None
     except pd.errors.ParserError as exc:
         raise DataContractError(f"{path}: not a well-formed CSV file ({exc})") from None
-    if len(frame.columns) == 1 and ";" in frame.columns[0]:
+    if sep == "," and len(frame.columns) == 1 and ";" in frame.columns[0]:
         raise DataContractError(
             f"{path}: found one column {frame.columns[0]!r}; the file looks ';'-separated, "
             "expected ',' (re-export as comma-separated CSV)"
@@ -62,10 +71,21 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return frame
 
 
+def read_source_csv(
+    path: Path, sep: str = ",", usecols: Callable[[str], bool] | None = None
+) -> pd.DataFrame:
+    """A public data set's raw CSV (gzip too, by extension), every column as text, for the
+    adapters; a missing file, bad encoding or malformed CSV is a DataContractError naming it."""
+    if not path.is_file():
+        raise DataContractError(f"{path}: file not found; pass --source to the folder holding it")
+    return _read_csv(path, sep, usecols)
+
+
 def _not_utf8_message(path: Path) -> str:
     """Where decoding fails, counted from the start of the file (pandas counts per chunk),
     the encoding the bytes most likely are, and how to convert them."""
-    raw = path.read_bytes()
+    gzipped = path.suffix.lower() == ".gz"
+    raw = gzip.decompress(path.read_bytes()) if gzipped else path.read_bytes()
     try:
         raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -73,9 +93,14 @@ def _not_utf8_message(path: Path) -> str:
     else:
         where = "undecodable bytes"
     name, iconv = _likely_encoding(raw)
+    convert = (
+        f"`gunzip -c {path.name} | iconv -f {iconv} -t UTF-8 | gzip > utf8.{path.name}`"
+        if gzipped
+        else f"`iconv -f {iconv} -t UTF-8 {path.name} > {path.stem}.utf8{path.suffix}`"
+    )
     return (
-        f"{path}: not UTF-8 text ({where}); it looks like {name}. Re-save it as UTF-8, "
-        f"e.g. `iconv -f {iconv} -t UTF-8 {path.name} > {path.stem}.utf8{path.suffix}`"
+        f"{path}: not UTF-8 text ({where}); it looks like {name}. "
+        f"Re-save it as UTF-8, e.g. {convert}"
     )
 
 

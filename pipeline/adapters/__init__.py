@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from closeprob.pipeline.errors import ConfigError, DataContractError
+from closeprob.pipeline.io import read_source_csv
 
 # name -> (module, folder under the shared data root)
 ADAPTERS = {
@@ -38,7 +39,7 @@ def read_csv_columns(path: Path, columns: list[str], expected: str) -> pd.DataFr
     """`columns` of a raw CSV as text (only empty cells are missing); errors name the file."""
     if not path.is_file():
         raise DataContractError(f"{path}: file not found; expected the {expected}")
-    frame = pd.read_csv(path, dtype="str", keep_default_na=False, na_values=[""])
+    frame = read_source_csv(path)
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise DataContractError(

@@ -14,6 +14,7 @@ import pandas as pd
 
 from closeprob.pipeline.adapters import Adapted
 from closeprob.pipeline.errors import DataContractError
+from closeprob.pipeline.io import read_source_csv
 from closeprob.pipeline.validate import (
     INTERACTION_COLUMNS,
     INTERACTION_OPTIONAL,
@@ -91,14 +92,7 @@ def read_contacts(source: Path) -> pd.DataFrame:
             f"{path}: file not found; the bank_marketing adapter reads the UCI file "
             f"{CONTACTS_FILE!r} from the source folder (pass --source to the folder holding it)"
         )
-    contacts = pd.read_csv(
-        path,
-        sep=";",
-        dtype="str",
-        keep_default_na=False,
-        na_values=[""],
-        usecols=lambda column: column not in LEAKING,
-    )
+    contacts = read_source_csv(path, sep=";", usecols=lambda column: column not in LEAKING)
     require_columns(contacts, REQUIRED, str(path))
     return contacts
 

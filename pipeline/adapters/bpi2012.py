@@ -14,6 +14,7 @@ import pandas as pd
 
 from closeprob.pipeline.adapters import Adapted
 from closeprob.pipeline.errors import DataContractError
+from closeprob.pipeline.io import read_source_csv
 from closeprob.pipeline.validate import (
     parse_numbers,
     parse_timestamps,
@@ -54,7 +55,7 @@ def read_events(source: Path) -> pd.DataFrame:
             f"{path}: file not found; the bpi2012 adapter reads the flattened BPI 2012 event log "
             f"{EVENTS_FILE!r} from the source folder (pass --source to the folder holding it)"
         )
-    events = pd.read_csv(path, dtype="str", keep_default_na=False, na_values=[""])
+    events = read_source_csv(path)
     require_columns(events, EVENT_COLUMNS, str(path))
     case_id = events["case_id"].astype("str")
     return events.assign(

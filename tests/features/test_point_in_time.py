@@ -230,9 +230,7 @@ def test_fast_features_equal_a_naive_per_snapshot_filter(selected: str) -> None:
     snapshots = open_deal_snapshots(crm.deals, dates)
     types = tuple(sorted(events["type"].unique()))
     assert len(types) >= 3
-    spec = FeatureSpec(
-        event_types=types if selected == "all types" else types[:1], attributes=()
-    )
+    spec = FeatureSpec(event_types=types if selected == "all types" else types[:1], attributes=())
     fast = build_features(crm.deals, events, snapshots, spec)
     deals = crm.deals.set_index("deal_id", drop=False)
     naive = pd.DataFrame(
