@@ -10,7 +10,7 @@ in a fresh child process so that its peak memory is its own:
 1. the pipeline's stages one after another (`bench/stages.py`): validate, snapshot features,
    train, calibrate, value model, score, rank; seconds and peak RSS per stage;
 2. the whole `make train` and `make predict` on that data, against a fresh SQLite MLflow store;
-3. the benchmark feature set (`features/reference.py`) on the same 26 weekly snapshots by every
+3. the benchmark feature set (`bench/benchmark.py`) on the same 26 weekly snapshots by every
    engine: closeprob, the straightforward pandas reference, DuckDB (straightforward and tuned
    SQL) and Featuretools DFS with a cutoff-time frame (in its own virtualenv, pandas < 3).
    Every engine's output is checked equal to closeprob's; times are medians of `--repeats` runs.

@@ -4,9 +4,9 @@
         --engine closeprob|reference
 
 `DIR` is what `bench/generate.py` writes (the contract is in `bench/engines/duckdb_features.py`
-and `features/reference.py`). `closeprob` runs `features.benchmark.benchmark_features`, the
-`Timeline` primitives `build_features` uses; `reference` runs `features.reference`, the join-and-
-filter version the tests use as the oracle. Only the needed columns are read, strings as
+and `bench/benchmark.py`). `closeprob` runs `bench/benchmark.py`'s `benchmark_features`, the
+`Timeline` primitives `build_features` uses; `reference` runs `tests/features/reference.py`, the
+join-and-filter version the tests use as the oracle. Only the needed columns are read, strings as
 Parquet dictionaries (pandas categoricals), as a batch job over Parquet would. The last line on
 stdout is one JSON object: engine, rows, load_s (reading), compute_s (features from the frames
 in memory), pandas (its version). Writing the output is not timed.
@@ -16,14 +16,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 
-from closeprob.features.benchmark import benchmark_features
-from closeprob.features.reference import reference_features
+# The repository root, so that the bench-only engine (bench/) and the test oracle (tests/) import.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.benchmark import benchmark_features
+from tests.features.reference import reference_features
 
 ENGINES = {"closeprob": benchmark_features, "reference": reference_features}
 

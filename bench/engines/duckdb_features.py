@@ -10,7 +10,7 @@ order) and `types.json` (the event types to count, in column order). The output 
 snapshot row, in the snapshots' order: `deal_id`, `as_of`, `deal_age_days`,
 `days_since_last_touch`, `days_since_last_inbound`, `distinct_types_30d`, then
 `n_<slug(type)>_<w>d` for w in 7, 30, 90 (outer loop) and the types of `types.json` (inner
-loop); every feature is float64. The semantics are those of `features.reference` exactly:
+loop); every feature is float64. The semantics are those of `tests/features/reference.py` exactly:
 
 - `deal_age_days`: (as_of − created_at) in days (seconds / 86400); null for an unknown deal;
 - `days_since_last_touch`: (as_of − the latest occurred_at < as_of of the deal) in days, null

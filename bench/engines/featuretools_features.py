@@ -12,8 +12,8 @@ snapshot (`deal_id`, `time` = `as_of`):
 - `n_<type>_<w>d`: `Count(interactions, where=type == <type>)`, one call per window w
   (7, 30, 90) with `training_window=w days`.
 
-Semantics are aligned with the pandas reference (`features/reference.py`), which uses events in
-[as_of − w, as_of), exactly:
+Semantics are aligned with the pandas reference (`tests/features/reference.py`), which uses
+events in [as_of − w, as_of), exactly:
 
 - Featuretools includes data *at* the cutoff by default (`time <= cutoff`) and then keeps
   `time > cutoff − window`, i.e. the window (cutoff − w, cutoff]. Passing

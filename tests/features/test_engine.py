@@ -17,14 +17,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import features.timeline as timeline
-from closeprob.features.benchmark import benchmark_features
+import closeprob.features.timeline as timeline
+from bench.benchmark import benchmark_columns, benchmark_features
 from closeprob.features.build import build_features
-from closeprob.features.reference import benchmark_columns, reference_features
 from closeprob.features.snapshots import open_deal_snapshots, snapshot_dates
 from closeprob.features.spec import FeatureSpec, select_event_types
 from closeprob.pipeline.synthetic import generate_crm
 from tests.conftest import make_deals, make_interactions, utc
+from tests.features.reference import reference_features
 
 ROOT = Path(__file__).resolve().parents[2]
 AS_OF = utc("2024-03-01")
@@ -122,19 +122,27 @@ def test_build_features_do_not_depend_on_threads_or_row_order(tiny_thresholds: N
     pd.testing.assert_frame_equal(many.loc[one.index], one)
 
 
-def test_the_benchmark_set_is_what_training_computes() -> None:
-    """The columns the bench compares are the pipeline's own, not a lookalike."""
+@pytest.mark.parametrize("selected", ["all types", "one type"])
+def test_the_benchmark_set_is_what_training_computes(selected: str) -> None:
+    """The columns the bench compares are the pipeline's own, not a lookalike, and equal the
+    reference's; with one type selected out of several, distinct_types_30d still counts all."""
     crm = generate_crm(n_deals=200, n_interactions=4_000, start="2023-01-01", days=200, seed=5)
     snapshots = open_deal_snapshots(
         crm.deals, snapshot_dates(crm.deals["created_at"].min(), crm.end, 14)
     )
-    types = tuple(sorted(crm.interactions["type"].unique()))
+    every = tuple(sorted(crm.interactions["type"].unique()))
+    assert len(every) >= 3
+    types = every if selected == "all types" else every[:1]
     spec = FeatureSpec(event_types=types, history_keys=())
     built = build_features(crm.deals, crm.interactions, snapshots, spec)
     bench = benchmark_features(crm.deals, crm.interactions, snapshots, types)
+    reference = reference_features(crm.deals, crm.interactions, snapshots, types)
     shared = [c for c in benchmark_columns(types) if c in built.columns]
     assert len(shared) == len(benchmark_columns(types))
     pd.testing.assert_frame_equal(bench[shared], built[shared].reset_index(drop=True))
+    pd.testing.assert_frame_equal(
+        reference[shared], built[shared].reset_index(drop=True), check_exact=False, rtol=1e-9
+    )
 
 
 def test_sort_order_in_parts_equals_a_stable_argsort(tiny_thresholds: None) -> None:

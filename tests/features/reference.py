@@ -1,17 +1,9 @@
-"""A straightforward pandas version of the benchmark feature set: the oracle for the fast path.
-
-The benchmark set is a fixed subset of closeprob's features, the one `make bench` computes with
-every engine (ours, this one, DuckDB, Featuretools) on the same snapshots:
-
-- `deal_age_days`: days from the deal's creation to `as_of`;
-- `days_since_last_touch`, `days_since_last_inbound`: days from the latest interaction (inbound
-  only, for the second) strictly before `as_of`; NaN when there is none;
-- `distinct_types_30d`: distinct interaction types in [as_of − 30 d, as_of);
-- `n_<type>_<w>d`: interactions of each type in [as_of − w d, as_of), w in 7, 30, 90.
+"""A straightforward pandas version of the benchmark feature set (defined in bench/benchmark.py):
+the oracle for the fast path, and the bench's "pandas reference" engine.
 
 This module joins every snapshot to every interaction of its deal and filters: simple enough to
 trust by reading, and memory-hungry by design (rows = snapshots × events per deal). Tests compare
-the fast path against it on random data; nothing in the pipeline calls it.
+the fast path against it on random data; nothing in the product package calls it.
 """
 
 from __future__ import annotations
@@ -19,23 +11,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from bench.benchmark import BENCHMARK_WINDOWS, DISTINCT_WINDOW, benchmark_columns
 from closeprob.features.spec import slug
 
-BENCHMARK_WINDOWS = (7, 30, 90)
-DISTINCT_WINDOW = 30
 DAY = 86_400.0  # seconds
-
-
-def benchmark_columns(event_types: tuple[str, ...]) -> list[str]:
-    """Feature columns of the benchmark set, in order (after `deal_id`, `as_of`)."""
-    counts = [f"n_{slug(t)}_{w}d" for w in BENCHMARK_WINDOWS for t in event_types]
-    return [
-        "deal_age_days",
-        "days_since_last_touch",
-        "days_since_last_inbound",
-        "distinct_types_30d",
-        *counts,
-    ]
 
 
 def reference_features(

@@ -1,7 +1,17 @@
-"""The benchmark feature set (see `features.reference`) computed by closeprob's own engine.
+"""The benchmark feature set, and closeprob's own engine computing it (bench-only code).
 
-Same `Timeline` primitives and deal shards as `build_features`, restricted to the columns every
-engine in `make bench` computes, so that the comparison times our code path.
+The benchmark set is a fixed subset of closeprob's features, the one `make bench` computes with
+every engine (ours, the pandas reference in tests/features/reference.py, DuckDB, Featuretools)
+on the same snapshots:
+
+- `deal_age_days`: days from the deal's creation to `as_of`;
+- `days_since_last_touch`, `days_since_last_inbound`: days from the latest interaction (inbound
+  only, for the second) strictly before `as_of`; NaN when there is none;
+- `distinct_types_30d`: distinct interaction types in [as_of − 30 d, as_of), all types;
+- `n_<type>_<w>d`: interactions of each type in [as_of − w d, as_of), w in 7, 30, 90.
+
+`benchmark_features` uses the same `Timeline` primitives and deal shards as `build_features`,
+restricted to those columns, so that the comparison times our code path.
 """
 
 from __future__ import annotations
@@ -9,7 +19,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from closeprob.features.reference import BENCHMARK_WINDOWS, DISTINCT_WINDOW, benchmark_columns
 from closeprob.features.spec import slug
 from closeprob.features.timeline import (
     SECONDS_PER_DAY,
@@ -20,6 +29,21 @@ from closeprob.features.timeline import (
     map_shards,
     to_seconds,
 )
+
+BENCHMARK_WINDOWS = (7, 30, 90)
+DISTINCT_WINDOW = 30
+
+
+def benchmark_columns(event_types: tuple[str, ...]) -> list[str]:
+    """Feature columns of the benchmark set, in order (after `deal_id`, `as_of`)."""
+    counts = [f"n_{slug(t)}_{w}d" for w in BENCHMARK_WINDOWS for t in event_types]
+    return [
+        "deal_age_days",
+        "days_since_last_touch",
+        "days_since_last_inbound",
+        "distinct_types_30d",
+        *counts,
+    ]
 
 
 def benchmark_features(
