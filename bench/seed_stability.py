@@ -15,6 +15,7 @@ import warnings
 from closeprob.models.metrics import classification_metrics
 from closeprob.pipeline.config import Config, parse_config
 from closeprob.pipeline.dataset import Dataset
+from closeprob.pipeline.evaluate import oracle_metrics
 from closeprob.pipeline.synthetic import generate_crm, oracle_close_probability
 from closeprob.pipeline.train import train_close_model
 
@@ -27,12 +28,13 @@ def main(seeds: list[int]) -> None:
         config = parse_config(base.model_dump(mode="json") | {"seed": seed})
         g = config.generate
         crm = generate_crm(g.n_deals, g.n_interactions, g.start, g.days, seed)
-        result = train_close_model(Dataset(crm.deals, crm.interactions, crm.truth), config)
+        dataset = Dataset(crm.deals, crm.interactions, crm.truth)
+        result = train_close_model(dataset, config)
         test = result.data.rows("test")
         keys = result.data.features.loc[test, ["deal_id", "as_of"]]
         oracle = oracle_close_probability(crm.truth, keys, crm.deals, config.snapshots.horizon_days)
         oracle_ece = classification_metrics(result.data.labels[test], oracle.to_numpy())["ece"]
-        m = result.metrics
+        m = result.metrics | oracle_metrics(result.data, dataset, config)
         print(
             f"{seed:<6}{m['test_roc_auc']:.4f}   {m['test_oracle_roc_auc']:.4f}  "
             f"{m['test_oracle_roc_auc'] - m['test_roc_auc']:.4f}  {m['test_ece']:.4f}  "

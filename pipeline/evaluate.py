@@ -127,6 +127,25 @@ def segment_table(
     )
 
 
+def oracle_metrics(data: TrainingData, dataset: Dataset, config: Config) -> dict[str, float]:
+    """test_oracle_roc_auc and test_oracle_log_loss: the generator's true P(won within the
+    horizon) on the test rows, the best any model could do. Empty without a truth file (any data
+    but the built-in synthetic CRM)."""
+    if dataset.truth is None:
+        return {}
+    from closeprob.pipeline.synthetic import oracle_close_probability
+
+    test = data.rows("test")
+    oracle = oracle_close_probability(
+        dataset.truth,
+        data.features.loc[test, ["deal_id", "as_of"]],
+        dataset.deals,
+        config.snapshots.horizon_days,
+    )
+    metrics = classification_metrics(data.labels[test], oracle.to_numpy())
+    return {"test_oracle_roc_auc": metrics["roc_auc"], "test_oracle_log_loss": metrics["log_loss"]}
+
+
 def capture_curves(
     data: TrainingData, policies: list[PolicyScores], value: np.ndarray, capacities: np.ndarray
 ) -> dict[str, np.ndarray]:

@@ -29,7 +29,6 @@ from closeprob.models.value import DealValueModel, fit_value_model, value_errors
 from closeprob.pipeline.config import Config
 from closeprob.pipeline.dataset import Dataset
 from closeprob.pipeline.errors import TrainingDataError
-from closeprob.pipeline.synthetic import oracle_close_probability
 
 if TYPE_CHECKING:
     from closeprob.pipeline.runs import TrainingArtifacts
@@ -187,16 +186,6 @@ def train_close_model(dataset: Dataset, config: Config) -> TrainingResult:
         for k, v in classification_metrics(data.labels[test], p_raw).items()
     }
     metrics["best_iteration"] = float(model.booster.best_iteration_ or model.booster.n_estimators)
-    if dataset.truth is not None:
-        oracle = oracle_close_probability(
-            dataset.truth,
-            data.features.loc[test, ["deal_id", "as_of"]],
-            dataset.deals,
-            config.snapshots.horizon_days,
-        )
-        oracle_metrics = classification_metrics(data.labels[test], oracle.to_numpy())
-        metrics["test_oracle_roc_auc"] = oracle_metrics["roc_auc"]
-        metrics["test_oracle_log_loss"] = oracle_metrics["log_loss"]
     value_model = fit_deal_value_model(dataset.deals, data, config)
     test_deals = dataset.deals[dataset.deals["created_at"] >= data.split.test[0]]
     metrics |= {f"test_value_{k}": v for k, v in value_errors(value_model, test_deals).items()}
@@ -265,7 +254,7 @@ def training_artifacts(result: TrainingResult) -> TrainingArtifacts:
 def run_train(config: Config) -> None:
     """The `train` job: data → fit, evaluate → one MLflow run → register → champion/challenger."""
     from closeprob.pipeline.dataset import ensure_data, load_dataset
-    from closeprob.pipeline.evaluate import evaluate_policies, model_policies
+    from closeprob.pipeline.evaluate import evaluate_policies, model_policies, oracle_metrics
     from closeprob.pipeline.registry import (
         alias_versions,
         challenge_champion,
@@ -279,6 +268,7 @@ def run_train(config: Config) -> None:
     started = time.perf_counter()
     dataset = load_dataset(config.data)
     result = train_close_model(dataset, config)
+    result = replace(result, metrics=result.metrics | oracle_metrics(result.data, dataset, config))
     (evaluation, _) = evaluate_policies(result, dataset, config, model_policies(result))
     example = result.data.features.loc[result.data.rows("test"), result.model.feature_names]
     run_id, model_version = log_training_run(
