@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import mlflow
@@ -32,16 +33,17 @@ def test_train_logs_metrics_artifacts_and_registers_champion_and_challenger(
     client = MlflowClient()
     experiment = client.get_experiment_by_name("close-probability")
     (run,) = client.search_runs([experiment.experiment_id])
-    for key in (
-        "test_roc_auc",
-        "test_pr_auc",
-        "test_log_loss",
-        "test_brier",
-        "test_ece",
-        "test_oracle_roc_auc",
-    ):
-        assert 0.0 <= run.data.metrics[key] <= 10.0
-    assert run.data.metrics["test_roc_auc"] > 0.7
+    metrics = run.data.metrics
+    # Each metric in the range a useful model reaches on this data, not merely "a number":
+    # log loss and Brier below a constant prediction's (ln 2 and 0.25 at most), a small ECE,
+    # and the oracle (true probabilities) near or above the model.
+    assert 0.7 < metrics["test_roc_auc"] <= 1.0
+    assert 0.0 < metrics["test_pr_auc"] <= 1.0
+    assert 0.0 < metrics["test_log_loss"] < math.log(2)
+    assert 0.0 < metrics["test_brier"] < 0.25
+    assert 0.0 <= metrics["test_ece"] < 0.1
+    assert metrics["test_oracle_roc_auc"] > metrics["test_roc_auc"] - 0.05
+    assert 0.0 < metrics["test_oracle_log_loss"] < math.log(2)
     assert run.data.params["snapshots.horizon_days"] == "90"
     assert "git_commit" in run.data.tags
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from closeprob.models.metrics import (
@@ -26,13 +26,23 @@ from closeprob.models.split import SplitError, split_dates
 def test_slices_are_ordered_and_fitting_labels_end_before_test(
     n_dates: int, every: int, horizon: int
 ) -> None:
+    """Every history is either refused (only when it is too short for the embargoes) or split
+    with each fitting label window ending before the next slice and the test slice."""
     dates = pd.date_range("2022-01-03", periods=n_dates, freq=f"{every}D", tz="UTC")
     try:
         split = split_dates(
             dates, horizon, test_share=0.2, calibration_share=0.15, validation_share=0.15
         )
-    except SplitError:
+    except SplitError as exc:
+        # Refusing is right only when the embargoes take a large part of the history: one that
+        # spans more than four horizons is always split.
+        span_days = (dates[-1] - dates[0]).days
+        assert 4 * horizon > span_days, (span_days, horizon, str(exc))
+        assert "horizon" in str(exc)
         return
+    event(f"split ({n_dates} dates)")
+    for part in (split.train, split.validation, split.calibration, split.test):
+        assert len(part) >= 1
     window = pd.Timedelta(days=horizon)
     assert split.train[-1] < split.validation[0] <= split.validation[-1] < split.calibration[0]
     assert split.calibration[-1] + window < split.test[0]
