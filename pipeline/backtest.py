@@ -12,7 +12,7 @@ from closeprob.features.build import build_features
 from closeprob.features.snapshots import data_end
 from closeprob.models.baselines import rfm_scores
 from closeprob.models.metrics import value_captured
-from closeprob.pipeline.config import Config
+from closeprob.pipeline.config import Config, named_columns
 from closeprob.pipeline.dataset import Dataset
 from closeprob.pipeline.predict import build_queue
 from closeprob.pipeline.registry import LoadedModel
@@ -146,7 +146,8 @@ def run_backtest_job(config: Config, weeks: int, retrain_every: int) -> None:
     from closeprob.pipeline.runs import log_backtest_run
 
     ensure_data(config)
-    table = run_backtest(load_dataset(config.data), config, weeks, retrain_every)
+    dataset = load_dataset(config.data, named_columns(config))
+    table = run_backtest(dataset, config, weeks, retrain_every)
     columns = [f"captured_{name}" for name in POLICIES] + ["tier_churn"]
     figure = backtest_figure(table, POLICIES)
     run_id = log_backtest_run(table, columns, figure, config, max(retrain_every, 1))

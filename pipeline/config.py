@@ -1,6 +1,13 @@
 """The configuration: YAML validated into frozen, strict pydantic models.
 
-A misspelt key or a wrong type fails at load time with the file and the key named.
+The defaults live here, as the fields' defaults; `configs/default.yaml` spells every one of them
+out and a test keeps the two equal. A config file holds only what differs: every key it leaves
+out takes the default (so a file is, in effect, merged over `configs/default.yaml`), with one
+exception, as on the command line: a file that names its own data (`data.deals` or
+`data.interactions`) does not inherit the built-in generator's `data.truth` nor `data.adapter`.
+
+A misspelt key, a wrong type or an unknown metric fails at load time with the file and the key
+named; columns named by the config are checked when the data are read (`named_columns`).
 """
 
 from __future__ import annotations
@@ -18,10 +25,17 @@ from pydantic import (
     PositiveFloat,
     PositiveInt,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
+from closeprob.models.metrics import promotable_metrics
 from closeprob.pipeline.errors import ConfigError
+
+# A closeprob config holds about 100 values; far more is a mistake or a YAML alias bomb.
+MAX_VALUES = 10_000
+# No error message echoes more of a value than this (a bad value can be huge).
+SHOWN_CHARS = 100
 
 
 class _Strict(BaseModel):
@@ -31,8 +45,8 @@ class _Strict(BaseModel):
 class DataConfig(_Strict):
     deals: Path = Path("data/deals.csv")
     interactions: Path = Path("data/interactions.csv")
-    truth: Path | None = None
-    attributes: tuple[str, ...] = ()
+    truth: Path | None = Path("data/truth.csv")  # the built-in generator's hidden truth (oracle)
+    attributes: tuple[str, ...] = ("industry", "company_size", "source", "region", "product")
     unknown_deal_interactions: Literal["fail", "drop"] = "fail"
     # A public data set (pipeline/adapters): `train` imports it first when the files are missing.
     adapter: str | None = None
@@ -95,7 +109,7 @@ class CalibrationConfig(_Strict):
 class ValueConfig(_Strict):
     """The deal-value estimate for deals without a declared amount."""
 
-    segment: str | None = None
+    segment: str | None = "company_size"
     min_declared: PositiveInt = 200
 
 
@@ -126,9 +140,20 @@ class EvaluationConfig(_Strict):
     """Business metrics and the champion/challenger rule."""
 
     capacity: PositiveInt = 50
-    segment: str | None = None
+    segment: str | None = "source"
     primary_metric: str = "test_value_captured_at_capacity"
     log_loss_tolerance: NonNegativeFloat = 0.01
+
+    @field_validator("primary_metric")
+    @classmethod
+    def _a_metric_training_logs(cls, name: str) -> str:
+        choices = promotable_metrics()
+        if name not in choices:
+            raise ValueError(
+                f"{_shown(name)} is not a test metric that training logs with higher = better; "
+                f"choose one of {list(choices)}"
+            )
+        return name
 
 
 class BacktestConfig(_Strict):
@@ -169,25 +194,91 @@ def parse_config(raw: dict[str, Any], source: str = "<config>") -> Config:
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
+        errors = exc.errors()
         problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}"
-            + (f" (got {err['input']!r})" if err["type"] != "missing" else "")
-            for err in exc.errors()
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {_cut(err['msg'], 400)}"
+            + (f" (got {_shown(err['input'])})" if err["type"] != "missing" else "")
+            for err in errors[:10]
         )
-        raise ConfigError(f"{source}: invalid configuration: {problems}") from None
+        more = f"; and {len(errors) - 10} more" if len(errors) > 10 else ""
+        raise ConfigError(f"{source}: invalid configuration: {problems}{more}") from None
 
 
 def load_config(path: Path) -> Config:
-    """Read a YAML config file; unknown keys and wrong types are errors."""
+    """Read a YAML config file; keys it leaves out take the defaults (module docstring)."""
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found; pass --config PATH to an existing YAML")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise ConfigError(f"{path}: not valid YAML: {_cut(str(exc), 300)}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
-    return parse_config(raw, source=str(path))
+    values = _count_values(raw, path)
+    if values > MAX_VALUES:
+        raise ConfigError(
+            f"{path}: the YAML expands to more than {MAX_VALUES:,} values (through aliases?); "
+            "a closeprob config holds about 100. Write the values out instead of aliasing them"
+        )
+    return parse_config(_own_data_without_generator(raw), source=str(path))
+
+
+def _own_data_without_generator(raw: dict[str, Any]) -> dict[str, Any]:
+    """A file naming its own data does not inherit the generator's truth file nor an adapter."""
+    data = raw.get("data")
+    if not isinstance(data, dict) or not ({"deals", "interactions"} & set(data)):
+        return raw
+    own = {"truth": None, "adapter": None} | data
+    return raw | {"data": own}
+
+
+def _count_values(raw: object, path: Path) -> int:
+    """Values in `raw` once every alias is expanded, stopping past MAX_VALUES; each shared
+    node is counted once per reference, without expanding it."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+
+    def size(node: object) -> int:
+        if not isinstance(node, dict | list):
+            return 1
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise ConfigError(f"{path}: a YAML alias refers to itself; write the values out")
+        open_nodes.add(key)
+        children = node.values() if isinstance(node, dict) else node
+        total = 1
+        for child in children:
+            total += size(child)
+            if total > MAX_VALUES:
+                break
+        open_nodes.discard(key)
+        sizes[key] = total
+        return total
+
+    return size(raw)
+
+
+def _shown(value: object) -> str:
+    """`repr(value)`, cut: an error message never echoes a huge value."""
+    return _cut(repr(value), SHOWN_CHARS)
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def named_columns(config: Config) -> dict[str, tuple[str, ...]]:
+    """Deal columns the config names, by key: checked when the deals table is read."""
+    named = {"data.attributes": config.data.attributes}
+    for key, column in (
+        ("evaluation.segment", config.evaluation.segment),
+        ("value.segment", config.value.segment),
+    ):
+        if column is not None:
+            named[key] = (column,)
+    return named
 
 
 def with_data_paths(

@@ -3,12 +3,15 @@ and validated; the built-in synthetic CRM (`generate` job); public data sets (`i
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
 from closeprob.pipeline.config import Config, DataConfig
+from closeprob.pipeline.errors import ConfigError
 from closeprob.pipeline.io import read_table, write_table
 from closeprob.pipeline.validate import validate_deals, validate_interactions
 
@@ -20,9 +23,17 @@ class Dataset:
     truth: pd.DataFrame | None
 
 
-def load_dataset(data: DataConfig) -> Dataset:
-    """Deals and interactions checked against the data contract; the generator's truth if any."""
-    deals = validate_deals(read_table(data.deals), str(data.deals), data.attributes)
+def load_dataset(
+    data: DataConfig, named_columns: Mapping[str, tuple[str, ...]] | None = None
+) -> Dataset:
+    """Deals and interactions checked against the data contract; the generator's truth if any.
+
+    `named_columns` (config key → deal columns, `config.named_columns`) are checked first, so
+    that a config naming a column the table lacks is refused before any work.
+    """
+    raw_deals = read_table(data.deals)
+    check_named_columns(raw_deals, str(data.deals), named_columns or {})
+    deals = validate_deals(raw_deals, str(data.deals), data.attributes)
     interactions = validate_interactions(
         read_table(data.interactions),
         str(data.interactions),
@@ -31,6 +42,35 @@ def load_dataset(data: DataConfig) -> Dataset:
     )
     truth = _read_truth(data.truth) if data.truth is not None else None
     return Dataset(deals=deals, interactions=interactions, truth=truth)
+
+
+def check_named_columns(
+    deals: pd.DataFrame, source: str, named_columns: Mapping[str, tuple[str, ...]]
+) -> None:
+    """Every column a config key names is in the deals table; the message says which key, why it
+    may hold a value the user did not write (defaults), and what to set instead."""
+    found = [str(c) for c in deals.columns]
+    for key, columns in named_columns.items():
+        missing = [c for c in columns if c not in found]
+        if not missing:
+            continue
+        near = difflib.get_close_matches(missing[0], found, n=1, cutoff=0.6)
+        hint = f" (did you mean {near[0]!r}?)" if near else ""
+        instead = NAMED_COLUMN_FIX.get(key, "set it to one of them")
+        raise ConfigError(
+            f"{source}: no column {missing[0]!r}{hint}, named by {key} = {list(columns)!r} in the "
+            "config (a key the config file leaves out takes configs/default.yaml's value); "
+            f"the deals table has columns {found[:30]!r}. {instead}"
+        )
+
+
+NAMED_COLUMN_FIX = {
+    "data.attributes": "Set data.attributes to a list of those columns ([] for none)",
+    "evaluation.segment": "Set evaluation.segment to one of them, or null for no per-segment "
+    "metrics",
+    "value.segment": "Set value.segment to one of them, or null to estimate missing amounts "
+    "from all deals",
+}
 
 
 def _read_truth(path: Path) -> pd.DataFrame | None:

@@ -23,7 +23,7 @@ from closeprob.models.metrics import (
     value_captured_curve,
 )
 from closeprob.models.value import DealValueModel, deal_values
-from closeprob.pipeline.config import Config
+from closeprob.pipeline.config import Config, named_columns
 from closeprob.pipeline.dataset import Dataset
 from closeprob.pipeline.plots import (
     gain_figure,
@@ -231,7 +231,7 @@ def run_evaluate(config: Config, baselines: bool) -> None:
     from closeprob.pipeline.train import train_close_model
 
     ensure_data(config)
-    dataset = load_dataset(config.data)
+    dataset = load_dataset(config.data, named_columns(config))
     result = train_close_model(dataset, config)
     policies = policy_scores(result, dataset, config) if baselines else model_policies(result)
     evaluations = evaluate_policies(result, dataset, config, policies)

@@ -21,7 +21,7 @@ from closeprob.models.ranker import (
     urgency_factor,
 )
 from closeprob.models.value import deal_values
-from closeprob.pipeline.config import Config, RankingConfig
+from closeprob.pipeline.config import Config, RankingConfig, named_columns
 from closeprob.pipeline.dataset import Dataset
 from closeprob.pipeline.errors import DataContractError, TrainingDataError
 from closeprob.pipeline.registry import LoadedModel
@@ -192,7 +192,7 @@ def run_predict(
     uri = model_uri or config.predict.model_uri
     path = out or config.predict.out
     loaded = load_registered_model(uri)
-    dataset = load_dataset(config.data)
+    dataset = load_dataset(config.data, named_columns(config))
     check_model_matches(loaded.close, dataset.deals, str(config.data.deals))
     as_of = parse_as_of(as_of_text) if as_of_text else default_as_of(dataset)
     later_events, later_deals = after_as_of(dataset, as_of)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from closeprob.pipeline.config import Config
+from closeprob.pipeline.config import Config, named_columns
 from closeprob.pipeline.dataset import Dataset
 from closeprob.pipeline.evaluate import PolicyScores, policy_scores, row_values, test_metrics
 from closeprob.pipeline.train import train_close_model
@@ -63,7 +63,7 @@ def run_results(names: str | None) -> None:
         config = load_config(Path("configs") / f"{name}.yaml")
         ensure_data(config)
         print(f"{name}: training and evaluating ...")
-        rows.append(dataset_result(name, load_dataset(config.data), config))
+        rows.append(dataset_result(name, load_dataset(config.data, named_columns(config)), config))
     table = pd.DataFrame(rows)
     run_id = log_results_run(table)
     print()

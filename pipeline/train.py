@@ -26,7 +26,7 @@ from closeprob.models.classifier import (
 from closeprob.models.metrics import classification_metrics
 from closeprob.models.split import SplitError, TimeSplit, split_dates
 from closeprob.models.value import DealValueModel, fit_value_model, value_errors
-from closeprob.pipeline.config import Config
+from closeprob.pipeline.config import Config, named_columns
 from closeprob.pipeline.dataset import Dataset
 from closeprob.pipeline.errors import TrainingDataError
 
@@ -266,7 +266,7 @@ def run_train(config: Config) -> None:
 
     ensure_data(config)
     started = time.perf_counter()
-    dataset = load_dataset(config.data)
+    dataset = load_dataset(config.data, named_columns(config))
     result = train_close_model(dataset, config)
     result = replace(result, metrics=result.metrics | oracle_metrics(result.data, dataset, config))
     (evaluation, _) = evaluate_policies(result, dataset, config, model_policies(result))

@@ -85,7 +85,12 @@ def test_bad_input_exits_2_with_the_message_and_writes_nothing(
     monkeypatch.delenv("MLFLOW_REGISTRY_URI")
     (tmp_path / "deals.csv").write_text(deals)
     (tmp_path / "interactions.csv").write_text(events)
-    config = {"data": {"deals": "deals.csv", "interactions": "interactions.csv"}}
+    # Own data without the built-in CRM's attributes and segments (configs/default.yaml's).
+    config = {
+        "data": {"deals": "deals.csv", "interactions": "interactions.csv", "attributes": []},
+        "evaluation": {"segment": None},
+        "value": {"segment": None},
+    }
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     before = sorted(p.name for p in tmp_path.iterdir())
 
