@@ -191,8 +191,9 @@ def run_predict(
 
     uri = model_uri or config.predict.model_uri
     path = out or config.predict.out
-    loaded = load_registered_model(uri)
+    # The data first: a config or data error is reported before the tracking store is touched.
     dataset = load_dataset(config.data, named_columns(config))
+    loaded = load_registered_model(uri)
     check_model_matches(loaded.close, dataset.deals, str(config.data.deals))
     as_of = parse_as_of(as_of_text) if as_of_text else default_as_of(dataset)
     later_events, later_deals = after_as_of(dataset, as_of)
