@@ -180,7 +180,10 @@ def peak_rss_mib() -> float:
 def read_scoring_data(folder: Path, loaded: LoadedModel) -> Dataset:
     """Deals and interactions from `folder`, validated as the batch job does."""
     data = DataConfig(
-        deals=folder / DEALS_FILE, interactions=folder / INTERACTIONS_FILE, attributes=ATTRIBUTES
+        deals=folder / DEALS_FILE,
+        interactions=folder / INTERACTIONS_FILE,
+        truth=None,  # not the default's data/truth.csv: scoring needs no oracle
+        attributes=ATTRIBUTES,
     )
     dataset = load_dataset(data)
     check_model_matches(loaded.close, dataset.deals, str(data.deals))
