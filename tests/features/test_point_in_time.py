@@ -338,3 +338,50 @@ def test_the_label_window_is_open_at_as_of_and_closed_at_the_horizon() -> None:
     assert sorted(rows["deal_id"]) == ["AFTER", "END", "JUST"]
     every = pd.DataFrame({"deal_id": ["AT", "END", "AFTER", "JUST"], "as_of": [AS_OF] * 4})
     assert label_outcomes(deals, every, horizon).tolist() == [0, 1, 0, 1]
+
+
+DAY_STEPS = st.integers(min_value=-20, max_value=20)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    deals=st.lists(
+        st.tuples(DAY_STEPS, st.one_of(st.none(), st.integers(0, 40)), st.booleans()),
+        min_size=1,
+        max_size=12,
+    ),
+    horizon=st.integers(min_value=1, max_value=15),
+)
+def test_every_snapshot_row_is_open_and_labelled_on_the_half_open_window(
+    deals: list[tuple[int, int | None, bool]], horizon: int
+) -> None:
+    """Whole-day times, so closes land exactly on snapshot dates and horizon ends often: a row
+    exists iff created < as_of < closed (or still open), and its label is a win in
+    (as_of, as_of + horizon]."""
+    start = utc("2024-01-01")
+    frame = make_deals(
+        [
+            {
+                "deal_id": f"D{i}",
+                "created_at": start + pd.Timedelta(days=created),
+                "closed_at": None if life is None else start + pd.Timedelta(days=created + life),
+                "outcome": None if life is None else ("won" if won else "lost"),
+            }
+            for i, (created, life, won) in enumerate(deals)
+        ]
+    )
+    dates = pd.date_range(start - pd.Timedelta(days=20), periods=15, freq="3D", tz="UTC")
+    rows = open_deal_snapshots(frame, dates)
+    expected = [
+        (deal.deal_id, as_of)
+        for as_of in dates
+        for deal in frame.itertuples()
+        if deal.created_at < as_of and not (deal.closed_at <= as_of)
+    ]
+    assert sorted(zip(rows["deal_id"], rows["as_of"], strict=True)) == sorted(expected)
+    labels = label_outcomes(frame, rows, horizon)
+    by_id = frame.set_index("deal_id")
+    for (deal_id, as_of), label in zip(rows.itertuples(index=False), labels, strict=True):
+        closed, outcome = by_id.loc[deal_id, "closed_at"], by_id.loc[deal_id, "outcome"]
+        window_end = as_of + pd.Timedelta(days=horizon)
+        assert label == int(outcome == "won" and as_of < closed <= window_end)
