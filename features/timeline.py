@@ -35,7 +35,15 @@ def default_threads() -> int:
     """Threads for the feature engine: the cores this process may run on (its CPU affinity,
     which a container or `taskset` narrows; not the host's count). numpy releases the GIL in
     sorts, searches and scans, so deal shards run truly in parallel."""
-    return max(1, min(len(os.sched_getaffinity(0)), 16))
+    return max(1, min(usable_cpus(), 16))
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on: its affinity mask (which containers and `taskset` narrow),
+    or the machine's count where the OS has no affinity call (macOS, Windows)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def to_seconds(times: pd.Series | pd.DatetimeIndex) -> np.ndarray:

@@ -185,3 +185,11 @@ def test_duckdb_engine_equals_the_reference(tmp_path: Path, variant: str) -> Non
         actual.drop(columns="as_of"), expected.drop(columns="as_of"), atol=1e-9, rtol=0
     )
     assert (actual["as_of"] == expected["as_of"]).all()
+
+
+def test_feature_threads_follow_the_cpu_affinity_not_the_host_count(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(timeline.os, "sched_getaffinity", lambda pid: {0, 1, 2}, raising=False)
+    monkeypatch.setattr(timeline.os, "cpu_count", lambda: 64)
+    assert timeline.default_threads() == 3
