@@ -65,7 +65,7 @@ def distinct_types_in_window(
     not only the `spec.event_types` that get their own count columns (those counts are reused)."""
     event_type = timeline.log.event_type
     total = np.zeros(len(timeline.queries.as_of))
-    counted = set()
+    counted: set[str] = set()
     for name in spec.event_types:
         column = f"n_{slug(name)}_{days}d"
         if column in counts:

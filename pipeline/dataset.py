@@ -56,9 +56,10 @@ def check_named_columns(
             continue
         near = difflib.get_close_matches(missing[0], found, n=1, cutoff=0.6)
         hint = f" (did you mean {near[0]!r}?)" if near else ""
+        what = f"columns {missing!r}" if len(missing) > 1 else f"column {missing[0]!r}{hint}"
         instead = NAMED_COLUMN_FIX.get(key, "set it to one of them")
         raise ConfigError(
-            f"{source}: no column {missing[0]!r}{hint}, named by {key} = {list(columns)!r} in the "
+            f"{source}: no {what}, named by {key} = {list(columns)!r} in the "
             "config (a key the config file leaves out takes configs/default.yaml's value); "
             f"the deals table has columns {found[:30]!r}. {instead}"
         )

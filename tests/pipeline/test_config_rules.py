@@ -183,7 +183,8 @@ def test_a_partial_config_on_own_data_names_the_default_it_took(
     text = f"data:\n  deals: {deals}\n  interactions: {events}\n"
     err = _run(tmp_path, monkeypatch, capsys, text)
     assert re.search(
-        r"deals\.csv: no column 'industry', named by data\.attributes = \['industry', "
+        r"deals\.csv: no columns \['industry', 'company_size', 'source', 'region', 'product'\], "
+        r"named by data\.attributes = \['industry', "
         r"'company_size', 'source', 'region', 'product'\] in the config \(a key the config file "
         r"leaves out takes configs/default\.yaml's value\); the deals table has columns "
         r"\['deal_id', 'created_at', 'closed_at', 'outcome', 'amount'\]\. Set data\.attributes "
