@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import cache
-
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
@@ -145,16 +143,3 @@ def ranking_metrics(
         "lift_at_capacity": float(top["y"].mean() / base) if base > 0 else float("nan"),
         "value_captured_at_capacity": value_captured(won_value, queue_score, groups, capacity),
     }
-
-
-LOWER_IS_BETTER = ("log_loss", "brier", "ece")
-
-
-@cache
-def promotable_metrics() -> tuple[str, ...]:
-    """The test metrics training logs for the model where higher is better (`test_` +
-    `classification_metrics` and `ranking_metrics` names): the choices of a promotion rule's
-    primary metric. Read off the functions themselves, so the list cannot drift."""
-    y, p = np.array([0.0, 1.0]), np.array([0.25, 0.75])
-    names = [*classification_metrics(y, p), *ranking_metrics(y, p, p, y, np.zeros(2), 1)]
-    return tuple(f"test_{name}" for name in names if name not in LOWER_IS_BETTER)

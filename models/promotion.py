@@ -5,6 +5,20 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+# The test metrics training logs for the model where higher is better (`test_` + the names of
+# models/metrics.py's classification_metrics and ranking_metrics, less log loss, Brier and ECE):
+# the choices of `evaluation.primary_metric`. Written out so that loading a config does not
+# import scikit-learn; tests/models/test_promotion.py checks it against those functions.
+PROMOTABLE_METRICS = (
+    "test_roc_auc",
+    "test_pr_auc",
+    "test_precision_at_10pct",
+    "test_lift_at_10pct",
+    "test_precision_at_capacity",
+    "test_lift_at_capacity",
+    "test_value_captured_at_capacity",
+)
+
 
 @dataclass(frozen=True)
 class Decision:

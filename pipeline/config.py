@@ -29,7 +29,7 @@ from pydantic import (
     model_validator,
 )
 
-from closeprob.models.metrics import promotable_metrics
+from closeprob.models.promotion import PROMOTABLE_METRICS
 from closeprob.pipeline.errors import ConfigError
 
 # A closeprob config holds about 100 values; far more is a mistake or a YAML alias bomb.
@@ -147,11 +147,10 @@ class EvaluationConfig(_Strict):
     @field_validator("primary_metric")
     @classmethod
     def _a_metric_training_logs(cls, name: str) -> str:
-        choices = promotable_metrics()
-        if name not in choices:
+        if name not in PROMOTABLE_METRICS:
             raise ValueError(
                 f"{_shown(name)} is not a test metric that training logs with higher = better; "
-                f"choose one of {list(choices)}"
+                f"choose one of {list(PROMOTABLE_METRICS)}"
             )
         return name
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from closeprob.models.promotion import decide_promotion
+import numpy as np
+
+from closeprob.models.metrics import classification_metrics, ranking_metrics
+from closeprob.models.promotion import PROMOTABLE_METRICS, decide_promotion
 
 PRIMARY = "test_value_captured_at_capacity"
 
@@ -33,3 +36,12 @@ def test_without_values_log_loss_alone_decides() -> None:
     nan = float("nan")
     assert decide_promotion(_metrics(nan, 0.30), _metrics(nan, 0.34), PRIMARY, 0.01).promote
     assert not decide_promotion(_metrics(nan, 0.35), _metrics(nan, 0.34), PRIMARY, 0.01).promote
+
+
+def test_the_promotable_metrics_are_the_higher_is_better_test_metrics_training_logs() -> None:
+    """PROMOTABLE_METRICS (the choices of evaluation.primary_metric) is written out so that a
+    config loads without scikit-learn; it must stay what the metric functions return."""
+    y, p = np.array([0.0, 1.0]), np.array([0.25, 0.75])
+    names = [*classification_metrics(y, p), *ranking_metrics(y, p, p, y, np.zeros(2), 1)]
+    lower_is_better = {"log_loss", "brier", "ece"}
+    assert tuple(f"test_{n}" for n in names if n not in lower_is_better) == PROMOTABLE_METRICS

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from closeprob.models.metrics import promotable_metrics
+from closeprob.models.promotion import PROMOTABLE_METRICS
 from closeprob.pipeline.cli import main
 from closeprob.pipeline.config import Config, load_config
 from tests.conftest import DEFAULT_CONFIG, write_small_crm
@@ -120,7 +120,7 @@ def test_an_unknown_primary_metric_is_refused_at_load_time_with_the_choices(
     err = _run(tmp_path, monkeypatch, capsys, text, command)
     assert "config.yaml: invalid configuration: evaluation.primary_metric: " in err
     assert "'test_auc' is not a test metric that training logs with higher = better" in err
-    assert str(list(promotable_metrics())) in err
+    assert str(list(PROMOTABLE_METRICS)) in err
 
 
 def test_a_lower_is_better_metric_cannot_be_the_primary_metric(
