@@ -10,7 +10,8 @@ DATASET ?=
 CONFIG ?= $(if $(DATASET),configs/$(DATASET).yaml,configs/default.yaml)
 DEALS ?=
 INTERACTIONS ?=
-DATA_FLAGS := $(if $(DEALS),--deals $(DEALS)) $(if $(INTERACTIONS),--interactions $(INTERACTIONS))
+NAME ?=
+DATA_FLAGS := $(if $(DEALS),--deals $(DEALS)) $(if $(INTERACTIONS),--interactions $(INTERACTIONS)) $(if $(NAME),--name $(NAME))
 UI_PORT ?= 5000
 WEEKS ?= 8
 SIZE ?= small,medium
@@ -21,7 +22,7 @@ MODEL ?=
 OUT ?=
 PREDICT_FLAGS := $(DATA_FLAGS) $(if $(AS_OF),--as-of $(AS_OF)) $(if $(MODEL),--model $(MODEL)) $(if $(OUT),--out $(OUT))
 
-.PHONY: help setup generate train predict compare results backtest bench bench-featuretools test test-fast lint format ui clean
+.PHONY: help setup check generate train predict compare results backtest bench bench-featuretools test test-fast lint format ui clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -34,10 +35,13 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) ## Create .venv and install the project (done by the other targets when needed)
 
+check: $(STAMP) ## Check the data against the contract, every problem at once (DEALS=… INTERACTIONS=…)
+	$(BIN)/closeprob check --config $(CONFIG) $(DATA_FLAGS)
+
 generate: $(STAMP) ## Write the built-in synthetic CRM to data/ (seeded)
 	$(BIN)/closeprob generate --config $(CONFIG)
 
-train: $(STAMP) ## Train, evaluate, log to MLflow and register (DEALS=… INTERACTIONS=… for your data)
+train: $(STAMP) ## Train, evaluate, log to MLflow and register (DEALS=… INTERACTIONS=… NAME=… for your data)
 	$(BIN)/closeprob train --config $(CONFIG) $(DATA_FLAGS)
 
 predict: $(STAMP) ## Score open deals into outputs/priority_queue.csv (AS_OF=… MODEL=… OUT=…)

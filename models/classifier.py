@@ -12,12 +12,28 @@ from scipy.special import expit
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.frozen import FrozenEstimator
 
+from closeprob.features.attributes import normalise_levels
 from closeprob.features.spec import FeatureSpec
 
 
 def fit_categories(features: pd.DataFrame, categorical: list[str]) -> dict[str, list[str]]:
     """The levels of each categorical column seen in `features` (training rows), sorted."""
-    return {name: sorted(features[name].dropna().astype(str).unique()) for name in categorical}
+    return {
+        name: sorted(normalise_levels(features[name].dropna().astype(str)).unique())
+        for name in categorical
+    }
+
+
+def known_levels(column: pd.Series, levels: list[str]) -> pd.Series:
+    """Each value as the model's level it equals once normalised (stripped, case-folded), so
+    models that stored levels as written (closeprob 0.1) match normalised data; levels never
+    seen in training are missing (pandas would refuse them outright)."""
+    as_text = column.astype("str").where(column.notna()).astype("category")
+    keys = normalise_levels(pd.Series(levels, dtype="str"))
+    lookup = dict(zip(keys, levels, strict=True))
+    present = as_text.cat.categories
+    matched = normalise_levels(pd.Series(present, dtype="str")).map(lookup)
+    return as_text.map(dict(zip(present, matched, strict=True))).astype(object)
 
 
 def encode_features(
@@ -28,10 +44,9 @@ def encode_features(
     for name in names:
         column = features[name]
         if name in categories:
-            as_text = column.astype("str").where(column.notna())
-            # Levels never seen in training are missing (pandas will refuse them outright).
-            known = as_text.where(as_text.isin(categories[name]))
-            encoded[name] = pd.Categorical(known, categories=categories[name])
+            encoded[name] = pd.Categorical(
+                known_levels(column, categories[name]), categories=categories[name]
+            )
         else:
             encoded[name] = pd.to_numeric(column, errors="raise").astype(float)
     return pd.DataFrame(encoded, index=features.index)

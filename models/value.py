@@ -9,7 +9,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from closeprob.models.classifier import encode_features, fit_categories
+from closeprob.features.attributes import normalise_levels
+from closeprob.models.classifier import encode_features, fit_categories, known_levels
 
 DECLARED, MODEL, SEGMENT_MEDIAN = "declared", "model", "segment_median"
 
@@ -40,7 +41,7 @@ class DealValueModel:
     def median_of_segment(self, deals: pd.DataFrame) -> np.ndarray:
         if self.segment is None or self.segment not in deals.columns:
             return np.full(len(deals), self.global_median)
-        segment = deals[self.segment].astype("str").where(deals[self.segment].notna())
+        segment = known_levels(deals[self.segment], list(self.segment_medians))
         return segment.map(self.segment_medians).fillna(self.global_median).to_numpy(dtype=float)
 
 
@@ -62,7 +63,10 @@ def fit_value_model(
     medians: dict[str, float] = {}
     if segment is not None and segment in fit_deals.columns:
         medians = {
-            str(k): float(v) for k, v in fit_deals.groupby(segment)["amount"].median().items()
+            str(k): float(v)
+            for k, v in fit_deals.groupby(normalise_levels(fit_deals[segment]))["amount"]
+            .median()
+            .items()
         }
     global_median = float(fit_deals["amount"].median()) if len(fit_deals) else 0.0
     fallback = DealValueModel(attributes, {}, None, segment, medians, global_median)

@@ -3,6 +3,7 @@ job does, and score it against what happened in the following horizon."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,26 +14,15 @@ from closeprob.features.snapshots import data_end
 from closeprob.models.baselines import rfm_scores
 from closeprob.models.metrics import value_captured
 from closeprob.pipeline.config import Config, named_columns
-from closeprob.pipeline.dataset import Dataset
+from closeprob.pipeline.dataset import Dataset, known_at
 from closeprob.pipeline.predict import build_queue
+from closeprob.pipeline.progress import stage
 from closeprob.pipeline.registry import LoadedModel
 from closeprob.pipeline.train import train_close_model
 
+log = logging.getLogger(__name__)
+
 POLICIES = ("p_x_value", "p_only", "value_only", "rfm")
-
-
-def known_at(dataset: Dataset, as_of: pd.Timestamp) -> Dataset:
-    """The data as they stood at `as_of`: deals created before it, closes and outcomes only if
-    they happened at or before it (a deal closed at `as_of` is not open then, as in
-    `open_deal_snapshots`), interactions before it. No truth file."""
-    deals = dataset.deals[dataset.deals["created_at"] < as_of]
-    closed_later = ~(deals["closed_at"] <= as_of)
-    deals = deals.assign(
-        closed_at=deals["closed_at"].mask(closed_later),
-        outcome=deals["outcome"].mask(closed_later),
-    )
-    interactions = dataset.interactions[dataset.interactions["occurred_at"] < as_of]
-    return Dataset(deals=deals.reset_index(drop=True), interactions=interactions, truth=None)
 
 
 def backtest_dates(dataset: Dataset, weeks: int, horizon_days: int) -> pd.DatetimeIndex:
@@ -115,16 +105,18 @@ def run_backtest(dataset: Dataset, config: Config, weeks: int, retrain_every: in
     rows = []
     loaded: LoadedModel | None = None
     previous: pd.Series | None = None
-    for index, as_of in enumerate(backtest_dates(dataset, weeks, config.snapshots.horizon_days)):
-        if loaded is None or index % retrain_every == 0:
-            result = train_close_model(known_at(dataset, as_of), retrain_config)
-            loaded = LoadedModel(
-                close=result.model,
-                value=result.value_model,
-                uri="backtest",
-                version=f"week {index + 1}",
-            )
-        week = evaluate_week(dataset, loaded, as_of, config)
+    dates = backtest_dates(dataset, weeks, config.snapshots.horizon_days)
+    for index, as_of in enumerate(dates):
+        with stage(f"backtest week {index + 1}/{len(dates)} (as_of {as_of.date()})"):
+            if loaded is None or index % retrain_every == 0:
+                result = train_close_model(known_at(dataset, as_of), retrain_config)
+                loaded = LoadedModel(
+                    close=result.model,
+                    value=result.value_model,
+                    uri="backtest",
+                    version=f"week {index + 1}",
+                )
+            week = evaluate_week(dataset, loaded, as_of, config)
         rows.append(
             {
                 "as_of": as_of.date(),
@@ -151,14 +143,14 @@ def run_backtest_job(config: Config, weeks: int, retrain_every: int) -> None:
     columns = [f"captured_{name}" for name in POLICIES] + ["tier_churn"]
     figure = backtest_figure(table, POLICIES)
     run_id = log_backtest_run(table, columns, figure, config, max(retrain_every, 1))
-    print(
+    log.info(
         f"\nBacktest, capacity {config.evaluation.capacity} deals per weekly queue "
         "(won value captured / perfect hindsight):\n"
     )
-    print(table.to_string(index=False, float_format="{:.3f}".format))
+    log.info(table.to_string(index=False, float_format="{:.3f}".format))
     means = table.filter(like="captured_").mean()
-    print(
+    log.info(
         "\nmean: "
         + ", ".join(f"{str(k).removeprefix('captured_')} {v:.3f}" for k, v in means.items())
     )
-    print(f"mean tier churn {table['tier_churn'].mean():.3f}; MLflow run {run_id}")
+    log.info(f"mean tier churn {table['tier_churn'].mean():.3f}; MLflow run {run_id}")

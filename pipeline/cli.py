@@ -1,16 +1,18 @@
 """`closeprob <command>` (or `python -m closeprob`): the one entry point of every job.
 
-Commands: generate, import, train, evaluate, backtest, results, promote, predict. Errors a user
-can fix print `error: …` and exit with code 2; nothing is written.
+Commands: check, generate, import, train, evaluate, backtest, results, promote, predict. Errors
+a user can fix print `error: …` and exit with code 2; nothing is written. `-v` shows debug
+messages, `-q` only warnings and errors.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 
-from closeprob.pipeline.config import Config, load_config, with_data_paths
+from closeprob.pipeline.config import Config, load_config, with_data_paths, with_name
 from closeprob.pipeline.errors import CloseprobError
 
 DEFAULT_CONFIG = Path("configs/default.yaml")
@@ -33,17 +35,40 @@ def _command(
     """A subcommand with --config and, for those that read the data, --deals/--interactions."""
     command: argparse.ArgumentParser = commands.add_parser(name, help=text)
     command.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    # -v/-q after the command too; SUPPRESS keeps the top-level value when not given here.
+    loudness = command.add_mutually_exclusive_group()
+    loudness.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS)
+    loudness.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS)
     if data:
         command.add_argument(
             "--deals", type=Path, default=None, help="deals table (.csv or .parquet)"
         )
         command.add_argument("--interactions", type=Path, default=None, help="interactions table")
+        command.add_argument(
+            "--name",
+            default=None,
+            help="names the experiment and registered model (default: the config's `name`, "
+            "or your deals file's folder)",
+        )
     return command
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="closeprob", description=__doc__)
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument("-v", "--verbose", action="store_true", help="also debug messages")
+    loudness.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     commands = parser.add_subparsers(dest="command", required=True)
+    check = _command(
+        commands, "check", "check the data against the contract; list every problem", data=True
+    )
+    check.add_argument(
+        "--for",
+        dest="purpose",
+        choices=("train", "predict"),
+        default="train",
+        help="the job the data are meant for (default: train)",
+    )
     generate = _command(commands, "generate", "write the built-in synthetic CRM to data/")
     generate.add_argument(
         "--out", type=Path, default=None, help="folder (default: the config's data paths)"
@@ -90,7 +115,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def _dispatch(args: argparse.Namespace, config: Config) -> None:
     """Run the job module of `args.command` (imported here, so `--help` stays fast)."""
-    if args.command == "generate":
+    if args.command == "check":
+        from closeprob.pipeline.check import run_check
+
+        run_check(config, args.purpose)
+    elif args.command == "generate":
         from closeprob.pipeline.dataset import run_generate
 
         run_generate(config, args.out)
@@ -125,17 +154,39 @@ def _dispatch(args: argparse.Namespace, config: Config) -> None:
         run_predict(config, args.as_of, args.model, args.out)
 
 
+class _ConsoleHandler(logging.Handler):
+    """Info to stdout, warnings and errors to stderr prefixed with their level; the streams
+    are looked up at each message (so a caller's redirection, or pytest's, is honoured)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = self.format(record)
+        if record.levelno >= logging.WARNING:
+            print(f"{record.levelname.lower()}: {message}", file=sys.stderr, flush=True)
+        else:
+            print(message, file=sys.stdout, flush=True)
+
+
+def configure_logging(verbose: bool, quiet: bool) -> None:
+    """closeprob's loggers to the console: INFO by default, DEBUG with -v, WARNING with -q."""
+    logger = logging.getLogger("closeprob")
+    logger.handlers = [_ConsoleHandler()]
+    logger.propagate = False
+    logger.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse has printed the usage error (code 2) or --help (0)
         return exc.code if isinstance(exc.code, int) else 2
+    configure_logging(args.verbose, args.quiet)
     try:
         config = with_data_paths(
             load_config(args.config),
             getattr(args, "deals", None),
             getattr(args, "interactions", None),
         )
+        config = with_name(config, getattr(args, "name", None))
         _dispatch(args, config)
     except CloseprobError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -12,6 +12,8 @@ named; columns named by the config are checked when the data are read (`named_co
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,6 +38,7 @@ from closeprob.pipeline.errors import ConfigError
 MAX_VALUES = 10_000
 # No error message echoes more of a value than this (a bad value can be huge).
 SHOWN_CHARS = 100
+log = logging.getLogger(__name__)
 
 
 class _Strict(BaseModel):
@@ -50,6 +53,15 @@ class DataConfig(_Strict):
     unknown_deal_interactions: Literal["fail", "drop"] = "fail"
     # A public data set (pipeline/adapters): `train` imports it first when the files are missing.
     adapter: str | None = None
+    # The export's own headers: contract or configured name -> header, e.g. {amount: "Amount"}.
+    columns: dict[str, str] = {}
+    # Interaction rows equal in every column (an export imported twice): drop | keep | fail.
+    duplicate_interactions: Literal["drop", "keep", "fail"] = "drop"
+    # A header-only interactions table: an error at `train` unless the data set has no events
+    # by nature (attributes only); at `predict` always a warning.
+    empty_interactions: Literal["fail", "allow"] = "fail"
+    # A declared amount above this multiple of its value.segment's median is flagged (a typo?).
+    amount_outlier_multiple: PositiveFloat = 1000.0
 
 
 class GenerateConfig(_Strict):
@@ -164,15 +176,26 @@ class BacktestConfig(_Strict):
 
 
 class PredictConfig(_Strict):
-    experiment: str = "close-probability-predictions"
-    model_uri: str = "models:/close-probability@champion"
     out: Path = Path("outputs/priority_queue.csv")
     chunk_rows: PositiveInt = 100_000
 
 
+BUILTIN_NAME = "close-probability"
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
+# Keys that `name` replaced: each now derives from it.
+RENAMED_KEYS = {
+    "experiment": "the experiment is named <name>",
+    "registered_model": "the registered model is named <name>",
+}
+RENAMED_PREDICT_KEYS = {
+    "experiment": "the prediction experiment is named <name>-predictions",
+    "model_uri": "the default model is models:/<name>@champion (or pass --model)",
+}
+
+
 class Config(_Strict):
-    experiment: str = "close-probability"
-    registered_model: str = "close-probability"
+    # One name for the experiment, the registered model and the prediction experiment.
+    name: str = Field(default=BUILTIN_NAME, pattern=NAME_PATTERN)
     seed: int = 42
     data: DataConfig = DataConfig()
     generate: GenerateConfig = GenerateConfig()
@@ -186,6 +209,39 @@ class Config(_Strict):
     predict: PredictConfig = PredictConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     backtest: BacktestConfig = BacktestConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_keys(cls, raw: Any) -> Any:
+        """Configs written before `name` existed say what replaced their keys."""
+        if not isinstance(raw, dict):
+            return raw
+        predict: dict[str, Any] = raw["predict"] if isinstance(raw.get("predict"), dict) else {}
+        found = [f"{k!r} ({RENAMED_KEYS[k]})" for k in RENAMED_KEYS if k in raw]
+        found += [f"'predict.{k}' ({v})" for k, v in RENAMED_PREDICT_KEYS.items() if k in predict]
+        if found:
+            raise ValueError(
+                f"{', '.join(found)}: replaced by one key, name: set `name: <yours>` and drop "
+                f"{'them' if len(found) > 1 else 'it'}"
+            )
+        return raw
+
+    @property
+    def experiment(self) -> str:
+        return self.name
+
+    @property
+    def registered_model(self) -> str:
+        return self.name
+
+    @property
+    def prediction_experiment(self) -> str:
+        return f"{self.name}-predictions"
+
+    @property
+    def model_uri(self) -> str:
+        """The registry's champion of this name: what `predict` scores with by default."""
+        return f"models:/{self.name}@champion"
 
 
 def parse_config(raw: dict[str, Any], source: str = "<config>") -> Config:
@@ -294,6 +350,36 @@ def with_data_paths(
         updates["truth"] = None
         updates["adapter"] = None
     return config.model_copy(update={"data": config.data.model_copy(update=updates)})
+
+
+def is_builtin_data(data: DataConfig) -> bool:
+    """The built-in synthetic CRM: the default path, or files generated with their truth file."""
+    default = DataConfig()
+    if data.deals == default.deals and data.interactions == default.interactions:
+        return True
+    return data.truth is not None and data.truth.parent == data.deals.parent
+
+
+def with_name(config: Config, name: str | None = None) -> Config:
+    """The config named `name`, else its own name, else (own data left under the built-in
+    name) a name derived from the deals file's folder: training on one's own data never
+    registers into the built-in `close-probability`."""
+    if name is None and (config.name != BUILTIN_NAME or is_builtin_data(config.data)):
+        return config
+    if name is None:
+        folder = config.data.deals.resolve().parent.name
+        name = re.sub(r"[^a-z0-9_.-]+", "-", folder.casefold()).strip("-._") or "my-crm"
+        name = name if name != BUILTIN_NAME else f"{name}-own"
+        log.info(
+            f"name: {name!r} (from the folder of {config.data.deals}, not the built-in data; "
+            "set name: in the config or pass --name)"
+        )
+    if not re.fullmatch(NAME_PATTERN, name):
+        raise ConfigError(
+            f"name {name!r} is not usable as an MLflow experiment and model name; use letters, "
+            "digits, '-', '_' and '.', starting with a letter or digit (e.g. acme-crm)"
+        )
+    return config.model_copy(update={"name": name})
 
 
 def flatten_config(config: Config) -> dict[str, str]:

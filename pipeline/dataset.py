@@ -4,16 +4,33 @@ and validated; the built-in synthetic CRM (`generate` job); public data sets (`i
 from __future__ import annotations
 
 import difflib
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 
 from closeprob.pipeline.config import Config, DataConfig
-from closeprob.pipeline.errors import ConfigError
+from closeprob.pipeline.errors import DataContractError
 from closeprob.pipeline.io import read_table, write_table
-from closeprob.pipeline.validate import validate_deals, validate_interactions
+from closeprob.pipeline.progress import stage
+from closeprob.pipeline.validate import (
+    DEAL_COLUMNS,
+    DEAL_OPTIONAL,
+    INTERACTION_COLUMNS,
+    INTERACTION_OPTIONAL,
+    Problems,
+    first_ids,
+    header_key,
+    map_columns,
+    validate_deals,
+    validate_interactions,
+)
+
+log = logging.getLogger(__name__)
+Purpose = Literal["train", "predict"]
 
 
 @dataclass(frozen=True)
@@ -23,45 +40,139 @@ class Dataset:
     truth: pd.DataFrame | None
 
 
+@dataclass(frozen=True)
+class Inspection:
+    """Both tables as read (headers mapped) and as typed, None where a file was unreadable:
+    what `check` summarises even when the data have errors."""
+
+    deals_raw: pd.DataFrame | None
+    interactions_raw: pd.DataFrame | None
+    deals: pd.DataFrame | None
+    interactions: pd.DataFrame | None
+    dataset: Dataset | None
+
+
+def configured_from(named_columns: Mapping[str, tuple[str, ...]]) -> dict[str, str]:
+    """Deal columns the config names besides data.attributes (`config.named_columns`), as
+    column -> config key: validation keeps them as text."""
+    return {
+        column: key
+        for key, columns in named_columns.items()
+        if key != "data.attributes"
+        for column in columns
+    }
+
+
 def load_dataset(
-    data: DataConfig, named_columns: Mapping[str, tuple[str, ...]] | None = None
+    data: DataConfig,
+    named_columns: Mapping[str, tuple[str, ...]] | None = None,
+    purpose: Purpose = "train",
+    now: pd.Timestamp | None = None,
 ) -> Dataset:
     """Deals and interactions checked against the data contract; the generator's truth if any.
 
-    `named_columns` (config key → deal columns, `config.named_columns`) are checked first, so
-    that a config naming a column the table lacks is refused before any work.
+    Every rule runs and every error is reported at once (one DataContractError), the columns
+    the config names (`named_columns`: config key -> deal columns, `config.named_columns`)
+    included; warnings are logged. With `now`, rows dated at or after it are named in a warning
+    and left out.
     """
-    raw_deals = read_table(data.deals)
-    check_named_columns(raw_deals, str(data.deals), named_columns or {})
-    deals = validate_deals(raw_deals, str(data.deals), data.attributes)
-    interactions = validate_interactions(
-        read_table(data.interactions),
-        str(data.interactions),
-        deals["deal_id"],
-        data.unknown_deal_interactions,
+    problems = Problems(strict=False)
+    with stage(f"reading and checking {data.deals.name} and {data.interactions.name}"):
+        dataset = inspect_dataset(data, problems, named_columns or {}, purpose).dataset
+    problems.raise_errors()
+    for message in problems.warnings:
+        log.warning(message)
+    assert dataset is not None  # no errors: both tables were read
+    return dataset if now is None else without_future(dataset, now, "now")
+
+
+def inspect_dataset(
+    data: DataConfig,
+    problems: Problems,
+    named_columns: Mapping[str, tuple[str, ...]],
+    purpose: Purpose,
+) -> Inspection:
+    """Both tables read, mapped and validated into `problems`; the dataset is None when a file
+    could not be read at all."""
+    configured = configured_from(named_columns)
+    _unknown_mapping_keys(data, configured, problems)
+    deals_raw = _read(data.deals, problems)
+    deals = None
+    if deals_raw is not None:
+        source = str(data.deals)
+        wanted = (*DEAL_COLUMNS, *DEAL_OPTIONAL, *data.attributes, *configured)
+        deals_raw = map_columns(deals_raw, data.columns, wanted, source, problems)
+        named = named_columns or {"data.attributes": data.attributes}
+        check_named_columns(deals_raw, source, named, problems)
+        deals = validate_deals(deals_raw, source, data.attributes, problems, configured, False)
+    events_raw = _read(data.interactions, problems)
+    interactions = None
+    if events_raw is not None:
+        wanted = (*INTERACTION_COLUMNS, *INTERACTION_OPTIONAL)
+        source = str(data.interactions)
+        events_raw = map_columns(events_raw, data.columns, wanted, source, problems)
+        interactions = validate_interactions(
+            events_raw,
+            source,
+            None if deals is None else deals["deal_id"],
+            data.unknown_deal_interactions,
+            problems,
+            data.duplicate_interactions,
+        )
+        if len(events_raw) == 0:
+            _no_interactions(source, deals, data, purpose, problems)
+    dataset = None
+    if deals is not None and interactions is not None:
+        truth = _read_truth(data.truth) if data.truth is not None else None
+        dataset = Dataset(deals=deals, interactions=interactions, truth=truth)
+    return Inspection(deals_raw, events_raw, deals, interactions, dataset)
+
+
+def _unknown_mapping_keys(
+    data: DataConfig, configured: Mapping[str, str], problems: Problems
+) -> None:
+    """A `data.columns` key that names no column closeprob reads would map nothing."""
+    known = (
+        *DEAL_COLUMNS,
+        *DEAL_OPTIONAL,
+        *INTERACTION_COLUMNS,
+        *INTERACTION_OPTIONAL,
+        *data.attributes,
+        *configured,
     )
-    truth = _read_truth(data.truth) if data.truth is not None else None
-    return Dataset(deals=deals, interactions=interactions, truth=truth)
+    names = list(dict.fromkeys(known))
+    for key in data.columns:
+        if key not in known:
+            problems.error(
+                f"data.columns maps {key!r} (to {data.columns[key]!r}), but {key!r} is neither a "
+                f"contract column nor a configured attribute; use one of {names}"
+            )
 
 
 def check_named_columns(
-    deals: pd.DataFrame, source: str, named_columns: Mapping[str, tuple[str, ...]]
+    deals: pd.DataFrame,
+    source: str,
+    named_columns: Mapping[str, tuple[str, ...]],
+    problems: Problems,
 ) -> None:
     """Every column a config key names is in the deals table; the message says which key, why it
-    may hold a value the user did not write (defaults), and what to set instead."""
+    may hold a value the user did not write (defaults), and what to set instead. A header equal
+    up to case and punctuation is validation's error (it names both), not repeated here."""
     found = [str(c) for c in deals.columns]
+    keys = {header_key(c) for c in found}
     for key, columns in named_columns.items():
-        missing = [c for c in columns if c not in found]
+        missing = [c for c in columns if c not in found and header_key(c) not in keys]
         if not missing:
             continue
         near = difflib.get_close_matches(missing[0], found, n=1, cutoff=0.6)
         hint = f" (did you mean {near[0]!r}?)" if near else ""
         what = f"columns {missing!r}" if len(missing) > 1 else f"column {missing[0]!r}{hint}"
         instead = NAMED_COLUMN_FIX.get(key, "set it to one of them")
-        raise ConfigError(
+        problems.error(
             f"{source}: no {what}, named by {key} = {list(columns)!r} in the "
             "config (a key the config file leaves out takes configs/default.yaml's value); "
-            f"the deals table has columns {found[:30]!r}. {instead}"
+            f"the deals table has columns {found[:30]!r}. {instead}, or map the export's "
+            "header onto it with data.columns"
         )
 
 
@@ -72,6 +183,81 @@ NAMED_COLUMN_FIX = {
     "value.segment": "Set value.segment to one of them, or null to estimate missing amounts "
     "from all deals",
 }
+
+
+def _read(path: Path, problems: Problems) -> pd.DataFrame | None:
+    try:
+        return read_table(path)
+    except DataContractError as exc:
+        problems.error(str(exc))
+        return None
+
+
+def _no_interactions(
+    source: str,
+    deals: pd.DataFrame | None,
+    data: DataConfig,
+    purpose: Purpose,
+    problems: Problems,
+) -> None:
+    """A header-only interactions file: every deal would look never touched."""
+    if data.empty_interactions == "allow":
+        return
+    open_deals = 0 if deals is None else int(deals["closed_at"].isna().sum())
+    if purpose == "train":
+        problems.error(
+            f"{source}: no interaction rows (the file has a header only); every deal would look "
+            "never touched. Export the activity log with the deals, or set "
+            "data.empty_interactions: allow for data with no events by nature"
+        )
+    else:
+        problems.warn(
+            f"{source}: no interaction rows (the file has a header only); all {open_deals:,} "
+            "open deals score as never touched"
+        )
+
+
+def known_at(dataset: Dataset, as_of: pd.Timestamp) -> Dataset:
+    """The data as they stood at `as_of`: deals created before it, closes and outcomes only if
+    they happened at or before it (a deal closed at `as_of` is not open then, as in
+    `open_deal_snapshots`), interactions before it. No truth file."""
+    deals = dataset.deals[dataset.deals["created_at"] < as_of]
+    closed_later = ~(deals["closed_at"] <= as_of)
+    deals = deals.assign(
+        closed_at=deals["closed_at"].mask(closed_later),
+        outcome=deals["outcome"].mask(closed_later),
+    )
+    interactions = dataset.interactions[dataset.interactions["occurred_at"] < as_of]
+    return Dataset(deals=deals.reset_index(drop=True), interactions=interactions, truth=None)
+
+
+def rows_after(dataset: Dataset, as_of: pd.Timestamp) -> str | None:
+    """What is dated at or after `as_of` (creations, closes, interactions), counted with the
+    first deal ids, or None when nothing is."""
+    deals, events = dataset.deals, dataset.interactions
+    parts = {
+        "deals created": deals["deal_id"][deals["created_at"] >= as_of],
+        "closes": deals["deal_id"][deals["closed_at"] >= as_of],
+        "interactions": events["deal_id"][events["occurred_at"] >= as_of],
+    }
+    counted = [
+        f"{len(ids):,} {what} (first deal_id: {first_ids(ids)})"
+        for what, ids in parts.items()
+        if len(ids)
+    ]
+    return "; ".join(counted) or None
+
+
+def without_future(dataset: Dataset, now: pd.Timestamp, what: str) -> Dataset:
+    """`dataset` as known at `now`, with a warning naming what was dated later."""
+    later = rows_after(dataset, now)
+    if later is None:
+        return dataset
+    log.warning(
+        f"dated at or after {what} ({now.isoformat()}) and ignored: {later}; "
+        "fix the dates if these are typos"
+    )
+    return known_at(dataset, now)
 
 
 def _read_truth(path: Path) -> pd.DataFrame | None:
@@ -99,7 +285,7 @@ def run_generate(config: Config, out: Path | None) -> None:
     write_table(crm.interactions, targets["interactions"])
     write_table(crm.truth, targets["truth"])
     still_open = int(crm.deals["closed_at"].isna().sum())
-    print(
+    log.info(
         f"generated {len(crm.deals):,} deals ({still_open:,} open at the end) "
         f"and {len(crm.interactions):,} interactions "
         f"from {settings.start} over {settings.days} days "
@@ -115,12 +301,12 @@ def run_import(name: str, source: Path | None, out: Path | None) -> tuple[Path, 
     deals_path, interactions_path = folder / "deals.parquet", folder / "interactions.parquet"
     write_table(adapted.deals, deals_path)
     write_table(adapted.interactions, interactions_path)
-    print(
+    log.info(
         f"imported {name}: {len(adapted.deals):,} deals, {len(adapted.interactions):,} "
         f"interactions -> {deals_path}, {interactions_path}"
     )
     for note in adapted.notes:
-        print(f"  note: {note}")
+        log.info(f"  note: {note}")
     return deals_path, interactions_path
 
 
@@ -129,8 +315,8 @@ def ensure_data(config: Config) -> None:
     if config.data.deals.exists():
         return
     if config.data.adapter is not None:
-        print(f"{config.data.deals} not found: importing {config.data.adapter} first")
+        log.info(f"{config.data.deals} not found: importing {config.data.adapter} first")
         run_import(config.data.adapter, None, config.data.deals.parent)
     elif config.data.truth is not None:
-        print(f"{config.data.deals} not found: generating the built-in synthetic CRM first")
+        log.info(f"{config.data.deals} not found: generating the built-in synthetic CRM first")
         run_generate(config, None)

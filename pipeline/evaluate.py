@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,8 @@ from closeprob.pipeline.plots import (
     value_captured_figure,
 )
 from closeprob.pipeline.train import TrainingData, TrainingResult
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -239,6 +242,6 @@ def run_evaluate(config: Config, baselines: bool) -> None:
         log_family_run(evaluation, result, dataset, config)
     table = comparison_table({e.family: e.metrics for e in evaluations})
     print_comparison(table, config.evaluation.capacity, int(result.data.rows("test").sum()))
-    print(
+    log.info(
         f"\nlogged {len(evaluations)} runs to experiment '{config.experiment}' (tag model_family)"
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import gzip
 import os
 import tempfile
@@ -63,6 +64,12 @@ def _read_csv(
         ) from None
     except pd.errors.ParserError as exc:
         raise DataContractError(f"{path}: not a well-formed CSV file ({exc})") from None
+    if usecols is None and path.suffix.lower() == ".csv":
+        header = _csv_header(path, sep)
+        if len(header) == len(frame.columns) and len(set(header)) < len(header):
+            # pandas renames a repeated header 'x' to 'x.1': give the copies their written
+            # name back, so that validation reports the duplicate instead of reading one.
+            frame.columns = pd.Index(header)
     if sep == "," and len(frame.columns) == 1 and ";" in frame.columns[0]:
         raise DataContractError(
             f"{path}: found one column {frame.columns[0]!r}; the file looks ';'-separated, "
@@ -79,6 +86,12 @@ def read_source_csv(
     if not path.is_file():
         raise DataContractError(f"{path}: file not found; pass --source to the folder holding it")
     return _read_csv(path, sep, usecols)
+
+
+def _csv_header(path: Path, sep: str) -> list[str]:
+    """The header row as written (pandas would have renamed repeated names)."""
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        return next(csv.reader(handle, delimiter=sep), [])
 
 
 def _not_utf8_message(path: Path) -> str:

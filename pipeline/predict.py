@@ -3,6 +3,7 @@ them into the priority queue (ranking and tiers themselves: models/ranker.py).""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -24,8 +25,11 @@ from closeprob.models.value import deal_values
 from closeprob.pipeline.config import Config, RankingConfig, named_columns
 from closeprob.pipeline.dataset import Dataset
 from closeprob.pipeline.errors import DataContractError, TrainingDataError
+from closeprob.pipeline.progress import stage
 from closeprob.pipeline.registry import LoadedModel
+from closeprob.pipeline.validate import first_ids
 
+log = logging.getLogger(__name__)
 QUEUE_COLUMNS = [
     "rank",
     "deal_id",
@@ -45,9 +49,57 @@ QUEUE_COLUMNS = [
 ]
 
 
-def default_as_of(dataset: Dataset) -> pd.Timestamp:
-    """The end of the data: one second after the latest timestamp, so every event is seen."""
-    return data_end(dataset.deals, dataset.interactions).floor("s") + pd.Timedelta(seconds=1)
+def default_as_of(dataset: Dataset, now: pd.Timestamp | None = None) -> pd.Timestamp:
+    """The earlier of the wall clock (`now`) and the data's end: one second after the latest
+    timestamp not later than `now`, so every past event is seen and a row dated in the future
+    (a meeting booked for next quarter, a year typed 2030) cannot move "now" forward."""
+    now = (now if now is not None else pd.Timestamp.now(tz="UTC")).floor("s")
+    deals, events = dataset.deals, dataset.interactions
+    times = pd.concat([deals["created_at"], deals["closed_at"], events["occurred_at"]])
+    past = times[times <= now]
+    if past.empty:
+        return now
+    return min(past.max().floor("s") + pd.Timedelta(seconds=1), now)
+
+
+def far_past_the_data(dataset: Dataset, as_of: pd.Timestamp, horizon_days: int) -> str | None:
+    """A warning when `as_of` lies more than one horizon after the last event: every deal
+    would look idle for that long (`--as-of now` on an old export)."""
+    end = data_end(dataset.deals, dataset.interactions)
+    if as_of - end <= pd.Timedelta(days=horizon_days):
+        return None
+    return (
+        f"as_of={as_of.isoformat()} is {(as_of - end).days} days after the data's last "
+        f"timestamp ({end.isoformat()}), more than one horizon ({horizon_days} days): every deal "
+        "will look idle since then; pass an --as-of within the data, or export fresher data"
+    )
+
+
+def stragglers(dataset: Dataset, as_of: pd.Timestamp, gap_days: int) -> str | None:
+    """A warning when the latest rows before `as_of` lie more than `gap_days` after all the
+    others and are few (at most 1 % of the rows): they alone set the default as_of (a meeting
+    booked for next quarter in an old export), so every deal looks idle since the real end."""
+    deals, events = dataset.deals, dataset.interactions
+    stamped = pd.concat(
+        [
+            pd.DataFrame({"at": deals["created_at"], "deal_id": deals["deal_id"]}),
+            pd.DataFrame({"at": deals["closed_at"], "deal_id": deals["deal_id"]}),
+            pd.DataFrame({"at": events["occurred_at"], "deal_id": events["deal_id"]}),
+        ]
+    )
+    stamped = stamped[stamped["at"] < as_of]
+    latest = stamped["at"].nlargest(max(1, len(stamped) // 100) + 1).sort_values()
+    gaps = latest.diff() > pd.Timedelta(days=gap_days)
+    if not gaps.any():
+        return None
+    rest_end = latest.iloc[gaps.to_numpy().nonzero()[0][-1] - 1]
+    late = stamped[stamped["at"] > rest_end]
+    return (
+        f"the default as_of ({as_of.isoformat()}) is set by {len(late)} rows dated more than "
+        f"{gap_days} days after the rest of the data, which ends {rest_end.isoformat()} (first "
+        f"deal_id: {first_ids(late['deal_id'])}); if they are typos or bookings ahead, fix them "
+        f"or pass --as-of {(rest_end.floor('s') + pd.Timedelta(seconds=1)).isoformat()}"
+    )
 
 
 def parse_as_of(text: str) -> pd.Timestamp:
@@ -61,13 +113,6 @@ def parse_as_of(text: str) -> pd.Timestamp:
         ) from None
     as_of = as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
     return as_of.floor("s")
-
-
-def after_as_of(dataset: Dataset, as_of: pd.Timestamp) -> tuple[int, int]:
-    """Interactions and deal creations at or after `as_of`: the queue ignores them."""
-    events = int((dataset.interactions["occurred_at"] >= as_of).sum())
-    deals = int((dataset.deals["created_at"] >= as_of).sum())
-    return events, deals
 
 
 def score_snapshots(
@@ -136,7 +181,8 @@ def score_open_deals(
             f"no deal is open at as_of={as_of.isoformat()}: every deal was created at or after it "
             "or closed at or before it; pick a later --as-of or check 'closed_at'"
         )
-    return score_snapshots(dataset, model, snapshots, chunk_rows, reasons)
+    with stage(f"scoring {len(snapshots):,} open deals"):
+        return score_snapshots(dataset, model, snapshots, chunk_rows, reasons)
 
 
 def rank_queue(
@@ -183,28 +229,45 @@ def run_predict(
     config: Config, as_of_text: str | None, model_uri: str | None, out: Path | None
 ) -> None:
     """The `predict` job: load the model, score the open deals, write the queue, log the run."""
-    from closeprob.pipeline.dataset import load_dataset
+    from closeprob.pipeline.check import amount_outliers
+    from closeprob.pipeline.dataset import load_dataset, rows_after
     from closeprob.pipeline.io import read_previous_queue, write_table
     from closeprob.pipeline.registry import check_model_matches, load_registered_model
     from closeprob.pipeline.report import print_queue_summary
     from closeprob.pipeline.runs import log_prediction_run
 
-    uri = model_uri or config.predict.model_uri
+    uri = model_uri or config.model_uri
     path = out or config.predict.out
     # The data first: a config or data error is reported before the tracking store is touched.
-    dataset = load_dataset(config.data, named_columns(config))
+    dataset = load_dataset(config.data, named_columns(config), purpose="predict")
     loaded = load_registered_model(uri)
     check_model_matches(loaded.close, dataset.deals, str(config.data.deals))
     as_of = parse_as_of(as_of_text) if as_of_text else default_as_of(dataset)
-    later_events, later_deals = after_as_of(dataset, as_of)
-    if later_events or later_deals:
-        print(
-            f"note: {later_events:,} interactions and {later_deals:,} deals dated at or after "
-            f"as_of={as_of.isoformat()} are not used (features see only the past)"
+    later = rows_after(dataset, as_of)
+    if later:
+        log.warning(
+            f"dated at or after as_of={as_of.isoformat()} and not used (features see only the "
+            f"past): {later}"
         )
+    late = None if as_of_text else stragglers(dataset, as_of, config.snapshots.every_days)
+    if late:
+        log.warning(late)
+    far = far_past_the_data(dataset, as_of, config.snapshots.horizon_days)
+    if far:
+        log.warning(far)
     queue = build_queue(
         dataset, loaded, as_of, config.ranking, config.predict.chunk_rows, read_previous_queue(path)
     )
     write_table(queue, path)
-    run_id = log_prediction_run(queue, path, loaded.uri, loaded.version, config.predict.experiment)
+    run_id = log_prediction_run(
+        queue, path, loaded.uri, loaded.version, config.prediction_experiment, (dataset, config)
+    )
+    outliers = amount_outliers(
+        dataset.deals,
+        config.value.segment,
+        config.data.amount_outlier_multiple,
+        among=queue["deal_id"],
+    )
+    if outliers:
+        log.warning(f"{config.data.deals}: {outliers}")
     print_queue_summary(queue, tier_summary(queue), path, run_id)

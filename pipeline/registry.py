@@ -6,6 +6,7 @@ Every read or write of MLflow's model registry is here; run logging is in `runs.
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,6 +39,8 @@ from closeprob.pipeline.evaluate import (
 )
 from closeprob.pipeline.runs import tracking_uri
 from closeprob.pipeline.train import TrainingResult
+
+log = logging.getLogger(__name__)
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 PREVIOUS_CHAMPION_TAG = "previous_champion"
@@ -104,6 +107,15 @@ def log_model(
         registered_model_name=name,
     )
     return str(info.registered_model_version)
+
+
+def describe_version(name: str, version: str, description: str, tags: dict[str, str]) -> None:
+    """A description and tags on a registered version, so that versions trained on different
+    data tell themselves apart in the registry's UI."""
+    client = MlflowClient()
+    client.update_model_version(name, version, description=description)
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
 
 
 def set_aliases(name: str, model_version: str) -> None:
@@ -287,7 +299,7 @@ def run_promote(config: Config, version: str | None, rollback: bool) -> None:
     name = config.registered_model
     if rollback:
         current, previous = rollback_champion(name)
-        print(f"{name}: champion rolled back from version {current} to {previous}")
+        log.info(f"{name}: champion rolled back from version {current} to {previous}")
     elif version is not None:
         before = promote_version(name, version)
-        print(f"{name}: champion is now version {version} (was {before or 'none'})")
+        log.info(f"{name}: champion is now version {version} (was {before or 'none'})")

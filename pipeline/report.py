@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pandas as pd
 
 from closeprob.pipeline.config import Config
 from closeprob.pipeline.train import SLICES, TrainingResult
+
+log = logging.getLogger(__name__)
 
 METRIC_ORDER = ("roc_auc", "pr_auc", "log_loss", "brier", "ece")
 
@@ -22,32 +25,32 @@ def print_training_report(
     seconds: float,
 ) -> None:
     data = result.data
-    print(
+    log.info(
         f"\nTime split (snapshots every {config.snapshots.every_days} d, "
         f"label horizon {config.snapshots.horizon_days} d):"
     )
-    print(f"  {'slice':<12}{'from':>12}{'to':>12}{'rows':>12}{'won rate':>10}")
+    log.info(f"  {'slice':<12}{'from':>12}{'to':>12}{'rows':>12}{'won rate':>10}")
     for name in SLICES:
         dates, rows = getattr(data.split, name), data.rows(name)
-        print(
+        log.info(
             f"  {name:<12}{dates[0].date()!s:>12}{dates[-1].date()!s:>12}"
             f"{int(rows.sum()):>12,}{data.labels[rows].mean():>10.3f}"
         )
     metrics = result.metrics
-    print(
+    log.info(
         f"\nTest metrics ({int(data.rows('test').sum()):,} rows, after every fitting label window):"
     )
-    print(f"  {'metric':<10}{'calibrated':>12}{'uncalibrated':>14}")
+    log.info(f"  {'metric':<10}{'calibrated':>12}{'uncalibrated':>14}")
     for key in METRIC_ORDER:
         calibrated, uncalibrated = metrics[f"test_{key}"], metrics[f"test_uncalibrated_{key}"]
-        print(f"  {key:<10}{calibrated:>12.4f}{uncalibrated:>14.4f}")
+        log.info(f"  {key:<10}{calibrated:>12.4f}{uncalibrated:>14.4f}")
     if "test_oracle_roc_auc" in metrics:
         gap = metrics["test_oracle_roc_auc"] - metrics["test_roc_auc"]
-        print(
+        log.info(
             "  oracle roc_auc (true probabilities, the best any model could do): "
             f"{metrics['test_oracle_roc_auc']:.4f} (gap {gap:.4f})"
         )
-    print(
+    log.info(
         f"\nMLflow run {run_id} in experiment '{config.experiment}' at {uri}\n"
         f"registered '{config.registered_model}' version {model_version}"
         f"{' as ' + ' and '.join(aliases) if aliases else ''}\n"
@@ -57,20 +60,20 @@ def print_training_report(
 
 def print_queue_summary(queue: pd.DataFrame, tiers: pd.DataFrame, path: Path, run_id: str) -> None:
     """Deals scored, expected value by tier and the top 10 of the queue."""
-    print(
+    log.info(
         f"\nScored {len(queue):,} open deals at {queue['as_of'].iloc[0]} with model version "
         f"{queue['model_version'].iloc[0]}\n"
     )
     # Without any deal values, expected value is p_close itself: show decimals, not money.
     money = "{:,.0f}".format if queue["deal_value"].notna().any() else "{:.3f}".format
-    print(tiers.to_string(formatters={"expected_value": money, "share": "{:.1%}".format}))
+    log.info(tiers.to_string(formatters={"expected_value": money, "share": "{:.1%}".format}))
     top = queue.head(10).assign(
         top_reason=queue["reasons_up"].head(10).fillna("").str.split(";").str[0]
     )
     columns = ["rank", "deal_id", "owner_id", "p_close", "deal_value", "value_source"]
     columns += ["expected_value", "tier", "top_reason"]
-    print("\nTop 10:")
-    print(
+    log.info("\nTop 10:")
+    log.info(
         top[columns].to_string(
             index=False,
             formatters={
@@ -80,7 +83,7 @@ def print_queue_summary(queue: pd.DataFrame, tiers: pd.DataFrame, path: Path, ru
             },
         )
     )
-    print(f"\nqueue written to {path}; MLflow run {run_id} (experiment of predictions)")
+    log.info(f"\nqueue written to {path}; MLflow run {run_id} (experiment of predictions)")
 
 
 COMPARISON_COLUMNS = {
@@ -103,8 +106,8 @@ def comparison_table(metrics_by_family: dict[str, dict[str, float]]) -> pd.DataF
 
 
 def print_comparison(table: pd.DataFrame, capacity: int, rows: int) -> None:
-    print(
+    log.info(
         f"\nSide by side on the same test slice ({rows:,} rows; capacity {capacity} deals "
         "per weekly queue; value@cap = won value captured / perfect hindsight):\n"
     )
-    print(table.to_string(float_format="{:.4f}".format))
+    log.info(table.to_string(float_format="{:.4f}".format))

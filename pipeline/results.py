@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +11,8 @@ from closeprob.pipeline.config import Config, named_columns
 from closeprob.pipeline.dataset import Dataset
 from closeprob.pipeline.evaluate import PolicyScores, policy_scores, row_values, test_metrics
 from closeprob.pipeline.train import train_close_model
+
+log = logging.getLogger(__name__)
 
 RESULT_DATASETS = ("default", "bpi2012", "olist", "crm_sales", "bank_marketing")
 
@@ -62,10 +65,10 @@ def run_results(names: str | None) -> None:
     for name in names.split(",") if names else RESULT_DATASETS:
         config = load_config(Path("configs") / f"{name}.yaml")
         ensure_data(config)
-        print(f"{name}: training and evaluating ...")
+        log.info(f"{name}: training and evaluating ...")
         rows.append(dataset_result(name, load_dataset(config.data, named_columns(config)), config))
     table = pd.DataFrame(rows)
     run_id = log_results_run(table)
-    print()
-    print(table.to_markdown(index=False, floatfmt=".3f"))
-    print(f"\nMLflow run {run_id} (experiment closeprob-results)")
+    log.info("")
+    log.info(table.to_markdown(index=False, floatfmt=".3f"))
+    log.info(f"\nMLflow run {run_id} (experiment closeprob-results)")

@@ -9,6 +9,7 @@ import fcntl
 import hashlib
 import os
 import subprocess
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 from mlflow import MlflowClient
+from mlflow.data.pandas_dataset import from_pandas
 
 from closeprob.models.ranker import TIERS
 from closeprob.pipeline.config import Config, flatten_config
@@ -131,9 +133,11 @@ def log_training_run(
     itself is marked FAILED).
     """
     use_experiment(config.experiment)
-    with mlflow.start_run(run_name="train") as run:
+    fingerprint = data_fingerprint(dataset)
+    with mlflow.start_run(run_name=run_name("train", config.name, fingerprint)) as run:
         try:
-            _log_common(config, dataset, result, "lightgbm_calibrated")
+            _log_common(config, dataset, result, "lightgbm_calibrated", fingerprint)
+            log_data_inputs(dataset, config, fingerprint["data.sha256"], "training")
             mlflow.log_metrics(result.metrics | evaluation.metrics)
             kind = "model" if result.value_model.regressor else "segment_median"
             mlflow.log_param("value.model_kind", kind)
@@ -147,6 +151,33 @@ def log_training_run(
             mlflow.set_tag("error", f"{type(exc).__name__}: {exc}"[:5000])
             raise
     return run.info.run_id, model_version
+
+
+def version_notes(
+    result: TrainingResult, dataset: Dataset, config: Config
+) -> tuple[str, dict[str, str]]:
+    """A registered version's description and tags: which data (name, span, rows) and how well
+    it did on the test slice."""
+    data = data_fingerprint(dataset)
+    first, last = data["data.first_at"][:10], data["data.last_at"][:10]
+    roc_auc, ece = result.metrics["test_roc_auc"], result.metrics["test_ece"]
+    description = (
+        f"Trained on '{config.name}' ({config.data.deals}): {int(data['data.deals_rows']):,} "
+        f"deals and {int(data['data.interactions_rows']):,} interactions, {first} to {last}. "
+        f"Test ROC-AUC {roc_auc:.3f}, ECE {ece:.3f}."
+    )
+    tags = {
+        "data.name": config.name,
+        "data.deals": str(config.data.deals),
+        "data.first_at": first,
+        "data.last_at": last,
+        "data.deals_rows": data["data.deals_rows"],
+        "data.interactions_rows": data["data.interactions_rows"],
+        "data.sha256": data["data.sha256"],
+        "test_roc_auc": f"{roc_auc:.4f}",
+        "test_ece": f"{ece:.4f}",
+    }
+    return description, tags
 
 
 @dataclass(frozen=True)
@@ -179,12 +210,43 @@ def log_family_run(
     return run.info.run_id
 
 
-def _log_common(config: Config, dataset: Dataset, result: TrainingResult, family: str) -> None:
+def run_name(job: str, name: str, fingerprint: dict[str, str]) -> str:
+    """What and on which data, as the runs list shows it: 'train acme 2024-12-30'."""
+    return f"{job} {name} {fingerprint['data.last_at'][:10]}"
+
+
+def log_data_inputs(dataset: Dataset, config: Config, digest: str, context: str) -> None:
+    """Both tables as the run's dataset inputs (the MLflow UI's Dataset column), named for the
+    data and identified by the content hash already computed (MLflow's own digest would visit
+    every cell in Python)."""
+    tables = (
+        ("deals", dataset.deals, config.data.deals),
+        ("interactions", dataset.interactions, config.data.interactions),
+    )
+    for table, frame, path in tables:
+        with warnings.catch_warnings():
+            # MLflow registers its local-file source twice (schemes '' and 'file') and warns
+            # that a path matches both; either is the same class.
+            warnings.filterwarnings("ignore", message=".*can be interpreted in multiple ways")
+            data = from_pandas(
+                frame, source=str(path), name=f"{config.name} {table}", digest=digest
+            )
+        mlflow.log_input(data, context=context)
+
+
+def _log_common(
+    config: Config,
+    dataset: Dataset,
+    result: TrainingResult,
+    family: str,
+    fingerprint: dict[str, str] | None = None,
+) -> None:
     commit = git_commit()
     mlflow.set_tags(
         {"mlflow.source.git.commit": commit, "git_commit": commit, "model_family": family}
     )
-    mlflow.log_params(flatten_config(config) | data_fingerprint(dataset) | split_summary(result))
+    fingerprint = fingerprint or data_fingerprint(dataset)
+    mlflow.log_params(flatten_config(config) | fingerprint | split_summary(result))
     mlflow.log_dict(config.model_dump(mode="json"), "config.yaml")
 
 
@@ -197,18 +259,29 @@ def _log_evaluation(evaluation: Evaluation, skip: set[str]) -> None:
 
 
 def log_prediction_run(
-    queue: pd.DataFrame, queue_path: Path, model_uri: str, model_version: str, experiment: str
+    queue: pd.DataFrame,
+    queue_path: Path,
+    model_uri: str,
+    model_version: str,
+    experiment: str,
+    scored: tuple[Dataset, Config] | None = None,
 ) -> str:
-    """One run per batch job: model, as_of, rows scored, score distribution, tiers, the queue."""
+    """One run per batch job: model, as_of, rows scored, score distribution, tiers, the queue;
+    with `scored`, the data scored as the run's dataset inputs and its name in the run name."""
     use_experiment(experiment)
     p_close = queue["p_close"].to_numpy()
-    with mlflow.start_run(run_name="predict") as run:
+    as_of = str(queue["as_of"].iloc[0])
+    name = f"predict {scored[1].name} {as_of[:10]}" if scored else "predict"
+    with mlflow.start_run(run_name=name) as run:
         mlflow.set_tags({"git_commit": git_commit(), "job": "predict"})
+        if scored is not None:
+            dataset, config = scored
+            log_data_inputs(dataset, config, data_fingerprint(dataset)["data.sha256"], "scoring")
         mlflow.log_params(
             {
                 "model_uri": model_uri,
                 "model_version": model_version,
-                "as_of": str(queue["as_of"].iloc[0]),
+                "as_of": as_of,
                 "queue_path": str(queue_path),
             }
         )

@@ -3,6 +3,7 @@ test metrics (`train_close_model`), and the `train` job around it (`run_train`).
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -29,6 +30,9 @@ from closeprob.models.value import DealValueModel, fit_value_model, value_errors
 from closeprob.pipeline.config import Config, named_columns
 from closeprob.pipeline.dataset import Dataset
 from closeprob.pipeline.errors import TrainingDataError
+from closeprob.pipeline.progress import stage
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from closeprob.pipeline.runs import TrainingArtifacts
@@ -105,7 +109,8 @@ def prepare_training_data(dataset: Dataset, config: Config) -> TrainingData:
         stage_event_type=config.features.stage_event_type,
         prior_strength=config.features.prior_strength,
     )
-    features = build_features(dataset.deals, dataset.interactions, snapshots, spec)
+    with stage(f"features for {len(snapshots):,} snapshot rows"):
+        features = build_features(dataset.deals, dataset.interactions, snapshots, spec)
     labels = label_outcomes(dataset.deals, snapshots, horizon)
     data = TrainingData(features=features, labels=labels, slices=slices, split=split, spec=spec)
     _check_slices(data)
@@ -169,7 +174,10 @@ def calibrate_booster(fitted: FittedBooster, data: TrainingData, config: Config)
 
 def fit_close_model(data: TrainingData, config: Config) -> CloseModel:
     """LightGBM on train, early-stopped on validation, calibrated on calibration."""
-    return calibrate_booster(fit_booster(data, config), data, config)
+    with stage(f"fitting LightGBM on {int(data.rows('train').sum()):,} rows"):
+        fitted = fit_booster(data, config)
+    with stage(f"calibrating ({config.calibration.method})"):
+        return calibrate_booster(fitted, data, config)
 
 
 def train_close_model(dataset: Dataset, config: Config) -> TrainingResult:
@@ -258,15 +266,18 @@ def run_train(config: Config) -> None:
     from closeprob.pipeline.registry import (
         alias_versions,
         challenge_champion,
+        describe_version,
         log_model,
         set_aliases,
     )
     from closeprob.pipeline.report import print_training_report
-    from closeprob.pipeline.runs import log_training_run, tracking_uri
+    from closeprob.pipeline.runs import log_training_run, tracking_uri, version_notes
 
     ensure_data(config)
     started = time.perf_counter()
-    dataset = load_dataset(config.data, named_columns(config))
+    dataset = load_dataset(
+        config.data, named_columns(config), "train", now=pd.Timestamp.now(tz="UTC")
+    )
     result = train_close_model(dataset, config)
     result = replace(result, metrics=result.metrics | oracle_metrics(result.data, dataset, config))
     (evaluation, _) = evaluate_policies(result, dataset, config, model_policies(result))
@@ -281,6 +292,9 @@ def run_train(config: Config) -> None:
             result.model, result.value_model, example.head(5), config.registered_model
         ),
     )
+    describe_version(
+        config.registered_model, model_version, *version_notes(result, dataset, config)
+    )
     set_aliases(config.registered_model, model_version)
     decision = challenge_champion(result, dataset, config, evaluation, run_id, model_version)
     aliases = sorted(
@@ -290,4 +304,4 @@ def run_train(config: Config) -> None:
     seconds = time.perf_counter() - started
     print_training_report(result, run_id, model_version, aliases, config, tracking_uri(), seconds)
     verdict = "promoted to champion" if decision.promote else "not promoted"
-    print(f"champion/challenger: version {model_version} {verdict}: {decision.reason}")
+    log.info(f"champion/challenger: version {model_version} {verdict}: {decision.reason}")

@@ -98,7 +98,8 @@ def test_bad_input_leaves_the_previous_queue_byte_for_byte(
     bad = tmp_path / "deals.csv"
     text = config.data.deals.read_text().splitlines()
     bad.write_text("\n".join([*text, text[1]]) + "\n")  # a duplicated deal
-    code = main(["predict", "--config", str(store), "--out", str(out), "--deals", str(bad)])
+    model = ["--model", "models:/close-probability@champion"]  # own --deals get their own name
+    code = main(["predict", "--config", str(store), "--out", str(out), "--deals", str(bad), *model])
     assert code == 2
     assert "is duplicated" in capsys.readouterr().err
     assert out.read_bytes() == before

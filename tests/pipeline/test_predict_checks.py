@@ -10,9 +10,9 @@ import pytest
 from closeprob.features.spec import FeatureSpec
 from closeprob.models.classifier import encode_features
 from closeprob.pipeline.config import RankingConfig
-from closeprob.pipeline.dataset import Dataset
+from closeprob.pipeline.dataset import Dataset, rows_after
 from closeprob.pipeline.errors import DataContractError, TrainingDataError
-from closeprob.pipeline.predict import after_as_of, build_queue, parse_as_of
+from closeprob.pipeline.predict import build_queue, parse_as_of
 from closeprob.pipeline.registry import check_model_matches
 from tests.conftest import make_deals, make_interactions, utc
 
@@ -48,7 +48,9 @@ def test_events_after_an_explicit_as_of_are_counted_as_unused() -> None:
             {"deal_id": "D1", "occurred_at": "2024-02-05", "type": "call"},
         ]
     )
-    assert after_as_of(Dataset(deals, events, None), utc("2024-02-01")) == (1, 1)
+    assert rows_after(Dataset(deals, events, None), utc("2024-02-01")) == (
+        "1 deals created (first deal_id: 'D2'); 1 interactions (first deal_id: 'D1')"
+    )
 
 
 def test_a_snapshot_with_no_open_deal_is_refused_with_advice() -> None:

@@ -81,7 +81,8 @@ def test_declared_attribute_columns_that_are_missing_are_reported() -> None:
     deals = deals_frame(industry=["retail", "saas", "retail"])
     with pytest.raises(
         DataContractError,
-        match=r"deals\.csv: missing required columns 'region', 'company_size'; found columns",
+        match=r"deals\.csv: configured attributes missing: 'region', 'company_size' \(asked for "
+        r"by data.attributes in the config\); add the columns, map them",
     ):
         validate_deals(deals, "deals.csv", attributes=("industry", "region", "company_size"))
 

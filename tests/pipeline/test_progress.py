@@ -1,0 +1,44 @@
+"""Long stages report their time: a plain line when not on a terminal, nested ones at -v."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from closeprob.pipeline.cli import configure_logging, main
+from closeprob.pipeline.progress import stage
+
+
+def test_a_stage_logs_its_elapsed_time_as_a_plain_line_off_a_terminal(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging(verbose=False, quiet=False)
+    with stage("fitting"):
+        pass
+    out, err = capsys.readouterr()
+    assert out.startswith("  fitting: 0.0 s") and err == ""  # no live drawing off a terminal
+
+
+def test_a_stage_inside_another_logs_only_when_verbose(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging(verbose=False, quiet=False)
+    with stage("week 1/2"), stage("fitting"):
+        pass
+    assert "fitting" not in capsys.readouterr().out
+    configure_logging(verbose=True, quiet=False)
+    with stage("week 1/2"), stage("fitting"):
+        pass
+    assert "  fitting: 0.0 s" in capsys.readouterr().out
+
+
+def test_quiet_silences_progress_and_verbose_is_accepted_after_the_command(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging(verbose=False, quiet=True)
+    with stage("fitting"):
+        pass
+    assert capsys.readouterr().out == ""
+    assert main(["check", "-v", "--config", "nowhere.yaml"]) == 2
+    assert logging.getLogger("closeprob").level == logging.DEBUG
+    assert main(["-q", "check", "--config", "nowhere.yaml"]) == 2
+    assert logging.getLogger("closeprob").level == logging.WARNING
