@@ -39,7 +39,7 @@ def test_a_raw_export_goes_through_check_mapping_train_and_predict_under_its_own
     out = capsys.readouterr().out
     assert "column 'Deal ID' differs from 'deal_id' only by case, spaces or punctuation" in out
     assert "missing required columns 'created_at' (did you mean 'Created Date'?)" in out
-    assert "configured attributes missing: 'company_size', 'source'" in out
+    assert "no columns ['company_size', 'source'], named by data.attributes" in out
     assert "no 'owner_id' (the owner's track record); is it 'Deal Owner'?" in out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["configs", "exports"]
 

@@ -211,9 +211,8 @@ def test_configured_attributes_missing_name_the_config_key(
     assert main(["train", "--config", str(config)]) == 2
 
     assert (
-        "deals.csv: configured attributes missing: 'region' (asked for by data.attributes in the "
-        "config); add the column, map it to the export's headers with data.columns, or change "
-        "data.attributes"
+        "deals.csv: no column 'region', named by data.attributes = ['industry', 'region'] in the "
+        "config (a key the config file leaves out takes configs/default.yaml's value)"
     ) in capsys.readouterr().err
 
 
@@ -228,7 +227,8 @@ def test_a_value_segment_column_that_is_missing_names_value_segment(
     assert main(["train", "--config", str(path)]) == 2
 
     assert (
-        "configured column missing: 'company_size' (asked for by value.segment in the config)"
+        "deals.csv: no column 'company_size', named by value.segment = ['company_size'] in the "
+        "config"
     ) in capsys.readouterr().err
 
 
