@@ -7,12 +7,16 @@ Every read or write of MLflow's model registry is here; run logging is in `runs.
 from __future__ import annotations
 
 import logging
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import import_module
+from importlib.metadata import requires
 from importlib.metadata import version as package_version
+from pathlib import Path
 from typing import Any
 
 import mlflow
@@ -22,7 +26,11 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.pyfunc import PythonModel
+from packaging.requirements import Requirement
 
+import closeprob.features
+import closeprob.models
+import closeprob.pipeline
 from closeprob.features.build import build_features
 from closeprob.models.classifier import CloseModel
 from closeprob.models.promotion import Decision, decide_promotion
@@ -87,8 +95,35 @@ class LoadedModel:
 
 
 def _requirements() -> list[str]:
-    packages = ("mlflow", "lightgbm", "scikit-learn", "pandas", "numpy", "scipy", "pyarrow")
-    return [f"{name}=={package_version(name)}" for name in packages]
+    """closeprob's own runtime dependencies (pyproject's, read from the installed metadata, so
+    the list cannot fall behind), plus cloudpickle, which wrote the pyfunc; each pinned to the
+    version that logged the model. The pickled classes import all of closeprob's modules."""
+    names = ["cloudpickle"]
+    for text in requires("closeprob") or []:
+        requirement = Requirement(text)
+        if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
+            names.append(requirement.name)
+    return [f"{name}=={package_version(name)}" for name in dict.fromkeys(names)]
+
+
+@contextmanager
+def closeprob_code() -> Iterator[Path]:
+    """A temporary `closeprob/` package tree of the running code, to log as the model's code.
+
+    The installed namespace maps `closeprob.pipeline` to pipeline/ (and so on) through
+    setuptools' package-dir, so the tree is assembled from each subpackage's own folder; MLflow
+    copies it under the model's `code/` and puts that on `sys.path` when it loads the model.
+    """
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc")
+    with tempfile.TemporaryDirectory(prefix="closeprob_code_") as folder:
+        root = Path(folder) / "closeprob"
+        root.mkdir()
+        for source in Path(closeprob.__file__).parent.glob("*.py"):
+            shutil.copy2(source, root / source.name)
+        for package in (closeprob.features, closeprob.models, closeprob.pipeline):
+            name = package.__name__.rsplit(".", 1)[-1]
+            shutil.copytree(Path(next(iter(package.__path__))), root / name, ignore=skip)
+        yield root
 
 
 def log_model(
@@ -98,14 +133,18 @@ def log_model(
     # Plain object columns: MLflow's schema has no pandas categorical or NA-aware string type.
     example = example.astype({c: object for c in model.categories})
     signature = infer_signature(example, model.predict_proba(example))
-    info = mlflow.pyfunc.log_model(
-        name="model",
-        python_model=CloseProbabilityModel(model, value_model),
-        signature=signature,
-        input_example=example,
-        pip_requirements=_requirements(),
-        registered_model_name=name,
-    )
+    # Self-contained: closeprob's code travels with the model (code_paths) and its
+    # requirements are closeprob's, so it loads where closeprob is not installed.
+    with closeprob_code() as code:
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=CloseProbabilityModel(model, value_model),
+            signature=signature,
+            input_example=example,
+            pip_requirements=_requirements(),
+            code_paths=[str(code)],
+            registered_model_name=name,
+        )
     return str(info.registered_model_version)
 
 

@@ -1,0 +1,110 @@
+"""A registered model loads and scores where closeprob is not installed: a fresh virtualenv
+built only from the model's own requirements.txt (pip's cache makes the build quick)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from closeprob.pipeline.cli import main
+from closeprob.pipeline.registry import load_registered_model
+from tests.conftest import write_small_crm
+
+SCORE_SCRIPT = """
+import importlib.util, sys
+import pandas as pd
+assert importlib.util.find_spec("closeprob") is None, "closeprob is importable before loading"
+import mlflow.pyfunc
+model = mlflow.pyfunc.load_model(sys.argv[1])
+rows = pd.read_pickle(sys.argv[2])
+pd.DataFrame({"p_close": model.predict(rows)}).to_parquet(sys.argv[3])
+print(sys.modules["closeprob"].__file__)
+"""
+
+
+def input_example(model_dir: Path) -> pd.DataFrame:
+    """The rows logged with the model, categorical columns as plain objects (as logged)."""
+    rows = pd.read_json(model_dir / "input_example.json", orient="split")
+    numeric = [c for c in rows.columns if pd.api.types.is_numeric_dtype(rows[c])]
+    return rows.astype({c: float if c in numeric else object for c in rows.columns})
+
+
+@pytest.fixture(scope="module")
+def logged_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One training on a small CRM; the registered model downloaded to a folder, and rows to
+    score with it."""
+    folder = tmp_path_factory.mktemp("portable")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    path = write_small_crm(folder, 1200)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        patch.setenv("MLFLOW_REGISTRY_URI", uri)
+        assert main(["train", "--config", str(path)]) == 0
+        mlflow.set_tracking_uri(uri)
+        model_dir = Path(
+            mlflow.artifacts.download_artifacts(
+                "models:/close-probability/1", dst_path=str(folder / "model")
+            )
+        )
+    return model_dir
+
+
+def test_the_model_carries_closeprobs_code_and_every_runtime_requirement(
+    logged_model: Path,
+) -> None:
+    model_dir = logged_model
+    code = model_dir / "code" / "closeprob"
+    for module in (
+        "__init__.py",
+        "pipeline/registry.py",
+        "models/classifier.py",
+        "features/build.py",
+    ):
+        assert (code / module).is_file(), module
+    assert not list(code.rglob("__pycache__"))
+    required = {
+        line.split("==")[0] for line in (model_dir / "requirements.txt").read_text().splitlines()
+    }
+    assert {"mlflow", "lightgbm", "scikit-learn", "pandas", "pydantic", "pyyaml"} <= required
+    assert "cloudpickle" in required and "closeprob" not in required
+
+
+@pytest.mark.slow
+def test_the_model_loads_and_predicts_in_a_fresh_virtualenv_from_its_requirements_only(
+    logged_model: Path, tmp_path: Path
+) -> None:
+    model_dir = logged_model
+    example = input_example(model_dir)
+    expected = load_registered_model(str(model_dir)).close.predict_proba(example)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    install = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "-r", str(model_dir / "requirements.txt")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert install.returncode == 0, install.stderr[-3000:]
+    rows, out = tmp_path / "rows.pkl", tmp_path / "p_close.parquet"
+    example.to_pickle(rows)
+    scored = subprocess.run(
+        [str(python), "-c", SCORE_SCRIPT, str(model_dir), str(rows), str(out)],
+        cwd=tmp_path,  # not the repository: its closeprob/ folder must not be on the path
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    assert scored.stdout.strip().startswith(str(model_dir / "code" / "closeprob"))
+    np.testing.assert_allclose(pd.read_parquet(out)["p_close"], expected, rtol=0, atol=1e-12)
