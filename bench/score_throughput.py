@@ -12,8 +12,10 @@ interactions and the model go to a temporary folder (Parquet, joblib).
 
 The measured step runs in a fresh child interpreter (this script with `--child`): it loads the
 model, reads and validates the two tables (`load_dataset`), then calls `build_queue` at the end
-of the data (features, scoring, ranking, reason codes), and once more with `ranking.reasons: 0`
-(no reason codes, so no TreeSHAP). The child's peak RSS (VmHWM) therefore
+of the data (features, scoring, ranking, reason codes for the deals people read: the default
+`ranking.reasons_for: read`) and writes the queue as Parquet (the batch job's atomic write);
+then `build_queue` again with `ranking.reasons: 0` (no reason codes, so no TreeSHAP) and with
+`ranking.reasons_for: all` (exact reasons for every deal). The child's peak RSS (VmHWM) therefore
 covers imports, reading, validation and scoring, and nothing of the generation or the training.
 Figures are printed, never asserted. `--profile N` runs `build_queue` under cProfile in the child
 and prints its top N entries by cumulative time; the table's times then include the profiler's
@@ -45,7 +47,8 @@ import pandas as pd
 
 from closeprob.pipeline.config import Config, DataConfig, RankingConfig
 from closeprob.pipeline.dataset import Dataset, load_dataset
-from closeprob.pipeline.predict import build_queue, default_as_of
+from closeprob.pipeline.io import write_table
+from closeprob.pipeline.predict import build_queue, default_as_of, reason_rows
 from closeprob.pipeline.registry import LoadedModel, check_model_matches
 from closeprob.pipeline.synthetic import generate_crm
 from closeprob.pipeline.train import train_close_model
@@ -88,7 +91,10 @@ class ChildResult:
     interactions: int
     read_validate_s: float
     build_queue_s: float
+    write_s: float
     build_queue_no_reasons_s: float
+    build_queue_all_reasons_s: float
+    deals_with_reasons: int
     rss_after_imports_mib: float
     peak_after_read_mib: float
     peak_mib: float
@@ -191,7 +197,7 @@ def read_scoring_data(folder: Path, loaded: LoadedModel) -> Dataset:
 
 
 def queue_open_deals(
-    dataset: Dataset, loaded: LoadedModel, profiler: cProfile.Profile | None, reasons: int = 3
+    dataset: Dataset, loaded: LoadedModel, profiler: cProfile.Profile | None, ranking: RankingConfig
 ) -> pd.DataFrame:
     """The priority queue at the end of the data, under `profiler` when one is given."""
     if profiler is not None:
@@ -200,7 +206,7 @@ def queue_open_deals(
         dataset,
         loaded,
         as_of=default_as_of(dataset),
-        ranking=RankingConfig(reasons=reasons),
+        ranking=ranking,
         chunk_rows=CHUNK_ROWS,
         previous=None,
     )
@@ -219,17 +225,27 @@ def score_in_child(folder: Path, profile: int) -> None:
     peak_after_read = peak_rss_mib()
     profiler = cProfile.Profile() if profile else None
     started = time.perf_counter()
-    queue = queue_open_deals(dataset, loaded, profiler)
+    queue = queue_open_deals(dataset, loaded, profiler, RankingConfig())
     build_queue_s = time.perf_counter() - started
     started = time.perf_counter()
-    queue_open_deals(dataset, loaded, None, reasons=0)
+    write_table(queue, folder / "queue.parquet")
+    write_s = time.perf_counter() - started
+    timings = {}
+    settings = {"none": RankingConfig(reasons=0), "all": RankingConfig(reasons_for="all")}
+    for name, ranking in settings.items():
+        started = time.perf_counter()
+        queue_open_deals(dataset, loaded, None, ranking)
+        timings[name] = time.perf_counter() - started
     result = ChildResult(
         deals=len(dataset.deals),
         open_deals_scored=len(queue),
         interactions=len(dataset.interactions),
         read_validate_s=read_validate_s,
         build_queue_s=build_queue_s,
-        build_queue_no_reasons_s=time.perf_counter() - started,
+        write_s=write_s,
+        build_queue_no_reasons_s=timings["none"],
+        build_queue_all_reasons_s=timings["all"],
+        deals_with_reasons=int(reason_rows(queue, RankingConfig()).sum()),
         rss_after_imports_mib=rss_after_imports,
         peak_after_read_mib=peak_after_read,
         peak_mib=peak_rss_mib(),
@@ -283,20 +299,25 @@ def machine_lines(load_before: float) -> list[str]:
 
 
 def format_table(rows: list[tuple[GeneratedCrm, ChildResult]]) -> str:
-    """One markdown row per size: counts, phase seconds, open deals per second, memory."""
+    """One markdown row per size: counts, phase seconds, open deals per second, memory.
+
+    'end to end' is build_queue (features, p_close, values, rank, tiers, reasons for the deals
+    people read) plus writing the queue; the other two settings are build_queue alone."""
     lines = [
-        "| open deals scored | deals | interactions | read+validate s | build_queue s "
-        "| open deals/s | build_queue without reasons s | open deals/s without reasons "
-        "| RSS after imports+model MiB | peak RSS after read MiB | peak RSS MiB |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| open deals scored | interactions | read+validate s | build_queue s (deals with reasons) "
+        "| write s | open deals/s end to end | reasons 0: s, open deals/s "
+        "| reasons for all: s, open deals/s | RSS after imports+model MiB | peak RSS MiB |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for _, r in rows:
+        n = r.open_deals_scored
         lines.append(
-            f"| {r.open_deals_scored:,} | {r.deals:,} | {r.interactions:,} "
-            f"| {r.read_validate_s:.1f} | {r.build_queue_s:.1f} "
-            f"| {r.open_deals_scored / r.build_queue_s:,.0f} | {r.build_queue_no_reasons_s:.1f} "
-            f"| {r.open_deals_scored / r.build_queue_no_reasons_s:,.0f} "
-            f"| {r.rss_after_imports_mib:,.0f} | {r.peak_after_read_mib:,.0f} | {r.peak_mib:,.0f} |"
+            f"| {n:,} | {r.interactions:,} | {r.read_validate_s:.1f} "
+            f"| {r.build_queue_s:.2f} ({r.deals_with_reasons:,}) | {r.write_s:.2f} "
+            f"| {n / (r.build_queue_s + r.write_s):,.0f} "
+            f"| {r.build_queue_no_reasons_s:.2f}, {n / r.build_queue_no_reasons_s:,.0f} "
+            f"| {r.build_queue_all_reasons_s:.2f}, {n / r.build_queue_all_reasons_s:,.0f} "
+            f"| {r.rss_after_imports_mib:,.0f} | {r.peak_mib:,.0f} |"
         )
     return "\n".join(lines)
 

@@ -26,7 +26,16 @@ from score_throughput import status_mib  # bench/: this script's folder is on sy
 
 from closeprob.pipeline.config import load_config
 from closeprob.pipeline.dataset import load_dataset
-from closeprob.pipeline.predict import default_as_of, rank_queue, score_open_deals
+from closeprob.pipeline.predict import (
+    default_as_of,
+    explain_features,
+    open_snapshots,
+    rank_queue,
+    reason_rows,
+    score_features,
+    snapshot_features,
+    with_reasons,
+)
 from closeprob.pipeline.registry import LoadedModel
 from closeprob.pipeline.train import (
     calibrate_booster,
@@ -88,13 +97,20 @@ def run_stages(config_path: Path) -> dict[str, object]:
     loaded = LoadedModel(close=model, value=value_model, uri="in-process", version="bench")
     as_of = default_as_of(dataset)
     with meter.stage("score") as facts:
-        scored = score_open_deals(
-            dataset, model, as_of, config.predict.chunk_rows, config.ranking.reasons
-        )
+        features = snapshot_features(dataset, model, open_snapshots(dataset.deals, as_of))
+        scored = score_features(features, model, config.predict.chunk_rows)
         facts["rows"] = len(scored)
     with meter.stage("rank") as facts:
         queue = rank_queue(scored, dataset, loaded, as_of, config.ranking, None)
         facts["rows"] = len(queue)
+    with meter.stage("reasons") as facts:
+        read = reason_rows(queue, config.ranking)
+        rows = features.set_index("deal_id").index.get_indexer(queue.loc[read, "deal_id"])
+        explained = explain_features(
+            features.iloc[rows], model, config.ranking.reasons, config.predict.chunk_rows
+        )
+        queue = with_reasons(queue, read, explained)
+        facts["rows"] = int(read.sum())
     return {
         "stages": meter.stages,
         "peak_resets": meter.peak_resets,

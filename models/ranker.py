@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -60,6 +62,17 @@ def apply_capacity(tiers: np.ndarray, owners: pd.Series, per_owner: int | None) 
     position = in_a.groupby(owners.fillna("\0none").to_numpy()).cumsum()
     over = in_a & (position > per_owner) & owners.notna()
     return np.where(over.to_numpy(), "B", tiers).astype(object)
+
+
+def read_deals(owners: pd.Series, per_owner: int, top_share: float) -> np.ndarray:
+    """The rows of a queue (in queue order) that people read: each owner's first `per_owner`
+    deals and the first `top_share` of the whole queue (at least one row). Deals without an
+    owner are read only in the top share."""
+    position = np.arange(len(owners))
+    in_top = position < max(1, math.ceil(top_share * len(owners)))
+    keys = owners.fillna("\0none").to_numpy()
+    per_owner_rank = pd.Series(position).groupby(keys, sort=False).cumcount().to_numpy()
+    return in_top | (owners.notna().to_numpy() & (per_owner_rank < per_owner))
 
 
 def format_value(value: object) -> str:

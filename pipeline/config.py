@@ -140,6 +140,12 @@ class RankingConfig(_Strict):
     capacity_per_owner: PositiveInt | None = None
     urgency: UrgencyConfig = UrgencyConfig()
     reasons: NonNegativeInt = 3  # 0: no reason codes (scoring skips TreeSHAP, ~3× faster)
+    # Exact reason codes (TreeSHAP, the costliest step of scoring) for the deals people read:
+    # "read" = each owner's first `reasons_owner_top` deals and the queue's first
+    # `reasons_top_share`; "all" = every deal. p_close is computed for every deal either way.
+    reasons_for: Literal["read", "all"] = "read"
+    reasons_owner_top: PositiveInt = 10
+    reasons_top_share: PositiveFloat = Field(default=0.1, le=1.0)
 
     @model_validator(mode="after")
     def _tiers_fit_in_one(self) -> RankingConfig:

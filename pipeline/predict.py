@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from closeprob.features.build import build_features
 from closeprob.features.registry import feature_descriptions
@@ -18,6 +20,7 @@ from closeprob.models.ranker import (
     assign_tiers,
     compare_with_previous,
     rank_deals,
+    read_deals,
     reason_codes,
     urgency_factor,
 )
@@ -115,47 +118,70 @@ def parse_as_of(text: str) -> pd.Timestamp:
     return as_of.floor("s")
 
 
-def score_snapshots(
-    dataset: Dataset, model: CloseModel, snapshots: pd.DataFrame, chunk_rows: int, reasons: int
-) -> pd.DataFrame:
-    """p_close and reason codes per snapshot row.
+def open_deal_events(interactions: pd.DataFrame, deal_ids: pd.Series) -> pd.DataFrame:
+    """The interactions of `deal_ids` only: a batch scores the open deals among many closed ones.
 
-    Features come from `build_features`, the code path training uses, for all rows at once
-    (its cost is linear in events plus rows). The booster then runs once per `chunk_rows` rows:
-    its contributions give the reason codes, and their row sums the raw score that calibration
-    maps to p_close, so memory for contributions stays bounded by the chunk. With `reasons` 0
-    the booster's raw score is used directly and the reason columns are empty.
-    """
-    # Only the scored deals' events: a batch scores the open deals among many closed ones.
-    interactions = dataset.interactions
-    events = interactions[interactions["deal_id"].isin(snapshots["deal_id"].unique())]
-    features = build_features(dataset.deals, events, snapshots, model.spec)
+    Arrow's hash lookup (pandas' `isin` on Arrow strings builds a Python list of the ids)."""
+    ids = pc.unique(pa.array(deal_ids, type=pa.string()))
+    keep = pc.is_in(pa.array(interactions["deal_id"], type=pa.string()), value_set=ids)
+    return interactions[keep.to_numpy(zero_copy_only=False)]
+
+
+def snapshot_features(
+    dataset: Dataset, model: CloseModel, snapshots: pd.DataFrame, threads: int | None = None
+) -> pd.DataFrame:
+    """`build_features` (training's code path) for the snapshot rows, from their deals' events."""
+    events = open_deal_events(dataset.interactions, snapshots["deal_id"])
+    return build_features(dataset.deals, events, snapshots, model.spec, threads)
+
+
+def score_features(features: pd.DataFrame, model: CloseModel, chunk_rows: int) -> pd.DataFrame:
+    """deal_id, p_close and days_quiet per feature row: one pass over the trees (the raw score,
+    which calibration maps to p_close) per `chunk_rows` rows."""
+    raw = np.concatenate(
+        [
+            np.asarray(
+                model.booster.predict(
+                    model.encode(features.iloc[start : start + chunk_rows]), raw_score=True
+                ),
+                dtype=float,
+            )
+            for start in range(0, len(features), chunk_rows)
+        ]
+    )
+    return pd.DataFrame(
+        {
+            "deal_id": features["deal_id"].to_numpy(),
+            "p_close": model.proba_from_raw(raw),
+            "days_quiet": features["days_since_last_touch"]
+            .fillna(features["deal_age_days"])
+            .to_numpy(),
+        }
+    )
+
+
+def explain_features(
+    features: pd.DataFrame, model: CloseModel, reasons: int, chunk_rows: int
+) -> pd.DataFrame:
+    """deal_id, reasons_up and reasons_down per feature row, from exact TreeSHAP
+    (`pred_contrib`, the costliest step of scoring) on `chunk_rows` rows at a time."""
     described = feature_descriptions(model.spec)
-    parts = []
+    up, down = [], []
     for start in range(0, len(features), chunk_rows):
         chunk = features.iloc[start : start + chunk_rows]
-        encoded = model.encode(chunk)
-        if reasons > 0:
-            contributions = model.contributions(encoded)
-            raw = contributions.sum(axis=1)
-            up, down = reason_codes(contributions, chunk, described, reasons)
-        else:  # no reason codes asked for: skip TreeSHAP, the costliest step of scoring
-            raw = np.asarray(model.booster.predict(encoded, raw_score=True))
-            up = down = np.full(len(chunk), "", dtype=object)
-        parts.append(
-            pd.DataFrame(
-                {
-                    "deal_id": chunk["deal_id"].to_numpy(),
-                    "p_close": model.proba_from_raw(raw),
-                    "reasons_up": up,
-                    "reasons_down": down,
-                    "days_quiet": chunk["days_since_last_touch"]
-                    .fillna(chunk["deal_age_days"])
-                    .to_numpy(),
-                }
-            )
+        chunk_up, chunk_down = reason_codes(
+            model.contributions(model.encode(chunk)), chunk, described, reasons
         )
-    return pd.concat(parts, ignore_index=True)
+        up.append(chunk_up)
+        down.append(chunk_down)
+    empty = np.array([], dtype=object)
+    return pd.DataFrame(
+        {
+            "deal_id": features["deal_id"].to_numpy(),
+            "reasons_up": np.concatenate(up) if up else empty,
+            "reasons_down": np.concatenate(down) if down else empty,
+        }
+    )
 
 
 def build_queue(
@@ -166,23 +192,50 @@ def build_queue(
     chunk_rows: int,
     previous: pd.DataFrame | None,
 ) -> pd.DataFrame:
-    """One row per deal open at `as_of`, ranked by expected value, with tiers and reasons."""
-    scored = score_open_deals(dataset, loaded.close, as_of, chunk_rows, ranking.reasons)
-    return rank_queue(scored, dataset, loaded, as_of, ranking, previous)
+    """One row per deal open at `as_of`, ranked by expected value, with tiers; reasons for the
+    deals people read (`ranking.reasons_for`)."""
+    snapshots = open_snapshots(dataset.deals, as_of)
+    with stage(f"scoring {len(snapshots):,} open deals"):
+        features = snapshot_features(dataset, loaded.close, snapshots)
+        scored = score_features(features, loaded.close, chunk_rows)
+        queue = rank_queue(scored, dataset, loaded, as_of, ranking, previous)
+        read = reason_rows(queue, ranking)
+        if not read.any():
+            return queue
+        rows = pd.Index(features["deal_id"]).get_indexer(queue.loc[read, "deal_id"])
+        chosen = features.iloc[rows]
+        explained = explain_features(chosen, loaded.close, ranking.reasons, chunk_rows)
+        return with_reasons(queue, read, explained)
 
 
-def score_open_deals(
-    dataset: Dataset, model: CloseModel, as_of: pd.Timestamp, chunk_rows: int, reasons: int
-) -> pd.DataFrame:
-    """p_close and reason codes for every deal open at `as_of`."""
-    snapshots = open_deal_snapshots(dataset.deals, pd.DatetimeIndex([as_of]))
+def open_snapshots(deals: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
+    """One (deal_id, as_of) row per deal open at `as_of`; an error when there is none."""
+    snapshots = open_deal_snapshots(deals, pd.DatetimeIndex([as_of]))
     if snapshots.empty:
         raise TrainingDataError(
             f"no deal is open at as_of={as_of.isoformat()}: every deal was created at or after it "
             "or closed at or before it; pick a later --as-of or check 'closed_at'"
         )
-    with stage(f"scoring {len(snapshots):,} open deals"):
-        return score_snapshots(dataset, model, snapshots, chunk_rows, reasons)
+    return snapshots
+
+
+def reason_rows(queue: pd.DataFrame, ranking: RankingConfig) -> np.ndarray:
+    """Which rows of the ranked queue get reason codes (none when `ranking.reasons` is 0)."""
+    if ranking.reasons == 0:
+        return np.zeros(len(queue), dtype=bool)
+    if ranking.reasons_for == "all":
+        return np.ones(len(queue), dtype=bool)
+    return read_deals(queue["owner_id"], ranking.reasons_owner_top, ranking.reasons_top_share)
+
+
+def with_reasons(queue: pd.DataFrame, read: np.ndarray, explained: pd.DataFrame) -> pd.DataFrame:
+    """The queue with the reasons of its `read` rows (`explained`, one row per deal_id)."""
+    by_deal = explained.set_index("deal_id")
+    chosen = queue.loc[read, "deal_id"]
+    up, down = queue["reasons_up"].to_numpy(copy=True), queue["reasons_down"].to_numpy(copy=True)
+    up[read] = by_deal["reasons_up"].reindex(chosen).to_numpy()
+    down[read] = by_deal["reasons_down"].reindex(chosen).to_numpy()
+    return queue.assign(reasons_up=up, reasons_down=down)
 
 
 def rank_queue(
@@ -212,6 +265,7 @@ def rank_queue(
     tiers = assign_tiers(queue["expected_value"].to_numpy(), ranking.a_share, ranking.b_share)
     queue["tier"] = apply_capacity(tiers, queue["owner_id"], ranking.capacity_per_owner)
     queue = compare_with_previous(queue, previous)
+    queue["reasons_up"] = queue["reasons_down"] = ""
     queue["model_version"] = loaded.version
     queue["as_of"] = as_of
     return queue[QUEUE_COLUMNS]

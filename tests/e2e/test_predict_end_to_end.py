@@ -15,7 +15,8 @@ from closeprob.features.snapshots import open_deal_snapshots
 from closeprob.pipeline.cli import main
 from closeprob.pipeline.config import load_config
 from closeprob.pipeline.dataset import load_dataset
-from closeprob.pipeline.predict import QUEUE_COLUMNS, default_as_of
+from closeprob.pipeline.predict import QUEUE_COLUMNS, build_queue, default_as_of, reason_rows
+from closeprob.pipeline.registry import load_registered_model
 from tests.conftest import write_small_crm
 
 
@@ -68,7 +69,11 @@ def test_queue_lists_every_open_deal_once_with_the_registry_models_probabilities
     np.testing.assert_allclose(
         queue["p_close"].to_numpy(), expected.loc[queue["deal_id"]].to_numpy(), rtol=0, atol=1e-12
     )
-    assert queue["reasons_up"].str.len().gt(0).mean() > 0.9
+    # Reasons for the deals people read (`ranking.reasons_for: read`), none for the others.
+    read = reason_rows(queue, config.ranking)
+    assert 0 < read.sum() < len(queue)
+    assert queue.loc[read, "reasons_up"].str.len().gt(0).mean() > 0.9
+    assert queue.loc[~read, ["reasons_up", "reasons_down"]].eq("").all().all()
 
     runs = MlflowClient().search_runs(
         [MlflowClient().get_experiment_by_name("close-probability-predictions").experiment_id]
@@ -112,3 +117,30 @@ def test_an_unknown_model_uri_is_refused_with_advice(
     code = main(["predict", "--config", str(store), "--model", "models:/close-probability@nope"])
     assert code == 2
     assert "make train" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_reasons_for_the_deals_read_are_those_of_reasons_for_all_and_p_close_does_not_change(
+    store: Path,
+) -> None:
+    config = load_config(store)
+    dataset = load_dataset(config.data)
+    loaded = load_registered_model("models:/close-probability@champion")
+    as_of = default_as_of(dataset)
+    settings = ({"reasons_for": "read"}, {"reasons_for": "all"}, {"reasons": 0})
+    read, every, none = (
+        build_queue(dataset, loaded, as_of, config.ranking.model_copy(update=s), 50, None)
+        for s in settings
+    )
+    pd.testing.assert_frame_equal(
+        read.drop(columns=["reasons_up", "reasons_down"]),
+        every.drop(columns=["reasons_up", "reasons_down"]),
+    )
+    np.testing.assert_array_equal(read["p_close"], none["p_close"])
+    chosen = reason_rows(read, config.ranking)
+    pd.testing.assert_frame_equal(
+        read.loc[chosen, ["reasons_up", "reasons_down"]],
+        every.loc[chosen, ["reasons_up", "reasons_down"]],
+    )
+    assert every["reasons_up"].str.len().gt(0).mean() > 0.9
+    assert none[["reasons_up", "reasons_down"]].eq("").all().all()

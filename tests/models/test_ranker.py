@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +16,7 @@ from closeprob.models.ranker import (
     compare_with_previous,
     format_value,
     rank_deals,
+    read_deals,
     reason_codes,
     urgency_factor,
 )
@@ -204,3 +207,29 @@ def test_changes_against_the_previous_queue() -> None:
     assert changed["tier_change"].tolist() == ["B→A", "", "new"]
     assert changed["p_close_change"].iloc[:2].tolist() == pytest.approx([0.1, 0.0])
     assert np.isnan(changed["p_close_change"].iloc[2])
+
+
+def test_the_deals_read_are_each_owners_first_deals_and_the_top_share_of_the_queue() -> None:
+    owners = pd.Series(["U1", "U1", "U2", "U1", None, "U2", "U1", None, "U2", "U2"])
+    read = read_deals(owners, per_owner=2, top_share=0.2)
+    # top 20 %: rows 0-1; U1's first two: 0, 1; U2's first two: 2, 5; no owner: top share only
+    assert np.flatnonzero(read).tolist() == [0, 1, 2, 5]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.one_of(st.none(), st.sampled_from(["U1", "U2", "U3"])), min_size=1, max_size=40),
+    st.integers(min_value=1, max_value=5),
+    st.floats(min_value=0.01, max_value=1.0),
+)
+def test_read_deals_equal_a_row_by_row_count(
+    owners: list[str | None], per_owner: int, share: float
+) -> None:
+    read = read_deals(pd.Series(owners, dtype=object), per_owner, share)
+    seen: dict[str, int] = {}
+    top = max(1, math.ceil(share * len(owners)))
+    for position, owner in enumerate(owners):
+        mine = owner is not None and seen.get(owner, 0) < per_owner
+        if owner is not None:
+            seen[owner] = seen.get(owner, 0) + 1
+        assert read[position] == (position < top or mine)
