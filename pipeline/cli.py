@@ -110,6 +110,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--model", default=None, help="MLflow model URI (default: the config's)")
     predict.add_argument("--out", type=Path, default=None, help="queue file, .csv or .parquet")
+    predict.add_argument(
+        "--engine", choices=("local", "spark"), default=None, help="default: predict.engine"
+    )
     return parser
 
 
@@ -151,7 +154,7 @@ def _dispatch(args: argparse.Namespace, config: Config) -> None:
     elif args.command == "predict":
         from closeprob.pipeline.predict import run_predict
 
-        run_predict(config, args.as_of, args.model, args.out)
+        run_predict(config, args.as_of, args.model, args.out, args.engine)
 
 
 class _ConsoleHandler(logging.Handler):

@@ -181,7 +181,16 @@ class BacktestConfig(_Strict):
     retrain_every_weeks: PositiveInt = 1  # 1 = retrain each week; N = reuse a model N weeks
 
 
+class SparkConfig(_Strict):
+    """The Spark engine (`--engine spark`; `pip install -e '.[spark]'` and Java 17)."""
+
+    master: str = "local[*]"  # any master URL; an active SparkSession is reused as it is
+    partitions: PositiveInt | None = None  # deal buckets; default: Spark's default parallelism
+    driver_memory: str = "2g"  # only when this process starts the JVM
+
+
 class PredictConfig(_Strict):
+    engine: Literal["local", "spark"] = "local"
     out: Path = Path("outputs/priority_queue.csv")
     chunk_rows: PositiveInt = 100_000
 
@@ -213,6 +222,7 @@ class Config(_Strict):
     value: ValueConfig = ValueConfig()
     ranking: RankingConfig = RankingConfig()
     predict: PredictConfig = PredictConfig()
+    spark: SparkConfig = SparkConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     backtest: BacktestConfig = BacktestConfig()
 

@@ -280,21 +280,69 @@ def tier_summary(queue: pd.DataFrame) -> pd.DataFrame:
 
 
 def run_predict(
-    config: Config, as_of_text: str | None, model_uri: str | None, out: Path | None
+    config: Config,
+    as_of_text: str | None,
+    model_uri: str | None,
+    out: Path | None,
+    engine: str | None = None,
 ) -> None:
-    """The `predict` job: load the model, score the open deals, write the queue, log the run."""
+    """The `predict` job: load the model, score the open deals (locally or on Spark), write
+    the queue, log the run."""
     from closeprob.pipeline.check import amount_outliers
-    from closeprob.pipeline.dataset import load_dataset, rows_after
+    from closeprob.pipeline.dataset import load_dataset
     from closeprob.pipeline.io import read_previous_queue, write_table
-    from closeprob.pipeline.registry import check_model_matches, load_registered_model
+    from closeprob.pipeline.registry import load_registered_model
     from closeprob.pipeline.report import print_queue_summary
     from closeprob.pipeline.runs import log_prediction_run
 
     uri = model_uri or config.model_uri
     path = out or config.predict.out
+    previous = read_previous_queue(path)
+    if (engine or config.predict.engine) == "spark":
+        from closeprob.pipeline.spark import build_spark_queue
+
+        # Spark reads and validates the deals before the model is loaded, as below. The
+        # interactions stay in Spark, so the run logs no dataset inputs.
+        queue, loaded = build_spark_queue(
+            config, lambda: load_registered_model(uri), as_of_text, previous
+        )
+        write_table(queue, path)
+        run_id = log_prediction_run(
+            queue, path, loaded.uri, loaded.version, config.prediction_experiment
+        )
+        print_queue_summary(queue, tier_summary(queue), path, run_id)
+        return
     # The data first: a config or data error is reported before the tracking store is touched.
     dataset = load_dataset(config.data, named_columns(config), purpose="predict")
     loaded = load_registered_model(uri)
+    queue = build_local_queue(dataset, config, loaded, as_of_text, previous)
+    write_table(queue, path)
+    run_id = log_prediction_run(
+        queue, path, loaded.uri, loaded.version, config.prediction_experiment, (dataset, config)
+    )
+    outliers = amount_outliers(
+        dataset.deals,
+        config.value.segment,
+        config.data.amount_outlier_multiple,
+        among=queue["deal_id"],
+    )
+    if outliers:
+        log.warning(f"{config.data.deals}: {outliers}")
+    print_queue_summary(queue, tier_summary(queue), path, run_id)
+
+
+def build_local_queue(
+    dataset: Dataset,
+    config: Config,
+    loaded: LoadedModel,
+    as_of_text: str | None,
+    previous: pd.DataFrame | None,
+) -> pd.DataFrame:
+    """`build_queue` at `as_of` (default: the end of the data) on validated data, with the
+    warnings about rows it does not use."""
+    from closeprob.pipeline.dataset import rows_after
+    from closeprob.pipeline.registry import check_model_matches
+
     check_model_matches(loaded.close, dataset.deals, str(config.data.deals))
     as_of = parse_as_of(as_of_text) if as_of_text else default_as_of(dataset)
     later = rows_after(dataset, as_of)
@@ -309,19 +357,4 @@ def run_predict(
     far = far_past_the_data(dataset, as_of, config.snapshots.horizon_days)
     if far:
         log.warning(far)
-    queue = build_queue(
-        dataset, loaded, as_of, config.ranking, config.predict.chunk_rows, read_previous_queue(path)
-    )
-    write_table(queue, path)
-    run_id = log_prediction_run(
-        queue, path, loaded.uri, loaded.version, config.prediction_experiment, (dataset, config)
-    )
-    outliers = amount_outliers(
-        dataset.deals,
-        config.value.segment,
-        config.data.amount_outlier_multiple,
-        among=queue["deal_id"],
-    )
-    if outliers:
-        log.warning(f"{config.data.deals}: {outliers}")
-    print_queue_summary(queue, tier_summary(queue), path, run_id)
+    return build_queue(dataset, loaded, as_of, config.ranking, config.predict.chunk_rows, previous)

@@ -1,0 +1,342 @@
+"""The Spark engine (`--engine spark`): the batch job's features and scores computed on Apache
+Spark, per partition of deals, by the local engine's own functions.
+
+Interactions are read by Spark (Parquet, a file or a partitioned folder, or CSV) and
+hash-bucketed by deal id into `partitions` buckets, so every event of a deal lands in one
+bucket; each bucket is cogrouped with the open deals of the same bucket and handed, once, to
+`build_features` and `score_features` (predict.py) through `applyInPandas`. One pandas call per
+bucket, never per deal (a per-deal call costs ~20 ms of Spark/Arrow overhead). The deals table
+(one row per deal: every bucket needs all of it for the owner and account track records) is
+read on the driver, validated as the local engine does, and shipped with the function. The
+one-row-per-open-deal scores come back to the driver, which ranks them globally with the local
+`rank_queue`; exact reasons are then computed, in Spark again, only for the deals people read.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from closeprob.features.snapshots import data_end
+from closeprob.models.classifier import CloseModel
+from closeprob.pipeline.config import Config, DataConfig, SparkConfig, named_columns
+from closeprob.pipeline.dataset import Dataset, check_named_columns
+from closeprob.pipeline.errors import CloseprobError, DataContractError
+from closeprob.pipeline.validate import parse_timestamps, validate_deals, validate_interactions
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from closeprob.pipeline.registry import LoadedModel
+
+# pyspark 4.3 warns on every Arrow conversion (thousands per run) that pandas 3 is "not fully
+# supported"; the paths used here are covered by the parity tests. Only that warning is hidden,
+# in the driver (filter) and in the Python workers (PYTHONWARNINGS, inherited from the driver).
+PANDAS3_WARNING = "PySpark does not yet fully support pandas"
+INSTALL_JAVA = (
+    "install a Java 17 runtime (Debian/Ubuntu: `apt-get install openjdk-17-jre-headless`; "
+    "macOS: `brew install openjdk@17`) or point JAVA_HOME at one, or use --engine local"
+)
+
+
+class SparkUnavailableError(CloseprobError):
+    """The Spark engine was asked for but Java or pyspark is missing."""
+
+
+def require_java() -> None:
+    """Spark runs on a JVM: fail with how to install one when there is none."""
+    home = os.environ.get("JAVA_HOME")
+    if shutil.which("java") is None and not (home and Path(home, "bin", "java").is_file()):
+        raise SparkUnavailableError(
+            f"the spark engine needs Java, which was not found: {INSTALL_JAVA}"
+        )
+
+
+def spark_session(settings: SparkConfig) -> SparkSession:
+    """The active SparkSession if there is one (an existing session is reused as it is, apart
+    from the UTC time zone), else a new one on `settings.master`.
+
+    Workers run this interpreter (PYSPARK_PYTHON), so they import the same closeprob. Times
+    cross Arrow as UTC wall clock: the session time zone must be UTC.
+    """
+    require_java()
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise SparkUnavailableError(
+            "the spark engine needs pyspark: pip install -e '.[spark]' (or use --engine local)"
+        ) from None
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    quiet = f"ignore:{PANDAS3_WARNING}:FutureWarning"
+    if quiet not in os.environ.get("PYTHONWARNINGS", ""):
+        os.environ["PYTHONWARNINGS"] = ",".join(
+            filter(None, [os.environ.get("PYTHONWARNINGS"), quiet])
+        )
+    warnings.filterwarnings("ignore", message=PANDAS3_WARNING, category=FutureWarning)
+    session = (
+        SparkSession.builder.master(settings.master)
+        .appName("closeprob")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.driver.memory", settings.driver_memory)
+        .getOrCreate()
+    )
+    session.conf.set("spark.sql.session.timeZone", "UTC")
+    return session
+
+
+def read_spark_table(spark: SparkSession, path: Path) -> DataFrame:
+    """Parquet (a file or a partitioned folder) or CSV (every column as text, only empty
+    cells missing, as the local engine reads it); errors name the path."""
+    if not path.exists():
+        raise DataContractError(f"{path}: file or folder not found; check the path")
+    if path.suffix.lower() == ".csv":
+        return spark.read.csv(str(path), header=True, inferSchema=False, multiLine=True, escape='"')
+    try:
+        return spark.read.parquet(str(path))
+    except Exception as exc:  # Spark raises AnalysisException and JVM errors alike
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataContractError(
+            f"{path}: not readable as Parquet by Spark ({first}); the spark engine reads "
+            "Parquet files, partitioned Parquet folders or .csv files"
+        ) from None
+
+
+@dataclass(frozen=True)
+class BucketContext:
+    """What every bucket needs besides its own events: the validated deals table, the model,
+    the data contract's settings, `as_of`, and the deals scored in this pass (all buckets).
+    Pickled once with the function (Spark broadcasts a large one)."""
+
+    deals: pd.DataFrame
+    model: CloseModel
+    source: str
+    unknown_deals: str
+    as_of: pd.Timestamp
+    scored_ids: pd.Index
+
+
+def bucket_column(partitions: int) -> Any:
+    """The bucket of a row's deal: a hash of the deal id as the data contract reads it (text,
+    trimmed), so every event of a deal and its deal's row share one bucket."""
+    from pyspark.sql.functions import col, lit, pmod, trim, xxhash64
+
+    return pmod(xxhash64(trim(col("deal_id").cast("string"))), lit(partitions))
+
+
+def bucket_features(
+    raw_events: pd.DataFrame, deal_ids: pd.Series, context: BucketContext
+) -> pd.DataFrame | None:
+    """This bucket's events, validated as the local engine does, → `build_features` (through the
+    local engine's `snapshot_features`) for `deal_ids`, this bucket's deals to score (None if
+    it has none: its events are still validated)."""
+    from closeprob.pipeline.predict import snapshot_features
+
+    events = validate_interactions(
+        raw_events.drop(columns=["bucket"]),
+        context.source,
+        context.deals["deal_id"],
+        context.unknown_deals,  # type: ignore[arg-type]
+    )
+    ids = pd.Index(deal_ids.astype("str"))
+    if ids.empty:
+        return None
+    # Both sides are bucketed by one hash of the same text; check it held, so that no deal is
+    # ever scored without some of its events.
+    elsewhere = events["deal_id"].isin(context.scored_ids) & ~events["deal_id"].isin(ids)
+    if elsewhere.any():
+        raise RuntimeError(
+            f"bucketing error: events of deal {events.loc[elsewhere, 'deal_id'].iloc[0]!r} are "
+            "not in the bucket of the deal's row"
+        )
+    snapshots = pd.DataFrame({"deal_id": ids.sort_values().to_numpy(), "as_of": context.as_of})
+    dataset = Dataset(context.deals, events, None)
+    return snapshot_features(dataset, context.model, snapshots, threads=1)
+
+
+def map_buckets(
+    spark: SparkSession,
+    interactions: DataFrame,
+    deal_ids: pd.Series,
+    partitions: int,
+    compute: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame],
+    schema: str,
+) -> pd.DataFrame:
+    """`compute(events, deals_to_score)` once per bucket (cogrouped, so a bucket with deals to
+    score but no events is still called), collected to the driver."""
+    bucket = bucket_column(partitions)
+    events = interactions.withColumn("bucket", bucket)
+    deals = spark.createDataFrame(pd.DataFrame({"deal_id": deal_ids.astype("str")}))
+    deals = deals.withColumn("bucket", bucket)
+    grouped = events.groupBy("bucket").cogroup(deals.groupBy("bucket"))
+    try:
+        return grouped.applyInPandas(compute, schema).toPandas()
+    except Exception as exc:  # a worker's error arrives wrapped in the JVM's
+        raise worker_error(exc) from None
+
+
+def worker_error(exc: Exception) -> Exception:
+    """A closeprob error raised in a worker, as itself (its message intact); else `exc`."""
+    for line in reversed(str(exc).splitlines()):
+        for kind in (DataContractError, CloseprobError):
+            prefix = f"{kind.__module__}.{kind.__name__}: "
+            if line.startswith(prefix):
+                return kind(line.removeprefix(prefix))
+    return exc
+
+
+SCORE_SCHEMA = "deal_id string, p_close double, days_quiet double"
+REASON_SCHEMA = "deal_id string, reasons_up string, reasons_down string"
+
+
+def score_bucket(
+    raw_events: pd.DataFrame, to_score: pd.DataFrame, context: BucketContext, chunk_rows: int
+) -> pd.DataFrame:
+    """deal_id, p_close, days_quiet for one bucket's deals: the local `score_features`."""
+    from closeprob.pipeline.predict import score_features
+
+    features = bucket_features(raw_events, to_score["deal_id"], context)
+    if features is None:
+        return pd.DataFrame({"deal_id": [], "p_close": [], "days_quiet": []})
+    return score_features(features, context.model, chunk_rows)
+
+
+def explain_bucket(
+    raw_events: pd.DataFrame,
+    to_explain: pd.DataFrame,
+    context: BucketContext,
+    reasons: int,
+    chunk_rows: int,
+) -> pd.DataFrame:
+    """deal_id, reasons_up, reasons_down for one bucket's deals: the local `explain_features`."""
+    from closeprob.pipeline.predict import explain_features
+
+    features = bucket_features(raw_events, to_explain["deal_id"], context)
+    if features is None:
+        return pd.DataFrame({"deal_id": [], "reasons_up": [], "reasons_down": []})
+    return explain_features(features, context.model, reasons, chunk_rows)
+
+
+def event_times(
+    batches: Iterator[pd.DataFrame], source: str, as_of: pd.Timestamp | None
+) -> Iterator[pd.DataFrame]:
+    """Per batch of interactions: the latest `occurred_at` and the count at or after `as_of`,
+    parsed by the data contract's own `parse_timestamps`."""
+    for batch in batches:
+        ids = batch["deal_id"].astype("str")
+        times = parse_timestamps(batch, "occurred_at", source, ids)
+        later = int((times >= as_of).sum()) if as_of is not None else 0
+        yield pd.DataFrame({"latest": [times.max()], "later": [later]})
+
+
+def spark_as_of(
+    interactions: DataFrame, deals: pd.DataFrame, as_of: pd.Timestamp | None, source: str
+) -> tuple[pd.Timestamp, int]:
+    """`as_of` (by default the end of the data, as the local engine sets it) and the number of
+    interactions at or after it."""
+    from functools import partial
+
+    stats = (
+        interactions.select("deal_id", "occurred_at")
+        .mapInPandas(
+            partial(event_times, source=source, as_of=as_of), "latest timestamp, later long"
+        )
+        .toPandas()
+    )
+    if as_of is not None:
+        return as_of, int(stats["later"].sum())
+    latest = pd.to_datetime(stats["latest"]).dt.tz_localize("UTC")
+    events = pd.DataFrame({"occurred_at": latest.dropna()})
+    return data_end(deals, events).floor("s") + pd.Timedelta(seconds=1), 0
+
+
+def build_spark_queue(
+    config: Config,
+    load_model: Callable[[], LoadedModel],
+    as_of_text: str | None,
+    previous: pd.DataFrame | None,
+) -> tuple[pd.DataFrame, LoadedModel]:
+    """The priority queue of the local engine (`build_queue`), computed on Spark, and the model
+    that scored it (loaded once the deals are read and validated)."""
+    from functools import partial
+
+    from closeprob.pipeline.predict import (
+        open_snapshots,
+        parse_as_of,
+        rank_queue,
+        reason_rows,
+        with_reasons,
+    )
+    from closeprob.pipeline.registry import check_model_matches
+
+    spark = spark_session(config.spark)
+    partitions = config.spark.partitions or spark.sparkContext.defaultParallelism
+    data = config.data
+    deals = read_deals(spark, data, named_columns(config))
+    loaded = load_model()
+    check_model_matches(loaded.close, deals, str(data.deals))
+    interactions = read_spark_table(spark, data.interactions)
+    explicit = parse_as_of(as_of_text) if as_of_text else None
+    as_of, later_events = spark_as_of(interactions, deals, explicit, str(data.interactions))
+    report_later(later_events, int((deals["created_at"] >= as_of).sum()), as_of)
+    to_score = open_snapshots(deals, as_of)["deal_id"]
+    context = BucketContext(
+        deals,
+        loaded.close,
+        str(data.interactions),
+        data.unknown_deal_interactions,
+        as_of,
+        pd.Index(to_score),
+    )
+    chunk_rows = config.predict.chunk_rows
+    scored = map_buckets(
+        spark,
+        interactions,
+        to_score,
+        partitions,
+        partial(score_bucket, context=context, chunk_rows=chunk_rows),
+        SCORE_SCHEMA,
+    )
+    no_events = Dataset(deals, pd.DataFrame(), None)  # ranking reads the deals only
+    queue = rank_queue(scored, no_events, loaded, as_of, config.ranking, previous)
+    read = reason_rows(queue, config.ranking)
+    if read.any():
+        chosen = queue.loc[read, "deal_id"]
+        explain = partial(
+            explain_bucket,
+            context=BucketContext(**{**context.__dict__, "scored_ids": pd.Index(chosen)}),
+            reasons=config.ranking.reasons,
+            chunk_rows=chunk_rows,
+        )
+        explained = map_buckets(spark, interactions, chosen, partitions, explain, REASON_SCHEMA)
+        queue = with_reasons(queue, read, explained)
+    return queue
+
+
+def read_deals(
+    spark: SparkSession, data: DataConfig, named: Mapping[str, tuple[str, ...]]
+) -> pd.DataFrame:
+    """The deals table (one row per deal) read by Spark, checked and validated on the driver as
+    `load_dataset` does."""
+    raw = read_spark_table(spark, data.deals).toPandas()
+    check_named_columns(raw, str(data.deals), named)
+    return validate_deals(raw, str(data.deals), data.attributes)
+
+
+def report_later(events: int, deals: int, as_of: pd.Timestamp) -> None:
+    if events or deals:
+        print(
+            f"note: {events:,} interactions and {deals:,} deals dated at or after "
+            f"as_of={as_of.isoformat()} are not used (features see only the past)"
+        )
