@@ -71,8 +71,12 @@ $(FT_VENV)/.installed:
 	$(FT_VENV)/bin/pip install --quiet 'featuretools==1.31.0' 'pandas>=2.2,<3' 'pyarrow>=14'
 	touch $@
 
-test: $(STAMP) ## Run the whole test suite (includes one small end-to-end training)
+test: $(STAMP) $(VENV)/.spark-installed ## Run the whole test suite (with the Spark engine's tests: needs Java 17)
 	$(BIN)/python -m pytest
+
+$(VENV)/.spark-installed: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[spark]'
+	touch $@
 
 test-fast: $(STAMP) ## Run the tests not marked slow
 	$(BIN)/python -m pytest -m "not slow"

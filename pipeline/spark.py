@@ -256,7 +256,7 @@ def spark_as_of(
     )
     if as_of is not None:
         return as_of, int(stats["later"].sum())
-    latest = pd.to_datetime(stats["latest"]).dt.tz_localize("UTC")
+    latest = pd.to_datetime(stats["latest"]).dt.tz_localize("UTC").dt.as_unit("ns")
     events = pd.DataFrame({"occurred_at": latest.dropna()})
     return data_end(deals, events).floor("s") + pd.Timedelta(seconds=1), 0
 

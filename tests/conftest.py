@@ -81,3 +81,18 @@ def write_small_crm(folder: Path, n_deals: int, **sections: dict[str, object]) -
     path.write_text(yaml.safe_dump(raw))
     assert main(["generate", "--config", str(path)]) == 0
     return path
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[object]:
+    """One local Spark session (2 cores) shared by every Spark test: starting one takes tens of
+    seconds and about 2 GiB. Without Java the tests fail, saying how to install it."""
+    from closeprob.pipeline.config import SparkConfig
+    from closeprob.pipeline.spark import SparkUnavailableError, spark_session
+
+    try:
+        session = spark_session(SparkConfig(master="local[2]", driver_memory="1g"))
+    except SparkUnavailableError as exc:
+        pytest.fail(f"the Spark engine's tests need Java and pyspark: {exc}")
+    yield session
+    session.stop()

@@ -1,0 +1,153 @@
+"""The Spark engine writes the local engine's queue: same ranks, p_close within 1e-9, whatever
+the number of partitions, from Parquet files or partitioned folders."""
+
+from __future__ import annotations
+
+import os
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from closeprob.pipeline.cli import main
+from closeprob.pipeline.config import Config, load_config
+from closeprob.pipeline.predict import QUEUE_COLUMNS, build_local_queue
+from closeprob.pipeline.registry import load_registered_model
+from closeprob.pipeline.spark import build_spark_queue, map_buckets, read_spark_table
+from tests.conftest import write_small_crm
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def crm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small generated CRM, one model trained on it, and the data also as Parquet: deals in
+    one file, interactions in a folder of three files that split deals' events between them."""
+    folder = tmp_path_factory.mktemp("spark_crm")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    path = write_small_crm(folder, 1200)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        patch.setenv("MLFLOW_REGISTRY_URI", uri)
+        assert main(["train", "--config", str(path)]) == 0
+    interactions = pd.read_csv(folder / "interactions.csv", dtype="str")
+    (folder / "interactions").mkdir()
+    for part, rows in enumerate(np.array_split(np.arange(len(interactions)), 3)):
+        interactions.iloc[rows].to_parquet(folder / "interactions" / f"part-{part}.parquet")
+    pd.read_csv(folder / "deals.csv", dtype="str").to_parquet(folder / "deals.parquet")
+    return path
+
+
+@pytest.fixture()
+def store(crm: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    uri = f"sqlite:///{crm.parent / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
+    return crm
+
+
+def parquet_config(path: Path, partitions: int) -> Config:
+    config = load_config(path)
+    data = config.data.model_copy(
+        update={
+            "deals": path.parent / "deals.parquet",
+            "interactions": path.parent / "interactions",
+        }
+    )
+    spark = config.spark.model_copy(update={"partitions": partitions})
+    return config.model_copy(update={"data": data, "spark": spark})
+
+
+@pytest.mark.parametrize("partitions", [1, 2, 7])
+def test_the_spark_queue_equals_the_local_queue(
+    spark: object, store: Path, partitions: int
+) -> None:
+    config = parquet_config(store, partitions)
+    loaded = load_registered_model(config.predict.model_uri)
+    local = build_local_queue(load_config(store), loaded, None, None)  # from the CSV files
+    queue = build_spark_queue(config, loaded, None, None)
+    assert list(queue.columns) == QUEUE_COLUMNS
+    assert queue["deal_id"].tolist() == local["deal_id"].tolist()
+    np.testing.assert_allclose(queue["p_close"], local["p_close"], rtol=0, atol=1e-9)
+    same = [c for c in QUEUE_COLUMNS if c not in ("p_close", "expected_value", "p_close_change")]
+    pd.testing.assert_frame_equal(queue[same], local[same])
+    np.testing.assert_allclose(queue["expected_value"], local["expected_value"], rtol=1e-9)
+    assert (queue["reasons_up"] != "").any()
+
+
+def events_seen(events: pd.DataFrame, deals: pd.DataFrame) -> pd.DataFrame:
+    """One row per deal in this bucket's events: how many of its events the bucket holds."""
+    counts = events["deal_id"].value_counts()
+    return pd.DataFrame(
+        {"deal_id": counts.index.astype("str"), "events": counts.to_numpy(), "calls": 1}
+    )
+
+
+def test_a_deal_whose_events_are_split_across_files_lands_in_one_partition(
+    spark: object, store: Path
+) -> None:
+    folder = store.parent / "interactions"
+    files = {f.name: pd.read_parquet(f)["deal_id"] for f in sorted(folder.glob("*.parquet"))}
+    split = set(files["part-0.parquet"]) & set(files["part-1.parquet"])
+    assert split, "the fixture must split some deal's events between two files"
+    interactions = read_spark_table(spark, folder)  # type: ignore[arg-type]
+    deal_ids = pd.concat(files.values()).drop_duplicates()
+    seen = map_buckets(
+        spark,  # type: ignore[arg-type]
+        interactions,
+        deal_ids,
+        7,
+        partial(events_seen),
+        "deal_id string, events long, calls long",
+    )
+    assert seen["deal_id"].is_unique  # every deal's events were in one bucket
+    expected = pd.concat(files.values()).value_counts()
+    assert seen.set_index("deal_id")["events"].to_dict() == expected.to_dict()
+
+
+def test_predict_engine_spark_writes_the_local_queue_and_logs_the_run(
+    spark: object, store: Path, tmp_path: Path
+) -> None:
+    local, remote = tmp_path / "local.csv", tmp_path / "spark.parquet"
+    assert main(["predict", "--config", str(store), "--out", str(local)]) == 0
+    args = ["--deals", str(store.parent / "deals.parquet")]
+    args += ["--interactions", str(store.parent / "interactions")]
+    assert (
+        main(["predict", "--config", str(store), "--out", str(remote), "--engine", "spark", *args])
+        == 0
+    )
+    a = pd.read_csv(local, keep_default_na=False, na_values=[""])
+    b = pd.read_parquet(remote)
+    assert b["deal_id"].tolist() == a["deal_id"].tolist()
+    np.testing.assert_allclose(b["p_close"], a["p_close"], rtol=0, atol=1e-9)
+    assert b["tier"].tolist() == a["tier"].tolist()
+
+
+def test_a_bad_value_found_by_a_spark_worker_is_reported_as_by_the_local_engine(
+    spark: object, store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = pd.read_csv(store.parent / "interactions.csv", dtype="str")
+    events.loc[5, "direction"] = "sideways"
+    bad = tmp_path / "interactions.parquet"
+    events.to_parquet(bad)
+    out = tmp_path / "queue.csv"
+    args = ["--config", str(store), "--out", str(out), "--interactions", str(bad)]
+    assert main(["predict", *args]) == 2
+    local = capsys.readouterr().err
+    assert main(["predict", *args, "--engine", "spark"]) == 2
+    assert capsys.readouterr().err == local
+    assert "interactions.parquet: column 'direction'" in local
+    assert not out.exists()
+
+
+def test_without_java_the_spark_engine_says_how_to_install_it(
+    store: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no java on it
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    assert os.environ["PATH"] == str(tmp_path)
+    assert main(["predict", "--config", str(store), "--engine", "spark"]) == 2
+    err = capsys.readouterr().err
+    assert "needs Java" in err and "openjdk-17" in err
