@@ -73,7 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument(
         "--out", type=Path, default=None, help="folder (default: the config's data paths)"
     )
-    _command(commands, "train", "train, evaluate, log and register a model", data=True)
+    train = _command(commands, "train", "train, evaluate, log and register a model", data=True)
+    train.add_argument(
+        "--engine", choices=("local", "spark"), default="local", help="builds the feature table"
+    )
     evaluate = _command(
         commands, "evaluate", "test-slice metrics, with --baselines side by side", data=True
     )
@@ -133,7 +136,7 @@ def _dispatch(args: argparse.Namespace, config: Config) -> None:
     elif args.command == "train":
         from closeprob.pipeline.train import run_train
 
-        run_train(config)
+        run_train(config, args.engine)
     elif args.command == "evaluate":
         from closeprob.pipeline.evaluate import run_evaluate
 

@@ -187,6 +187,8 @@ class SparkConfig(_Strict):
     master: str = "local[*]"  # any master URL; an active SparkSession is reused as it is
     partitions: PositiveInt | None = None  # deal buckets; default: Spark's default parallelism
     driver_memory: str = "2g"  # only when this process starts the JVM
+    # `train --engine spark` writes its snapshot × deal feature table here (a Parquet folder).
+    training_features: Path = Path("outputs/training_features.parquet")
 
 
 class PredictConfig(_Strict):

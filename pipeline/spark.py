@@ -17,15 +17,20 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import uuid
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
+from closeprob.features.build import build_features
+from closeprob.features.registry import categorical_features, feature_descriptions
 from closeprob.features.snapshots import data_end
+from closeprob.features.spec import FeatureSpec
 from closeprob.models.classifier import CloseModel
 from closeprob.pipeline.config import Config, DataConfig, SparkConfig, named_columns
 from closeprob.pipeline.dataset import Dataset, check_named_columns
@@ -36,6 +41,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from closeprob.pipeline.registry import LoadedModel
+    from closeprob.pipeline.train import FeatureBuilder
 
 # pyspark 4.3 warns on every Arrow conversion (thousands per run) that pandas 3 is "not fully
 # supported"; the paths used here are covered by the parity tests. Only that warning is hidden,
@@ -45,6 +51,9 @@ INSTALL_JAVA = (
     "install a Java 17 runtime (Debian/Ubuntu: `apt-get install openjdk-17-jre-headless`; "
     "macOS: `brew install openjdk@17`) or point JAVA_HOME at one, or use --engine local"
 )
+
+
+T = TypeVar("T")
 
 
 class SparkUnavailableError(CloseprobError):
@@ -90,6 +99,7 @@ def spark_session(settings: SparkConfig) -> SparkSession:
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.memory", settings.driver_memory)
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .getOrCreate()
     )
     session.conf.set("spark.sql.session.timeZone", "UTC")
@@ -143,45 +153,62 @@ def bucket_features(
     it has none: its events are still validated)."""
     from closeprob.pipeline.predict import snapshot_features
 
-    events = validate_interactions(
-        raw_events.drop(columns=["bucket"]),
-        context.source,
-        context.deals["deal_id"],
-        context.unknown_deals,  # type: ignore[arg-type]
-    )
+    events = validate_bucket(raw_events, context.deals, context.source, context.unknown_deals)
     ids = pd.Index(deal_ids.astype("str"))
     if ids.empty:
         return None
-    # Both sides are bucketed by one hash of the same text; check it held, so that no deal is
-    # ever scored without some of its events.
-    elsewhere = events["deal_id"].isin(context.scored_ids) & ~events["deal_id"].isin(ids)
-    if elsewhere.any():
-        raise RuntimeError(
-            f"bucketing error: events of deal {events.loc[elsewhere, 'deal_id'].iloc[0]!r} are "
-            "not in the bucket of the deal's row"
-        )
+    check_bucket(events, ids, context.scored_ids)
     snapshots = pd.DataFrame({"deal_id": ids.sort_values().to_numpy(), "as_of": context.as_of})
     dataset = Dataset(context.deals, events, None)
     return snapshot_features(dataset, context.model, snapshots, threads=1)
 
 
+def validate_bucket(
+    raw_events: pd.DataFrame, deals: pd.DataFrame, source: str, unknown_deals: str
+) -> pd.DataFrame:
+    """One bucket's interactions checked against the data contract, as the local engine does."""
+    return validate_interactions(
+        raw_events.drop(columns=["bucket"]),
+        source,
+        deals["deal_id"],
+        unknown_deals,  # type: ignore[arg-type]
+    )
+
+
+def check_bucket(events: pd.DataFrame, ids: pd.Index, everywhere: pd.Index) -> None:
+    """Both sides are bucketed by one hash of the same text; check that it held (no event of a
+    deal featurised in this pass lies outside its deal's bucket), so that no row can ever be
+    computed without some of its deal's events."""
+    elsewhere = events["deal_id"].isin(everywhere) & ~events["deal_id"].isin(ids)
+    if elsewhere.any():
+        raise RuntimeError(
+            f"bucketing error: events of deal {events.loc[elsewhere, 'deal_id'].iloc[0]!r} are "
+            "not in the bucket of the deal's rows"
+        )
+
+
 def map_buckets(
     spark: SparkSession,
     interactions: DataFrame,
-    deal_ids: pd.Series,
+    rows: pd.DataFrame,
     partitions: int,
     compute: Callable[[pd.DataFrame, pd.DataFrame], pd.DataFrame],
     schema: str,
-) -> pd.DataFrame:
-    """`compute(events, deals_to_score)` once per bucket (cogrouped, so a bucket with deals to
-    score but no events is still called), collected to the driver."""
+) -> DataFrame:
+    """`compute(events, rows)` once per bucket of deals, lazily: `rows` (a `deal_id` column, and
+    any others) are cogrouped with the events of the same bucket, so a bucket that has rows but
+    no events is still called. Run it with `run_spark`."""
     bucket = bucket_column(partitions)
     events = interactions.withColumn("bucket", bucket)
-    deals = spark.createDataFrame(pd.DataFrame({"deal_id": deal_ids.astype("str")}))
+    deals = spark.createDataFrame(rows.assign(deal_id=rows["deal_id"].astype("str")))
     deals = deals.withColumn("bucket", bucket)
-    grouped = events.groupBy("bucket").cogroup(deals.groupBy("bucket"))
+    return events.groupBy("bucket").cogroup(deals.groupBy("bucket")).applyInPandas(compute, schema)
+
+
+def run_spark(action: Callable[[], T]) -> T:
+    """Run a Spark action; a closeprob error raised in a worker comes back as itself."""
     try:
-        return grouped.applyInPandas(compute, schema).toPandas()
+        return action()
     except Exception as exc:  # a worker's error arrives wrapped in the JVM's
         raise worker_error(exc) from None
 
@@ -245,8 +272,6 @@ def spark_as_of(
 ) -> tuple[pd.Timestamp, int]:
     """`as_of` (by default the end of the data, as the local engine sets it) and the number of
     interactions at or after it."""
-    from functools import partial
-
     stats = (
         interactions.select("deal_id", "occurred_at")
         .mapInPandas(
@@ -269,8 +294,6 @@ def build_spark_queue(
 ) -> tuple[pd.DataFrame, LoadedModel]:
     """The priority queue of the local engine (`build_queue`), computed on Spark, and the model
     that scored it (loaded once the deals are read and validated)."""
-    from functools import partial
-
     from closeprob.pipeline.predict import (
         open_snapshots,
         parse_as_of,
@@ -300,28 +323,25 @@ def build_spark_queue(
         pd.Index(to_score),
     )
     chunk_rows = config.predict.chunk_rows
-    scored = map_buckets(
-        spark,
-        interactions,
-        to_score,
-        partitions,
-        partial(score_bucket, context=context, chunk_rows=chunk_rows),
-        SCORE_SCHEMA,
-    )
+    score = partial(score_bucket, context=context, chunk_rows=chunk_rows)
+    buckets = map_buckets(spark, interactions, to_score.to_frame(), partitions, score, SCORE_SCHEMA)
+    scored = run_spark(buckets.toPandas)
     no_events = Dataset(deals, pd.DataFrame(), None)  # ranking reads the deals only
     queue = rank_queue(scored, no_events, loaded, as_of, config.ranking, previous)
     read = reason_rows(queue, config.ranking)
-    if read.any():
-        chosen = queue.loc[read, "deal_id"]
-        explain = partial(
-            explain_bucket,
-            context=BucketContext(**{**context.__dict__, "scored_ids": pd.Index(chosen)}),
-            reasons=config.ranking.reasons,
-            chunk_rows=chunk_rows,
-        )
-        explained = map_buckets(spark, interactions, chosen, partitions, explain, REASON_SCHEMA)
-        queue = with_reasons(queue, read, explained)
-    return queue
+    if not read.any():
+        return queue
+    chosen = queue.loc[read, "deal_id"]
+    explain = partial(
+        explain_bucket,
+        context=replace(context, scored_ids=pd.Index(chosen)),
+        reasons=config.ranking.reasons,
+        chunk_rows=chunk_rows,
+    )
+    buckets = map_buckets(
+        spark, interactions, chosen.to_frame(), partitions, explain, REASON_SCHEMA
+    )
+    return with_reasons(queue, read, run_spark(buckets.toPandas))
 
 
 def read_deals(
@@ -340,3 +360,114 @@ def report_later(events: int, deals: int, as_of: pd.Timestamp) -> None:
             f"note: {events:,} interactions and {deals:,} deals dated at or after "
             f"as_of={as_of.isoformat()} are not used (features see only the past)"
         )
+
+
+@dataclass(frozen=True)
+class FeatureContext:
+    """What every bucket needs to featurise training snapshot rows (see `BucketContext`)."""
+
+    deals: pd.DataFrame
+    spec: FeatureSpec
+    source: str
+    unknown_deals: str
+    featurised_ids: pd.Index
+
+
+def feature_schema(spec: FeatureSpec) -> str:
+    """The training table's Spark schema: ids, as_of, then the features in registry order."""
+    categorical = set(categorical_features(spec))
+    columns = [
+        f"`{name}` {'string' if name in categorical else 'double'}"
+        for name in feature_descriptions(spec)
+    ]
+    return ", ".join(["deal_id string", "as_of timestamp", *columns])
+
+
+def features_bucket(
+    raw_events: pd.DataFrame, rows: pd.DataFrame, context: FeatureContext
+) -> pd.DataFrame:
+    """`build_features` for one bucket's snapshot rows, from its validated events."""
+    events = validate_bucket(raw_events, context.deals, context.source, context.unknown_deals)
+    snapshots = pd.DataFrame(
+        {
+            "deal_id": rows["deal_id"].astype("str").to_numpy(),
+            "as_of": pd.to_datetime(rows["as_of"]).dt.tz_localize("UTC").dt.as_unit("ns"),
+        }
+    )
+    if snapshots.empty:
+        return pd.DataFrame(columns=["deal_id", "as_of", *feature_descriptions(context.spec)])
+    check_bucket(events, pd.Index(snapshots["deal_id"].unique()), context.featurised_ids)
+    return build_features(context.deals, events, snapshots, context.spec, threads=1)
+
+
+def spark_feature_builder(config: Config) -> FeatureBuilder:
+    """A `build_features` that computes the training table on Spark, from the interactions
+    file or folder of `config.data` (read by Spark: the pandas frame it is passed is not used),
+    writes it as Parquet to `config.spark.training_features` and returns it in the rows'
+    order, as `build_features` does."""
+
+    def build(
+        deals: pd.DataFrame, _: pd.DataFrame, snapshots: pd.DataFrame, spec: FeatureSpec
+    ) -> pd.DataFrame:
+        spark = spark_session(config.spark)
+        partitions = config.spark.partitions or spark.sparkContext.defaultParallelism
+        data = config.data
+        interactions = read_spark_table(spark, data.interactions)
+        context = FeatureContext(
+            deals,
+            spec,
+            str(data.interactions),
+            data.unknown_deal_interactions,
+            pd.Index(snapshots["deal_id"].unique()),
+        )
+        rows = snapshots[["deal_id", "as_of"]]
+        table = map_buckets(
+            spark,
+            interactions,
+            rows,
+            partitions,
+            partial(features_bucket, context=context),
+            feature_schema(spec),
+        )
+        out = config.spark.training_features
+        run_spark(lambda: write_folder_atomic(table, out))
+        return in_row_order(pd.read_parquet(out), snapshots)
+
+    return build
+
+
+def write_folder_atomic(table: DataFrame, out: Path) -> None:
+    """Spark writes a folder of Parquet parts: write it beside `out`, then swap it in, so a
+    failed run leaves an earlier table whole."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = out.parent / f".{out.name}.{uuid.uuid4().hex}.tmp"
+    try:
+        table.write.parquet(str(temporary))
+        if out.exists():
+            old = out.parent / f".{out.name}.{uuid.uuid4().hex}.old"
+            out.rename(old)
+            temporary.rename(out)
+            shutil.rmtree(old)
+        else:
+            temporary.rename(out)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+
+
+def in_row_order(features: pd.DataFrame, snapshots: pd.DataFrame) -> pd.DataFrame:
+    """The table read back, one row per snapshot row in the snapshots' order and index."""
+    features = features.assign(
+        as_of=pd.to_datetime(features["as_of"], utc=True).dt.as_unit("ns"),
+        deal_id=features["deal_id"].astype("str"),
+    )
+    keys = pd.MultiIndex.from_frame(snapshots[["deal_id", "as_of"]].astype({"deal_id": "str"}))
+    positions = pd.MultiIndex.from_frame(features[["deal_id", "as_of"]]).get_indexer(keys)
+    if len(features) != len(snapshots) or (positions < 0).any():
+        raise RuntimeError(
+            f"the Spark feature table has {len(features):,} rows for {len(snapshots):,} "
+            f"snapshot rows ({int((positions < 0).sum()):,} missing)"
+        )
+    ordered = features.drop(columns=["deal_id", "as_of"]).iloc[positions].reset_index(drop=True)
+    ordered.insert(0, "as_of", snapshots["as_of"].array)
+    ordered.insert(0, "deal_id", snapshots["deal_id"].array)
+    return ordered.set_axis(snapshots.index)

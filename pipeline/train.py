@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -37,6 +38,8 @@ log = logging.getLogger(__name__)
 if TYPE_CHECKING:
     from closeprob.pipeline.runs import TrainingArtifacts
 
+# `build_features`' signature: (deals, interactions, snapshot rows, spec) → feature rows.
+FeatureBuilder = Callable[[pd.DataFrame, pd.DataFrame, pd.DataFrame, FeatureSpec], pd.DataFrame]
 MIN_OUTCOMES = 40
 SLICES = ("train", "validation", "calibration", "test")
 
@@ -76,8 +79,11 @@ def check_outcomes(deals: pd.DataFrame, source: str) -> None:
         )
 
 
-def prepare_training_data(dataset: Dataset, config: Config) -> TrainingData:
-    """Every (deal, as_of) pair with a known label, featurised point-in-time, split by time."""
+def prepare_training_data(
+    dataset: Dataset, config: Config, build: FeatureBuilder = build_features
+) -> TrainingData:
+    """Every (deal, as_of) pair with a known label, featurised point-in-time (by `build`:
+    `build_features`, or the Spark engine's, which runs it per partition), split by time."""
     check_outcomes(dataset.deals, str(config.data.deals))
     horizon = config.snapshots.horizon_days
     dates = training_dates(
@@ -110,7 +116,7 @@ def prepare_training_data(dataset: Dataset, config: Config) -> TrainingData:
         prior_strength=config.features.prior_strength,
     )
     with stage(f"features for {len(snapshots):,} snapshot rows"):
-        features = build_features(dataset.deals, dataset.interactions, snapshots, spec)
+        features = build(dataset.deals, dataset.interactions, snapshots, spec)
     labels = label_outcomes(dataset.deals, snapshots, horizon)
     data = TrainingData(features=features, labels=labels, slices=slices, split=split, spec=spec)
     _check_slices(data)
@@ -180,9 +186,11 @@ def fit_close_model(data: TrainingData, config: Config) -> CloseModel:
         return calibrate_booster(fitted, data, config)
 
 
-def train_close_model(dataset: Dataset, config: Config) -> TrainingResult:
+def train_close_model(
+    dataset: Dataset, config: Config, build: FeatureBuilder = build_features
+) -> TrainingResult:
     """Fit and evaluate on the test slice, which starts after every fitting label window ends."""
-    data = prepare_training_data(dataset, config)
+    data = prepare_training_data(dataset, config, build)
     model = fit_close_model(data, config)
     test = data.rows("test")
     p_close, p_raw = model.predict_both(data.features[test])
@@ -259,8 +267,11 @@ def training_artifacts(result: TrainingResult) -> TrainingArtifacts:
     )
 
 
-def run_train(config: Config) -> None:
-    """The `train` job: data → fit, evaluate → one MLflow run → register → champion/challenger."""
+def run_train(config: Config, engine: str = "local") -> None:
+    """The `train` job: data → fit, evaluate → one MLflow run → register → champion/challenger.
+
+    With `engine` "spark" the snapshot × deal feature table is built on Spark (and kept as
+    Parquet); LightGBM fits on the driver from it."""
     from closeprob.pipeline.dataset import ensure_data, load_dataset
     from closeprob.pipeline.evaluate import evaluate_policies, model_policies, oracle_metrics
     from closeprob.pipeline.registry import (
@@ -278,7 +289,12 @@ def run_train(config: Config) -> None:
     dataset = load_dataset(
         config.data, named_columns(config), "train", now=pd.Timestamp.now(tz="UTC")
     )
-    result = train_close_model(dataset, config)
+    build: FeatureBuilder = build_features
+    if engine == "spark":
+        from closeprob.pipeline.spark import spark_feature_builder
+
+        build = spark_feature_builder(config)
+    result = train_close_model(dataset, config, build)
     result = replace(result, metrics=result.metrics | oracle_metrics(result.data, dataset, config))
     (evaluation, _) = evaluate_policies(result, dataset, config, model_policies(result))
     example = result.data.features.loc[result.data.rows("test"), result.model.feature_names]

@@ -4,7 +4,6 @@ the number of partitions, from Parquet files or partitioned folders."""
 from __future__ import annotations
 
 import os
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +12,16 @@ import pytest
 
 from closeprob.pipeline.cli import main
 from closeprob.pipeline.config import Config, load_config
+from closeprob.pipeline.dataset import load_dataset
 from closeprob.pipeline.predict import QUEUE_COLUMNS, build_local_queue
 from closeprob.pipeline.registry import load_registered_model
-from closeprob.pipeline.spark import build_spark_queue, map_buckets, read_spark_table
+from closeprob.pipeline.spark import (
+    build_spark_queue,
+    map_buckets,
+    read_spark_table,
+    spark_feature_builder,
+)
+from closeprob.pipeline.train import prepare_training_data
 from tests.conftest import write_small_crm
 
 pytestmark = pytest.mark.slow
@@ -97,11 +103,11 @@ def test_a_deal_whose_events_are_split_across_files_lands_in_one_partition(
     seen = map_buckets(
         spark,  # type: ignore[arg-type]
         interactions,
-        deal_ids,
+        deal_ids.to_frame(),
         7,
-        partial(events_seen),
+        events_seen,
         "deal_id string, events long, calls long",
-    )
+    ).toPandas()
     assert seen["deal_id"].is_unique  # every deal's events were in one bucket
     expected = pd.concat(files.values()).value_counts()
     assert seen.set_index("deal_id")["events"].to_dict() == expected.to_dict()
@@ -151,3 +157,19 @@ def test_without_java_the_spark_engine_says_how_to_install_it(
     assert main(["predict", "--config", str(store), "--engine", "spark"]) == 2
     err = capsys.readouterr().err
     assert "needs Java" in err and "openjdk-17" in err
+
+
+def test_the_spark_training_table_equals_the_local_one_and_is_kept_as_parquet(
+    spark: object, store: Path, tmp_path: Path
+) -> None:
+    config = parquet_config(store, 3)
+    out = tmp_path / "features.parquet"
+    config = config.model_copy(
+        update={"spark": config.spark.model_copy(update={"training_features": out})}
+    )
+    dataset = load_dataset(load_config(store).data)
+    local = prepare_training_data(dataset, load_config(store))
+    remote = prepare_training_data(dataset, config, spark_feature_builder(config))
+    pd.testing.assert_frame_equal(remote.features, local.features, rtol=0, atol=1e-12)
+    pd.testing.assert_series_equal(remote.labels, local.labels)
+    assert len(pd.read_parquet(out)) == len(local.features)
