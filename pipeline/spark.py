@@ -77,6 +77,7 @@ def spark_session(settings: SparkConfig) -> SparkSession:
     cross Arrow as UTC wall clock: the session time zone must be UTC.
     """
     require_java()
+    warnings.filterwarnings("ignore", message=PANDAS3_WARNING, category=FutureWarning)
     try:
         from pyspark.sql import SparkSession
     except ImportError:
@@ -90,7 +91,6 @@ def spark_session(settings: SparkConfig) -> SparkSession:
         os.environ["PYTHONWARNINGS"] = ",".join(
             filter(None, [os.environ.get("PYTHONWARNINGS"), quiet])
         )
-    warnings.filterwarnings("ignore", message=PANDAS3_WARNING, category=FutureWarning)
     session = (
         SparkSession.builder.master(settings.master)
         .appName("closeprob")
@@ -113,14 +113,39 @@ def read_spark_table(spark: SparkSession, path: Path) -> DataFrame:
         raise DataContractError(f"{path}: file or folder not found; check the path")
     if path.suffix.lower() == ".csv":
         return spark.read.csv(str(path), header=True, inferSchema=False, multiLine=True, escape='"')
+    nanos = nanosecond_columns(path)
+    if nanos:  # Spark has no nanosecond timestamps: read them as integers, then to microseconds
+        spark.conf.set("spark.sql.legacy.parquet.nanosAsLong", "true")
     try:
-        return spark.read.parquet(str(path))
+        frame = spark.read.parquet(str(path))
     except Exception as exc:  # Spark raises AnalysisException and JVM errors alike
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DataContractError(
             f"{path}: not readable as Parquet by Spark ({first}); the spark engine reads "
             "Parquet files, partitioned Parquet folders or .csv files"
         ) from None
+    from pyspark.sql.functions import col, floor, timestamp_micros
+
+    for name in nanos:
+        frame = frame.withColumn(name, timestamp_micros(floor(col(name) / 1000)))
+    return frame
+
+
+def nanosecond_columns(path: Path) -> list[str]:
+    """Columns stored as nanosecond timestamps (what pandas writes by default), from the
+    Parquet schema; none when pyarrow cannot read it (Spark then says what is wrong)."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    try:
+        schema = ds.dataset(str(path), format="parquet").schema
+    except (pa.ArrowException, OSError):
+        return []
+    return [
+        field.name
+        for field in schema
+        if pa.types.is_timestamp(field.type) and field.type.unit == "ns"
+    ]
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow import MlflowClient
 
 from closeprob.pipeline.cli import main
 from closeprob.pipeline.config import Config, load_config
@@ -38,11 +39,13 @@ def crm(tmp_path_factory: pytest.TempPathFactory) -> Path:
         patch.setenv("MLFLOW_TRACKING_URI", uri)
         patch.setenv("MLFLOW_REGISTRY_URI", uri)
         assert main(["train", "--config", str(path)]) == 0
-    interactions = pd.read_csv(folder / "interactions.csv", dtype="str")
+    # Typed Parquet as pandas writes it: nanosecond UTC timestamps (Spark reads microseconds).
+    dataset = load_dataset(load_config(path).data)
     (folder / "interactions").mkdir()
-    for part, rows in enumerate(np.array_split(np.arange(len(interactions)), 3)):
-        interactions.iloc[rows].to_parquet(folder / "interactions" / f"part-{part}.parquet")
-    pd.read_csv(folder / "deals.csv", dtype="str").to_parquet(folder / "deals.parquet")
+    for part, rows in enumerate(np.array_split(np.arange(len(dataset.interactions)), 3)):
+        part_path = folder / "interactions" / f"part-{part}.parquet"
+        dataset.interactions.iloc[rows].to_parquet(part_path)
+    dataset.deals.to_parquet(folder / "deals.parquet")
     return path
 
 
@@ -118,17 +121,21 @@ def test_predict_engine_spark_writes_the_local_queue_and_logs_the_run(
 ) -> None:
     local, remote = tmp_path / "local.csv", tmp_path / "spark.parquet"
     assert main(["predict", "--config", str(store), "--out", str(local)]) == 0
-    args = ["--deals", str(store.parent / "deals.parquet")]
-    args += ["--interactions", str(store.parent / "interactions")]
-    assert (
-        main(["predict", "--config", str(store), "--out", str(remote), "--engine", "spark", *args])
-        == 0
-    )
+    # The config's CSV files, read by Spark as the local engine reads them (all text).
+    spark_args = ["--out", str(remote), "--engine", "spark"]
+    assert main(["predict", "--config", str(store), *spark_args]) == 0
     a = pd.read_csv(local, keep_default_na=False, na_values=[""])
     b = pd.read_parquet(remote)
     assert b["deal_id"].tolist() == a["deal_id"].tolist()
     np.testing.assert_allclose(b["p_close"], a["p_close"], rtol=0, atol=1e-9)
     assert b["tier"].tolist() == a["tier"].tolist()
+    client = MlflowClient()
+    runs = client.search_runs(
+        [client.get_experiment_by_name("close-probability-predictions").experiment_id],
+        order_by=["attributes.start_time DESC"],
+    )
+    assert runs[0].data.params["queue_path"] == str(remote)
+    assert runs[0].data.metrics["rows_scored"] == len(b)
 
 
 def test_a_bad_value_found_by_a_spark_worker_is_reported_as_by_the_local_engine(

@@ -193,3 +193,14 @@ def test_a_failed_train_run_leaves_no_mlflow_store_in_the_working_folder(
     assert "error: " in capsys.readouterr().err
     assert not (tmp_path / "mlflow.db").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_an_unknown_reasons_for_or_engine_is_refused_through_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for section, text in (("ranking", "reasons_for: everyone"), ("predict", "engine: dask")):
+        path = write_csv(tmp_path / "config.yaml", f"{section}:\n  {text}\n")
+        assert main(["predict", "--config", str(path)]) == 2
+        err = capsys.readouterr().err
+        key, value = text.split(": ")
+        assert f"{section}.{key}: Input should be" in err and repr(value) in err
