@@ -16,6 +16,7 @@ UI_PORT ?= 5000
 WEEKS ?= 8
 SIZE ?= small,medium
 THROUGHPUT ?= 100000
+SPARK ?= 1000000
 FT_VENV := .venv-featuretools
 AS_OF ?=
 MODEL ?=
@@ -56,14 +57,14 @@ results: $(STAMP) ## The README's results table: every data set, model vs RFM an
 backtest: $(STAMP) ## Weekly queues of the past scored against what happened (WEEKS=8)
 	$(BIN)/closeprob backtest --config $(CONFIG) --weeks $(WEEKS) $(DATA_FLAGS)
 
-bench: $(VENV)/.bench-installed bench-featuretools ## Benchmarks -> bench/RESULTS.md (SIZE=small,medium[,large] THROUGHPUT=open deals)
-	$(BIN)/python bench/run.py --size $(SIZE) --throughput $(THROUGHPUT)
+bench: $(VENV)/.bench-installed bench-featuretools ## Benchmarks -> bench/RESULTS.md (SIZE=small,medium[,large] THROUGHPUT=open deals SPARK=interactions)
+	$(BIN)/python bench/run.py --size $(SIZE) --throughput $(THROUGHPUT) --spark '$(SPARK)'
 
 bench-featuretools: ## Featuretools in its own venv (it needs pandas < 3); the bench skips it if this fails
 	@$(MAKE) --no-print-directory $(FT_VENV)/.installed || echo "Featuretools not installed: the bench will skip it"
 
 $(VENV)/.bench-installed: $(STAMP)
-	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/pip install --quiet -e '.[bench,spark]'
 	touch $@
 
 $(FT_VENV)/.installed:

@@ -7,6 +7,7 @@ from those figures here, never written by hand.
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 ORDER = ("small", "medium", "large")
@@ -34,7 +35,7 @@ def render(results: Path) -> str:
     if not runs:
         return "\n".join([*lines, "No saved results: run `make bench`."]) + "\n"
     lines += machine_lines(runs) + targets(runs, results) + engines(runs) + scaling(runs)
-    lines += make_lines(runs) + stage_lines(runs) + scoring(runs, results)
+    lines += make_lines(runs) + stage_lines(runs) + scoring(runs, results) + spark_lines(results)
     return "\n".join(lines) + "\n"
 
 
@@ -281,3 +282,65 @@ def scoring(runs: list[dict], results: Path) -> list[str]:
             f"| {scoring_rate(run):,.0f} |"
         )
     return [*lines, ""]
+
+
+def spark_lines(results: Path) -> list[str]:
+    """The Spark engine (local[2]) against the local engine (`bench/spark_engine.py`)."""
+    path = results / "spark.json"
+    if not path.is_file():
+        return []
+    run = json.loads(path.read_text(encoding="utf-8"))
+    scored, trained = run["scoring"], run["training_features"]
+
+    def row(what: str, record: dict) -> str:
+        return (
+            f"| {what} | {record['seconds']:.1f} | {record['driver_peak_mib']:,.0f} "
+            f"| {record['workers_peak_mib']:,.0f} |"
+        )
+
+    local = scored["local"]
+    buckets = trained["buckets"]
+    per_unit = [b["seconds"] / (b["events"] + b["rows"]) * 1e6 for b in buckets if b["rows"]]
+    lines = [
+        "## Spark engine (local[2]) against the local engine",
+        "",
+        "`bench/spark_engine.py` (`make bench`; `SPARK=` skips it). One process: the local",
+        "engine, then Spark in local mode with 2 cores and "
+        f"{scored['partitions']} partitions, on the same",
+        "Parquet data (interactions as a folder of 8 files). Driver memory: the process's peak",
+        "RSS during the step; workers: the peak of the summed RSS of the JVM and its Python",
+        "workers.",
+        "",
+        *run["machine"],
+        "",
+        f"Scoring: {scored['open_deals']:,} open deals, {scored['interactions']:,} interactions; "
+        f"same ranks: {scored['same_ranks']}, largest p_close difference "
+        f"{scored['max_p_close_difference']:.1e}.",
+        "",
+        "| step | wall s | driver peak RSS MiB | workers peak RSS MiB |",
+        "|---|---:|---:|---:|",
+        row("local: read + validate + build_queue", local),
+        row("Spark: start the session", scored["spark_start"]),
+        row("Spark: build_spark_queue (read, 3 jobs, rank on the driver)", scored["spark"]),
+        "",
+        f"Local steps: read + validate {local['read_validate_s']:.2f} s, features + p_close "
+        f"{local['features_score_s']:.2f} s, rank on the driver {local['rank_s']:.2f} s, reasons "
+        f"{local['reasons_s']:.2f} s.",
+        "",
+        f"Training features: {trained['snapshot_rows']:,} snapshot rows × "
+        f"{trained['feature_columns']} features from {trained['interactions']:,} interactions; "
+        f"largest difference from the local table {trained['max_feature_difference']:.1e}.",
+        "",
+        "| step | wall s | driver peak RSS MiB | workers peak RSS MiB |",
+        "|---|---:|---:|---:|",
+        row("local: build_features", trained["local"]),
+        row("Spark: features per bucket, Parquet written and read back", trained["spark"]),
+        "",
+        f"Per bucket ({len(buckets)} buckets, each timing its own `build_features` call): "
+        f"events {min(b['events'] for b in buckets):,}–{max(b['events'] for b in buckets):,}, "
+        f"seconds {min(b['seconds'] for b in buckets):.2f}–"
+        f"{max(b['seconds'] for b in buckets):.2f}, "
+        f"median {statistics.median(per_unit):.2f} s per million (events + snapshot rows).",
+        "",
+    ]
+    return lines

@@ -298,6 +298,14 @@ def throughput(open_deals: str) -> None:
     checked(run_child(command), "the scoring throughput bench")
 
 
+def spark(interactions: str) -> None:
+    """The Spark engine against the local engine (bench/spark_engine.py), saved as JSON."""
+    print(f"Spark engine at {interactions} interactions", flush=True)
+    command = [python(), "bench/spark_engine.py", "--interactions", interactions]
+    command += ["--json", str(RESULTS / "spark.json")]
+    checked(run_child(command), "the Spark engine bench")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -315,6 +323,11 @@ def main() -> None:
         default="100000",
         help="open deals for the scoring-throughput bench, comma-separated ('' to skip)",
     )
+    parser.add_argument(
+        "--spark",
+        default="1000000",
+        help="interactions for the Spark-engine bench (needs Java and pyspark; '' to skip)",
+    )
     parser.add_argument("--work", type=Path, default=BENCH / ".work", help="scratch folder")
     parser.add_argument("--keep", action="store_true", help="keep the generated data")
     parser.add_argument("--render", action="store_true", help="only rewrite RESULTS.md")
@@ -329,6 +342,8 @@ def main() -> None:
             (RESULTS / f"{size}.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
         if args.throughput:
             throughput(args.throughput)
+        if args.spark:
+            spark(args.spark)
     (BENCH / "RESULTS.md").write_text(render(RESULTS), encoding="utf-8")
     print((BENCH / "RESULTS.md").read_text(encoding="utf-8"))
 
