@@ -267,6 +267,9 @@ def scoring(runs: list[dict], results: Path) -> list[str]:
             f"| {n / row['build_queue_no_reasons_s']:,.0f} "
             f"| {'–' if all_s is None else f'{n / all_s:,.0f}'} | {row['peak_mib']:,.0f} |"
         )
+    machines = {tuple(row["machine"]) for row in load_throughput(results) if "machine" in row}
+    for machine in sorted(machines):
+        lines += ["", *(f"- {line}" for line in machine)]
     lines += [
         "",
         "Within each size's own run (the deals open at the end of the generated data):",
@@ -292,11 +295,10 @@ def spark_lines(results: Path) -> list[str]:
     run = json.loads(path.read_text(encoding="utf-8"))
     scored, trained = run["scoring"], run["training_features"]
 
-    def row(what: str, record: dict) -> str:
-        return (
-            f"| {what} | {record['seconds']:.1f} | {record['driver_peak_mib']:,.0f} "
-            f"| {record['workers_peak_mib']:,.0f} |"
-        )
+    def row(what: str, record: dict, workers: bool = True) -> str:
+        # The local rows run no workers (an idle JVM from an earlier step may be alive).
+        shown = f"{record['workers_peak_mib']:,.0f}" if workers else "–"
+        return f"| {what} | {record['seconds']:.1f} | {record['driver_peak_mib']:,.0f} | {shown} |"
 
     local = scored["local"]
     buckets = trained["buckets"]
@@ -319,7 +321,7 @@ def spark_lines(results: Path) -> list[str]:
         "",
         "| step | wall s | driver peak RSS MiB | workers peak RSS MiB |",
         "|---|---:|---:|---:|",
-        row("local: read + validate + build_queue", local),
+        row("local: read + validate + build_queue", local, workers=False),
         row("Spark: start the session", scored["spark_start"]),
         row("Spark: build_spark_queue (read, 3 jobs, rank on the driver)", scored["spark"]),
         "",
@@ -333,7 +335,7 @@ def spark_lines(results: Path) -> list[str]:
         "",
         "| step | wall s | driver peak RSS MiB | workers peak RSS MiB |",
         "|---|---:|---:|---:|",
-        row("local: build_features", trained["local"]),
+        row("local: build_features", trained["local"], workers=False),
         row("Spark: features per bucket, Parquet written and read back", trained["spark"]),
         "",
         f"Per bucket ({len(buckets)} buckets, each timing its own `build_features` call): "

@@ -350,7 +350,10 @@ def main(argv: list[str]) -> None:
     print()
     print("\n".join(machine_lines(load_before)))
     if args.json is not None:
-        saved = [asdict(generated) | asdict(child) for generated, child in rows]
+        machine = machine_lines(load_before)
+        saved = [
+            asdict(generated) | asdict(child) | {"machine": machine} for generated, child in rows
+        ]
         args.json.write_text(json.dumps(saved, indent=1), encoding="utf-8")
 
 
