@@ -355,7 +355,7 @@ def build_spark_queue(
     queue = rank_queue(scored, no_events, loaded, as_of, config.ranking, previous)
     read = reason_rows(queue, config.ranking)
     if not read.any():
-        return queue
+        return queue, loaded
     chosen = queue.loc[read, "deal_id"]
     explain = partial(
         explain_bucket,
@@ -366,7 +366,7 @@ def build_spark_queue(
     buckets = map_buckets(
         spark, interactions, chosen.to_frame(), partitions, explain, REASON_SCHEMA
     )
-    return with_reasons(queue, read, run_spark(buckets.toPandas))
+    return with_reasons(queue, read, run_spark(buckets.toPandas)), loaded
 
 
 def read_deals(

@@ -75,8 +75,10 @@ def test_the_spark_queue_equals_the_local_queue(
 ) -> None:
     config = parquet_config(store, partitions)
     loaded = load_registered_model(config.predict.model_uri)
-    local = build_local_queue(load_config(store), loaded, None, None)  # from the CSV files
-    queue = build_spark_queue(config, loaded, None, None)
+    csv_config = load_config(store)  # the local engine reads the CSV files
+    local = build_local_queue(load_dataset(csv_config.data), csv_config, loaded, None, None)
+    queue, used = build_spark_queue(config, lambda: loaded, None, None)
+    assert used is loaded
     assert list(queue.columns) == QUEUE_COLUMNS
     assert queue["deal_id"].tolist() == local["deal_id"].tolist()
     np.testing.assert_allclose(queue["p_close"], local["p_close"], rtol=0, atol=1e-9)
