@@ -259,13 +259,7 @@ def timed_buckets(
 ) -> list[dict[str, float]]:
     """Per bucket: events, snapshot rows and the seconds its `build_features` call took."""
     spark = spark_session(config.spark)
-    context = FeatureContext(
-        deals,
-        spec,
-        str(config.data.interactions),
-        "fail",
-        pd.Index(snapshots["deal_id"].unique()),
-    )
+    context = FeatureContext(deals, spec, config.data, pd.Index(snapshots["deal_id"].unique()))
     interactions = read_spark_table(spark, config.data.interactions)
     frame = map_buckets(
         spark,

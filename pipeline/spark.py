@@ -14,6 +14,7 @@ one-row-per-open-deal scores come back to the driver, which ranks them globally 
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import sys
@@ -29,13 +30,22 @@ import pandas as pd
 
 from closeprob.features.build import build_features
 from closeprob.features.registry import categorical_features, feature_descriptions
-from closeprob.features.snapshots import data_end
 from closeprob.features.spec import FeatureSpec
 from closeprob.models.classifier import CloseModel
 from closeprob.pipeline.config import Config, DataConfig, SparkConfig, named_columns
-from closeprob.pipeline.dataset import Dataset, check_named_columns
+from closeprob.pipeline.dataset import Dataset, check_named_columns, configured_from
 from closeprob.pipeline.errors import CloseprobError, DataContractError
-from closeprob.pipeline.validate import parse_timestamps, validate_deals, validate_interactions
+from closeprob.pipeline.validate import (
+    DEAL_COLUMNS,
+    DEAL_OPTIONAL,
+    INTERACTION_COLUMNS,
+    INTERACTION_OPTIONAL,
+    Problems,
+    map_columns,
+    parse_timestamps,
+    validate_deals,
+    validate_interactions,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -53,6 +63,7 @@ INSTALL_JAVA = (
 )
 
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
@@ -156,8 +167,7 @@ class BucketContext:
 
     deals: pd.DataFrame
     model: CloseModel
-    source: str
-    unknown_deals: str
+    data: DataConfig
     as_of: pd.Timestamp
     scored_ids: pd.Index
 
@@ -178,7 +188,7 @@ def bucket_features(
     it has none: its events are still validated)."""
     from closeprob.pipeline.predict import snapshot_features
 
-    events = validate_bucket(raw_events, context.deals, context.source, context.unknown_deals)
+    events = validate_bucket(raw_events, context.deals, context.data)
     ids = pd.Index(deal_ids.astype("str"))
     if ids.empty:
         return None
@@ -189,15 +199,24 @@ def bucket_features(
 
 
 def validate_bucket(
-    raw_events: pd.DataFrame, deals: pd.DataFrame, source: str, unknown_deals: str
+    raw_events: pd.DataFrame, deals: pd.DataFrame, data: DataConfig
 ) -> pd.DataFrame:
-    """One bucket's interactions checked against the data contract, as the local engine does."""
-    return validate_interactions(
-        raw_events.drop(columns=["bucket"]),
+    """One bucket's interactions mapped and checked against the data contract as `load_dataset`
+    does (every error of the bucket in one DataContractError; warnings stay in the worker)."""
+    problems = Problems(strict=False)
+    source = str(data.interactions)
+    wanted = (*INTERACTION_COLUMNS, *INTERACTION_OPTIONAL)
+    frame = map_columns(raw_events.drop(columns=["bucket"]), data.columns, wanted, source, problems)
+    events = validate_interactions(
+        frame,
         source,
         deals["deal_id"],
-        unknown_deals,  # type: ignore[arg-type]
+        data.unknown_deal_interactions,
+        problems,
+        data.duplicate_interactions,
     )
+    problems.raise_errors()
+    return events
 
 
 def check_bucket(events: pd.DataFrame, ids: pd.Index, everywhere: pd.Index) -> None:
@@ -239,12 +258,19 @@ def run_spark(action: Callable[[], T]) -> T:
 
 
 def worker_error(exc: Exception) -> Exception:
-    """A closeprob error raised in a worker, as itself (its message intact); else `exc`."""
-    for line in reversed(str(exc).splitlines()):
+    """A closeprob error raised in a worker, as itself (its message intact, with the problem
+    lines that follow it when it lists several); else `exc`."""
+    lines = str(exc).splitlines()
+    for number in range(len(lines) - 1, -1, -1):
         for kind in (DataContractError, CloseprobError):
             prefix = f"{kind.__module__}.{kind.__name__}: "
-            if line.startswith(prefix):
-                return kind(line.removeprefix(prefix))
+            if lines[number].startswith(prefix):
+                listed = [lines[number].removeprefix(prefix)]
+                for line in lines[number + 1 :]:
+                    if not line.startswith("  - "):
+                        break
+                    listed.append(line)
+                return kind("\n".join(listed))
     return exc
 
 
@@ -281,34 +307,36 @@ def explain_bucket(
 
 
 def event_times(
-    batches: Iterator[pd.DataFrame], source: str, as_of: pd.Timestamp | None
+    batches: Iterator[pd.DataFrame], source: str, as_of: pd.Timestamp | None, now: pd.Timestamp
 ) -> Iterator[pd.DataFrame]:
-    """Per batch of interactions: the latest `occurred_at` and the count at or after `as_of`,
-    parsed by the data contract's own `parse_timestamps`."""
+    """Per batch of interactions: the latest `occurred_at` not after `now` and the count at or
+    after `as_of`, parsed by the data contract's own `parse_timestamps`."""
     for batch in batches:
         ids = batch["deal_id"].astype("str")
         times = parse_timestamps(batch, "occurred_at", source, ids)
         later = int((times >= as_of).sum()) if as_of is not None else 0
-        yield pd.DataFrame({"latest": [times.max()], "later": [later]})
+        yield pd.DataFrame({"latest": [times[times <= now].max()], "later": [later]})
 
 
 def spark_as_of(
     interactions: DataFrame, deals: pd.DataFrame, as_of: pd.Timestamp | None, source: str
 ) -> tuple[pd.Timestamp, int]:
-    """`as_of` (by default the end of the data, as the local engine sets it) and the number of
-    interactions at or after it."""
+    """`as_of` (by default the local engine's `default_as_of`: the earlier of the wall clock
+    and the data's end) and the number of interactions at or after it."""
+    from closeprob.pipeline.predict import default_as_of
+
+    now = pd.Timestamp.now(tz="UTC").floor("s")
+    times = partial(event_times, source=source, as_of=as_of, now=now)
     stats = (
         interactions.select("deal_id", "occurred_at")
-        .mapInPandas(
-            partial(event_times, source=source, as_of=as_of), "latest timestamp, later long"
-        )
+        .mapInPandas(times, "latest timestamp, later long")
         .toPandas()
     )
     if as_of is not None:
         return as_of, int(stats["later"].sum())
     latest = pd.to_datetime(stats["latest"]).dt.tz_localize("UTC").dt.as_unit("ns")
     events = pd.DataFrame({"occurred_at": latest.dropna()})
-    return data_end(deals, events).floor("s") + pd.Timedelta(seconds=1), 0
+    return default_as_of(Dataset(deals, events, None), now), 0
 
 
 def build_spark_queue(
@@ -334,19 +362,12 @@ def build_spark_queue(
     deals = read_deals(spark, data, named_columns(config))
     loaded = load_model()
     check_model_matches(loaded.close, deals, str(data.deals))
-    interactions = read_spark_table(spark, data.interactions)
+    interactions = read_interactions(spark, data)
     explicit = parse_as_of(as_of_text) if as_of_text else None
     as_of, later_events = spark_as_of(interactions, deals, explicit, str(data.interactions))
     report_later(later_events, int((deals["created_at"] >= as_of).sum()), as_of)
     to_score = open_snapshots(deals, as_of)["deal_id"]
-    context = BucketContext(
-        deals,
-        loaded.close,
-        str(data.interactions),
-        data.unknown_deal_interactions,
-        as_of,
-        pd.Index(to_score),
-    )
+    context = BucketContext(deals, loaded.close, data, as_of, pd.Index(to_score))
     chunk_rows = config.predict.chunk_rows
     score = partial(score_bucket, context=context, chunk_rows=chunk_rows)
     buckets = map_buckets(spark, interactions, to_score.to_frame(), partitions, score, SCORE_SCHEMA)
@@ -372,11 +393,30 @@ def build_spark_queue(
 def read_deals(
     spark: SparkSession, data: DataConfig, named: Mapping[str, tuple[str, ...]]
 ) -> pd.DataFrame:
-    """The deals table (one row per deal) read by Spark, checked and validated on the driver as
-    `load_dataset` does."""
+    """The deals table (one row per deal) read by Spark, then mapped, checked and validated on
+    the driver as `load_dataset` does (every error at once; warnings logged)."""
     raw = read_spark_table(spark, data.deals).toPandas()
-    check_named_columns(raw, str(data.deals), named)
-    return validate_deals(raw, str(data.deals), data.attributes)
+    problems = Problems(strict=False)
+    source = str(data.deals)
+    configured = configured_from(named)
+    wanted = (*DEAL_COLUMNS, *DEAL_OPTIONAL, *data.attributes, *configured)
+    raw = map_columns(raw, data.columns, wanted, source, problems)
+    check_named_columns(raw, source, named or {"data.attributes": data.attributes}, problems)
+    deals = validate_deals(raw, source, data.attributes, problems, configured, False)
+    problems.raise_errors()
+    for message in problems.warnings:
+        log.warning(message)
+    return deals
+
+
+def read_interactions(spark: SparkSession, data: DataConfig) -> DataFrame:
+    """The interactions as Spark reads them, with the export's headers that `data.columns`
+    maps renamed (bucketing needs `deal_id`); each bucket maps and validates the rest."""
+    interactions = read_spark_table(spark, data.interactions)
+    for target, header in data.columns.items():
+        if header in interactions.columns and target not in interactions.columns:
+            interactions = interactions.withColumnRenamed(header, target)
+    return interactions
 
 
 def report_later(events: int, deals: int, as_of: pd.Timestamp) -> None:
@@ -393,8 +433,7 @@ class FeatureContext:
 
     deals: pd.DataFrame
     spec: FeatureSpec
-    source: str
-    unknown_deals: str
+    data: DataConfig
     featurised_ids: pd.Index
 
 
@@ -412,7 +451,7 @@ def features_bucket(
     raw_events: pd.DataFrame, rows: pd.DataFrame, context: FeatureContext
 ) -> pd.DataFrame:
     """`build_features` for one bucket's snapshot rows, from its validated events."""
-    events = validate_bucket(raw_events, context.deals, context.source, context.unknown_deals)
+    events = validate_bucket(raw_events, context.deals, context.data)
     snapshots = pd.DataFrame(
         {
             "deal_id": rows["deal_id"].astype("str").to_numpy(),
@@ -437,14 +476,8 @@ def spark_feature_builder(config: Config) -> FeatureBuilder:
         spark = spark_session(config.spark)
         partitions = config.spark.partitions or spark.sparkContext.defaultParallelism
         data = config.data
-        interactions = read_spark_table(spark, data.interactions)
-        context = FeatureContext(
-            deals,
-            spec,
-            str(data.interactions),
-            data.unknown_deal_interactions,
-            pd.Index(snapshots["deal_id"].unique()),
-        )
+        interactions = read_interactions(spark, data)
+        context = FeatureContext(deals, spec, data, pd.Index(snapshots["deal_id"].unique()))
         rows = snapshots[["deal_id", "as_of"]]
         table = map_buckets(
             spark,
