@@ -526,6 +526,9 @@ def in_row_order(features: pd.DataFrame, snapshots: pd.DataFrame) -> pd.DataFram
             f"snapshot rows ({int((positions < 0).sum()):,} missing)"
         )
     ordered = features.drop(columns=["deal_id", "as_of"]).iloc[positions].reset_index(drop=True)
+    # Categorical features are plain objects with NaN for missing, as `build_features` gives.
+    text = [c for c in ordered.columns if not pd.api.types.is_numeric_dtype(ordered[c])]
+    ordered[text] = ordered[text].astype(object).where(ordered[text].notna())
     ordered.insert(0, "as_of", snapshots["as_of"].array)
     ordered.insert(0, "deal_id", snapshots["deal_id"].array)
     return ordered.set_axis(snapshots.index)

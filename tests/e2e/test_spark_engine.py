@@ -74,7 +74,7 @@ def test_the_spark_queue_equals_the_local_queue(
     spark: object, store: Path, partitions: int
 ) -> None:
     config = parquet_config(store, partitions)
-    loaded = load_registered_model(config.predict.model_uri)
+    loaded = load_registered_model(config.model_uri)
     csv_config = load_config(store)  # the local engine reads the CSV files
     local = build_local_queue(load_dataset(csv_config.data), csv_config, loaded, None, None)
     queue, used = build_spark_queue(config, lambda: loaded, None, None)
@@ -133,7 +133,7 @@ def test_predict_engine_spark_writes_the_local_queue_and_logs_the_run(
     assert b["tier"].tolist() == a["tier"].tolist()
     client = MlflowClient()
     runs = client.search_runs(
-        [client.get_experiment_by_name("close-probability-predictions").experiment_id],
+        [client.get_experiment_by_name(load_config(store).prediction_experiment).experiment_id],
         order_by=["attributes.start_time DESC"],
     )
     assert runs[0].data.params["queue_path"] == str(remote)
@@ -149,6 +149,7 @@ def test_a_bad_value_found_by_a_spark_worker_is_reported_as_by_the_local_engine(
     events.to_parquet(bad)
     out = tmp_path / "queue.csv"
     args = ["--config", str(store), "--out", str(out), "--interactions", str(bad)]
+    args += ["--model", "models:/close-probability@champion"]  # own files get their own name
     assert main(["predict", *args]) == 2
     local = capsys.readouterr().err
     assert main(["predict", *args, "--engine", "spark"]) == 2
