@@ -24,6 +24,7 @@ from pathlib import Path
 
 from score_throughput import status_mib  # bench/: this script's folder is on sys.path
 
+from closeprob.models.training import tree_count
 from closeprob.pipeline.config import load_config
 from closeprob.pipeline.dataset import load_dataset
 from closeprob.pipeline.predict import (
@@ -38,9 +39,9 @@ from closeprob.pipeline.predict import (
 )
 from closeprob.pipeline.registry import LoadedModel
 from closeprob.pipeline.train import (
-    calibrate_booster,
-    fit_booster,
     fit_deal_value_model,
+    fit_deployed,
+    fit_evaluated,
     prepare_training_data,
 )
 
@@ -84,13 +85,14 @@ def run_stages(config_path: Path) -> dict[str, object]:
         data = prepare_training_data(dataset, config)
         facts["rows"] = len(data.features)
         facts["columns"] = len(data.features.columns) - 2
-    with meter.stage("train") as facts:
-        fitted = fit_booster(data, config)
+    with meter.stage("train + calibrate (evaluated)") as facts:
+        evaluated = fit_evaluated(data, config)
         facts["rows"] = int(data.rows("train").sum())
-        facts["trees"] = int(fitted.booster.best_iteration_ or 0)
-    with meter.stage("calibrate") as facts:
-        model = calibrate_booster(fitted, data, config)
-        facts["rows"] = int(data.rows("calibration").sum())
+        facts["trees"] = tree_count(evaluated.booster)
+    with meter.stage("train + calibrate (deployed)") as facts:
+        model = fit_deployed(data, config)
+        facts["rows"] = int(data.role("fit").sum())
+        facts["trees"] = tree_count(model.booster)
     with meter.stage("value model") as facts:
         value_model = fit_deal_value_model(dataset.deals, data, config)
         facts["rows"] = len(dataset.deals)

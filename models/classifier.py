@@ -1,16 +1,17 @@
-"""The close-probability classifier: LightGBM with native categoricals, then calibration."""
+"""The close-probability model: LightGBM with native categoricals, and a calibrator that maps
+the booster's raw score (log-odds) to a probability. Fitting lives in `models/training.py`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from scipy.special import expit
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.frozen import FrozenEstimator
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
 
 from closeprob.features.attributes import normalise_levels
 from closeprob.features.spec import FeatureSpec
@@ -52,74 +53,66 @@ def encode_features(
     return pd.DataFrame(encoded, index=features.index)
 
 
-def fit_classifier(
-    train_x: pd.DataFrame,
-    train_y: pd.Series,
-    valid_x: pd.DataFrame,
-    valid_y: pd.Series,
-    params: dict[str, Any],
-    seed: int,
-) -> lgb.LGBMClassifier:
-    """LightGBM fitted on the training slice, stopped early on the later validation slice.
+@dataclass(frozen=True)
+class RawScoreCalibrator:
+    """P(won) from the booster's raw score: Platt (a logistic regression on the raw margin) or
+    isotonic regression on it; both public scikit-learn estimators."""
 
-    No class weights and no `is_unbalance`: they distort probabilities. Deterministic for a seed
-    and a thread count.
-    """
-    classifier = lgb.LGBMClassifier(
-        objective="binary",
-        n_estimators=params["max_estimators"],
-        learning_rate=params["learning_rate"],
-        num_leaves=params["num_leaves"],
-        min_child_samples=params["min_child_samples"],
-        colsample_bytree=params["feature_fraction"],
-        subsample=params["bagging_fraction"],
-        subsample_freq=params["bagging_freq"],
-        reg_lambda=params["lambda_l2"],
-        n_jobs=params["n_jobs"],
-        random_state=seed,
-        deterministic=True,
-        force_row_wise=True,
-        verbose=-1,
-    )
-    classifier.fit(
-        train_x,
-        train_y,
-        eval_X=(valid_x,),
-        eval_y=(valid_y,),
-        eval_metric="binary_logloss",
-        callbacks=[lgb.early_stopping(params["early_stopping_rounds"], verbose=False)],
-    )
-    return classifier
+    method: str
+    estimator: LogisticRegression | IsotonicRegression
+
+    def predict(self, raw: np.ndarray) -> np.ndarray:
+        raw = np.asarray(raw, dtype=float)
+        if isinstance(self.estimator, LogisticRegression):
+            return np.asarray(self.estimator.predict_proba(raw.reshape(-1, 1))[:, 1])
+        return np.clip(np.asarray(self.estimator.predict(raw), dtype=float), 0.0, 1.0)
 
 
-def calibrate_classifier(
-    classifier: lgb.LGBMClassifier,
-    calib_x: pd.DataFrame,
-    calib_y: pd.Series,
-    method: Literal["isotonic", "sigmoid"],
-) -> CalibratedClassifierCV:
-    """Calibration fitted on the calibration slice only; the fitted booster stays frozen."""
-    calibrated = CalibratedClassifierCV(FrozenEstimator(classifier), method=method)
-    return calibrated.fit(calib_x, calib_y)
+@dataclass(frozen=True)
+class LegacyCalibration:
+    """The calibration of models pickled by closeprob 0.1: a CalibratedClassifierCV over the
+    frozen booster. Read only to score those models exactly as 0.1 did; new models never
+    carry one."""
+
+    calibrated: Any
+
+    def predict(self, raw: np.ndarray) -> np.ndarray:
+        (fitted,) = self.calibrated.calibrated_classifiers_
+        proba = np.asarray(fitted.calibrators[0].predict(raw), dtype=float)
+        proba[(proba > 1.0) & (proba <= 1.0 + 1e-5)] = 1.0
+        return proba
 
 
 @dataclass(frozen=True)
 class CloseModel:
-    """Everything needed to score feature rows: spec, column order, categories, fitted models."""
+    """Everything needed to score feature rows: spec, column order, categories, the booster and
+    its raw-score calibrator."""
 
     spec: FeatureSpec
     feature_names: list[str]
     categories: dict[str, list[str]]
     booster: lgb.LGBMClassifier
-    calibrated: CalibratedClassifierCV
+    calibrator: RawScoreCalibrator | LegacyCalibration
     calibration_method: str
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # closeprob 0.1 pickled a `calibrated` CalibratedClassifierCV instead of `calibrator`.
+        if "calibrated" in state:
+            state = dict(state)
+            state["calibrator"] = LegacyCalibration(state.pop("calibrated"))
+        for key, value in state.items():
+            object.__setattr__(self, key, value)
 
     def encode(self, features: pd.DataFrame) -> pd.DataFrame:
         return encode_features(features, self.feature_names, self.categories)
 
+    def raw_score(self, encoded: pd.DataFrame) -> np.ndarray:
+        """The booster's raw score (log-odds) of encoded rows."""
+        return np.asarray(self.booster.predict(encoded, raw_score=True), dtype=float)
+
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
         """Calibrated P(won within the horizon) per row of a feature frame."""
-        return self.calibrated.predict_proba(self.encode(features))[:, 1]
+        return self.proba_from_raw(self.raw_score(self.encode(features)))
 
     def contributions(self, encoded: pd.DataFrame) -> np.ndarray:
         """LightGBM `pred_contrib` of the uncalibrated booster on encoded rows: one log-odds
@@ -128,15 +121,11 @@ class CloseModel:
 
     def proba_from_raw(self, raw: np.ndarray) -> np.ndarray:
         """Calibrated probabilities from the booster's raw scores (log-odds), e.g. the row sums
-        of `contributions`, without walking the trees again. Equal to `predict_proba`: the
-        calibrator sees what `CalibratedClassifierCV` feeds it, the booster's decision_function,
-        which is the raw score."""
-        (fitted,) = self.calibrated.calibrated_classifiers_
-        proba = np.asarray(fitted.calibrators[0].predict(raw), dtype=float)
-        proba[(proba > 1.0) & (proba <= 1.0 + 1e-5)] = 1.0
-        return proba
+        of `contributions`, without walking the trees again: the calibrator was fitted on
+        exactly this raw score, so this equals `predict_proba`."""
+        return self.calibrator.predict(np.asarray(raw, dtype=float))
 
     def predict_both(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(calibrated, uncalibrated) probabilities per row, walking the trees once."""
-        raw = np.asarray(self.booster.predict(self.encode(features), raw_score=True))
+        raw = self.raw_score(self.encode(features))
         return self.proba_from_raw(raw), expit(raw)

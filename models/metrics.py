@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
+from scipy.optimize import brentq
+from scipy.special import expit, logit
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 
@@ -143,3 +148,58 @@ def ranking_metrics(
         "lift_at_capacity": float(top["y"].mean() / base) if base > 0 else float("nan"),
         "value_captured_at_capacity": value_captured(won_value, queue_score, groups, capacity),
     }
+
+
+def calibration_intercept_slope(y_true: ArrayLike, p: ArrayLike) -> dict[str, float]:
+    """Calibration in the large and the calibration slope of `p` against outcomes `y_true`.
+
+    slope: b of the logistic regression y ~ a + b · logit(p) (1 = well spread, < 1 = too
+    extreme); intercept: a of y ~ a + offset(logit(p)) (0 = right on average, > 0 = p too low).
+    NaN when `y_true` has one class only.
+    """
+    y = np.asarray(y_true, dtype=float)
+    if len(np.unique(y)) < 2:
+        return {"calibration_intercept": float("nan"), "calibration_slope": float("nan")}
+    score = logit(np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6))
+    fitted = LogisticRegression(C=np.inf, max_iter=1000).fit(score.reshape(-1, 1), y)
+    intercept = brentq(lambda a: float(np.sum(y - expit(a + score))), -30.0, 30.0)
+    return {
+        "calibration_intercept": float(intercept),
+        "calibration_slope": float(fitted.coef_[0, 0]),
+    }
+
+
+def deal_bootstrap(
+    deal_ids: ArrayLike,
+    statistic: Callable[[np.ndarray], dict[str, float]],
+    resamples: int = 200,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, tuple[float, float]]:
+    """Percentile intervals of `statistic` (row indices → named figures) over resamples that
+    draw whole deals with replacement: a deal's snapshot rows are correlated, so resampling
+    rows would understate the uncertainty. Resamples where a figure is NaN are skipped."""
+    codes, _ = pd.factorize(pd.Series(np.asarray(deal_ids)))
+    order = np.argsort(codes, kind="stable")
+    counts = np.bincount(codes)
+    starts = np.cumsum(counts) - counts
+    rng = np.random.default_rng(seed)
+    draws: dict[str, list[float]] = {}
+    for _ in range(resamples):
+        chosen = rng.integers(0, len(counts), len(counts))
+        sizes = counts[chosen]
+        offsets = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+        rows = order[np.repeat(starts[chosen], sizes) + offsets]
+        for name, value in statistic(rows).items():
+            draws.setdefault(name, []).append(value)
+    tail = 100 * (1 - level) / 2
+    intervals = {}
+    for name, values in draws.items():
+        finite = np.asarray(values, dtype=float)
+        finite = finite[np.isfinite(finite)]
+        intervals[name] = (
+            (float(np.percentile(finite, tail)), float(np.percentile(finite, 100 - tail)))
+            if len(finite)
+            else (float("nan"), float("nan"))
+        )
+    return intervals

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 
@@ -77,3 +78,66 @@ def split_dates(
             "more time, a shorter snapshots.horizon_days, or a smaller snapshots.every_days"
         )
     return split
+
+
+HOLDOUT_BUCKETS = 100
+
+
+def deal_buckets(deal_ids: pd.Series) -> np.ndarray:
+    """A stable bucket 0–99 per deal id (pandas' fixed-key hash of the text): the same deal
+    falls in the same bucket in every run and every model version."""
+    hashed = pd.util.hash_pandas_object(deal_ids.astype(str), index=False).to_numpy()
+    return (hashed % HOLDOUT_BUCKETS).astype(int)
+
+
+@dataclass(frozen=True)
+class DeploymentSplit:
+    """Roles of the labelled snapshot rows for the deployed model.
+
+    `fit`: rows its booster is fitted on; `calibration`: rows of held-out deals in the most
+    recent window, for its calibrator; `comparison`: rows of other held-out deals in the same
+    window, seen by neither (champion/challenger and the deployed model's own figures).
+    """
+
+    fit: pd.Series
+    calibration: pd.Series
+    comparison: pd.Series
+    window: pd.DatetimeIndex
+
+    def role_of(self, index: pd.Index) -> pd.Series:
+        roles = pd.Series("", index=index, dtype="str")
+        for name in ("fit", "calibration", "comparison"):
+            roles = roles.mask(getattr(self, name), name)
+        return roles
+
+
+def deployment_split(
+    snapshots: pd.DataFrame, window_share: float, holdout_share: float, min_rows: int = 300
+) -> DeploymentSplit:
+    """Every labelled (deal_id, as_of) row gets a deployment role.
+
+    The window is the last `window_share` of snapshot dates, widened back a date at a time
+    until the calibration rows number `min_rows` (small data). Deals with a row in it are held
+    out by a stable hash of their id: a `holdout_share` of them for calibration, as many again
+    for comparison. Held-out deals leave the fit entirely (all their rows), so calibration and
+    comparison rows are disjoint from the fit by deal, not only by row; every other row is fit.
+    """
+    dates = pd.DatetimeIndex(snapshots["as_of"].unique()).sort_values()
+    bucket = pd.Series(deal_buckets(snapshots["deal_id"]), index=snapshots.index)
+    cut = round(HOLDOUT_BUCKETS * holdout_share)
+    size = max(1, round(len(dates) * window_share))
+    while True:
+        window = dates[len(dates) - size :]
+        in_window = snapshots["as_of"].isin(window)
+        held = snapshots["deal_id"].isin(snapshots.loc[in_window, "deal_id"].unique())
+        calibration_deal = held & (bucket < cut)
+        if int((calibration_deal & in_window).sum()) >= min_rows or size >= len(dates):
+            break
+        size += 1
+    comparison_deal = held & (bucket >= cut) & (bucket < 2 * cut)
+    return DeploymentSplit(
+        fit=~(calibration_deal | comparison_deal),
+        calibration=calibration_deal & in_window,
+        comparison=comparison_deal & in_window,
+        window=window,
+    )

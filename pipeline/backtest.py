@@ -12,7 +12,11 @@ import pandas as pd
 from closeprob.features.build import build_features
 from closeprob.features.snapshots import data_end
 from closeprob.models.baselines import rfm_scores
-from closeprob.models.metrics import value_captured
+from closeprob.models.metrics import (
+    calibration_intercept_slope,
+    classification_metrics,
+    value_captured,
+)
 from closeprob.pipeline.config import Config, named_columns
 from closeprob.pipeline.dataset import Dataset, known_at
 from closeprob.pipeline.predict import build_queue
@@ -23,6 +27,8 @@ from closeprob.pipeline.train import train_close_model
 log = logging.getLogger(__name__)
 
 POLICIES = ("p_x_value", "p_only", "value_only", "rfm")
+# How right the queue's p_close were, each week: the figures multiplied by money.
+CALIBRATION = ("ece", "log_loss", "brier", "calibration_intercept", "calibration_slope")
 
 
 def backtest_dates(dataset: Dataset, weeks: int, horizon_days: int) -> pd.DatetimeIndex:
@@ -52,7 +58,9 @@ class WeekResult:
     as_of: pd.Timestamp
     open_deals: int
     won_deals: int
+    mean_p_close: float
     captured: dict[str, float]
+    calibration: dict[str, float]
     tiers: pd.Series
 
 
@@ -79,14 +87,23 @@ def evaluate_week(
     }
     group = np.zeros(len(queue))
     capacity = config.evaluation.capacity
+    p_close = queue["p_close"].to_numpy(dtype=float)
+    both = 0 < won.sum() < len(won)
+    calibration = {
+        k: v
+        for k, v in (classification_metrics(won, p_close) if both else {}).items()
+        if k in CALIBRATION
+    } | calibration_intercept_slope(won, p_close)
     return WeekResult(
         as_of=as_of,
         open_deals=len(queue),
         won_deals=int(won.sum()),
+        mean_p_close=float(p_close.mean()),
         captured={
             name: value_captured(won_value, score, group, capacity)
             for name, score in scores.items()
         },
+        calibration={name: calibration.get(name, float("nan")) for name in CALIBRATION},
         tiers=queue.set_index("deal_id")["tier"],
     )
 
@@ -124,6 +141,8 @@ def run_backtest(dataset: Dataset, config: Config, weeks: int, retrain_every: in
                 "open_deals": week.open_deals,
                 "won_in_horizon": week.won_deals,
                 **{f"captured_{name}": week.captured[name] for name in POLICIES},
+                "mean_p_close": week.mean_p_close,
+                **week.calibration,
                 "tier_churn": tier_churn(previous, week.tiers) if previous is not None else np.nan,
             }
         )
@@ -140,7 +159,8 @@ def run_backtest_job(config: Config, weeks: int, retrain_every: int) -> None:
     ensure_data(config)
     dataset = load_dataset(config.data, named_columns(config))
     table = run_backtest(dataset, config, weeks, retrain_every)
-    columns = [f"captured_{name}" for name in POLICIES] + ["tier_churn"]
+    columns = [f"captured_{name}" for name in POLICIES] + ["tier_churn", "mean_p_close"]
+    columns += list(CALIBRATION)
     figure = backtest_figure(table, POLICIES)
     run_id = log_backtest_run(table, columns, figure, config, max(retrain_every, 1))
     log.info(
@@ -152,5 +172,11 @@ def run_backtest_job(config: Config, weeks: int, retrain_every: int) -> None:
     log.info(
         "\nmean: "
         + ", ".join(f"{str(k).removeprefix('captured_')} {v:.3f}" for k, v in means.items())
+    )
+    log.info(
+        "mean calibration of the queue's p_close against what happened: "
+        + ", ".join(f"{name} {table[name].mean():.3f}" for name in CALIBRATION)
+        + f" (won rate {(table['won_in_horizon'] / table['open_deals']).mean():.3f}, "
+        f"mean p_close {table['mean_p_close'].mean():.3f})"
     )
     log.info(f"mean tier churn {table['tier_churn'].mean():.3f}; MLflow run {run_id}")

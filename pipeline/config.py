@@ -45,6 +45,19 @@ class _Strict(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+# The data contract's own deal columns: never model attributes (`outcome` is the label itself,
+# `closed_at` is known only at the end, the ids and `amount` have their own features or uses).
+CONTRACT_DEAL_COLUMNS = (
+    "deal_id",
+    "created_at",
+    "closed_at",
+    "outcome",
+    "amount",
+    "account_id",
+    "owner_id",
+)
+
+
 class DataConfig(_Strict):
     deals: Path = Path("data/deals.csv")
     interactions: Path = Path("data/interactions.csv")
@@ -62,6 +75,18 @@ class DataConfig(_Strict):
     empty_interactions: Literal["fail", "allow"] = "fail"
     # A declared amount above this multiple of its value.segment's median is flagged (a typo?).
     amount_outlier_multiple: PositiveFloat = 1000.0
+
+    @model_validator(mode="after")
+    def _attributes_are_not_contract_columns(self) -> DataConfig:
+        refused = [name for name in self.attributes if name in CONTRACT_DEAL_COLUMNS]
+        if refused:
+            raise ValueError(
+                f"attributes {refused} are columns of the data contract, not model inputs "
+                f"({', '.join(CONTRACT_DEAL_COLUMNS)}): `outcome` and `closed_at` are the label "
+                "and would leak it, the ids and amount have their own features. Remove them "
+                "from data.attributes"
+            )
+        return self
 
 
 class GenerateConfig(_Strict):
@@ -102,20 +127,33 @@ class SplitConfig(_Strict):
 
 
 class ModelConfig(_Strict):
+    """LightGBM parameters under LightGBM's own names, passed through to it as they are.
+
+    `min_child_samples`, `num_leaves` and `early_stopping_round` are upper bounds: training
+    lowers them to what its row count supports (models/training.py, `capacity_for_rows`).
+    """
+
     learning_rate: PositiveFloat = 0.03
-    num_leaves: PositiveInt = 7
+    num_leaves: int = Field(default=7, ge=2)
     min_child_samples: PositiveInt = 100
-    max_estimators: PositiveInt = 3000
-    early_stopping_rounds: PositiveInt = 150
+    n_estimators: PositiveInt = 3000  # the most trees; early stopping picks the count
+    early_stopping_round: PositiveInt = 150
     feature_fraction: PositiveFloat = Field(default=0.8, le=1.0)
     bagging_fraction: PositiveFloat = Field(default=0.8, le=1.0)
     bagging_freq: int = Field(default=1, ge=0)
     lambda_l2: NonNegativeFloat = 1.0
-    n_jobs: PositiveInt = 2
+    linear_tree: bool = False
+    num_threads: PositiveInt = 2
 
 
 class CalibrationConfig(_Strict):
+    """How the deployed model is calibrated: on the last `window_share` of labelled snapshot
+    dates, on the rows of a `holdout_share` of the deals seen there (held out of the fit; as
+    many again are held out for champion/challenger)."""
+
     method: Literal["isotonic", "sigmoid"] = "sigmoid"
+    window_share: PositiveFloat = Field(default=0.15, lt=1.0)
+    holdout_share: PositiveFloat = Field(default=0.25, le=0.5)
 
 
 class ValueConfig(_Strict):
@@ -161,6 +199,10 @@ class EvaluationConfig(_Strict):
     segment: str | None = "source"
     primary_metric: str = "test_value_captured_at_capacity"
     log_loss_tolerance: NonNegativeFloat = 0.01
+    # A test ROC-AUC above this (or at/above the oracle's) is not believed: registered, never
+    # promoted. Real close prediction rarely passes 0.9; a label leak easily does.
+    max_plausible_auc: float = Field(default=0.98, gt=0.5, le=1.0)
+    bootstrap_resamples: int = Field(default=200, ge=20)  # resamples of deals for 95 % intervals
 
     @field_validator("primary_metric")
     @classmethod

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from sklearn.metrics import roc_auc_score
 
 from closeprob.features.registry import categorical_features
 from closeprob.models.baselines import (
@@ -19,8 +20,11 @@ from closeprob.models.baselines import (
 )
 from closeprob.models.metrics import (
     classification_metrics,
+    deal_bootstrap,
+    expected_calibration_error,
     ranking_metrics,
     segment_metrics,
+    value_captured,
     value_captured_curve,
 )
 from closeprob.models.value import DealValueModel, deal_values
@@ -68,18 +72,65 @@ def expected_values(p: np.ndarray, value: np.ndarray) -> np.ndarray:
     return p * np.nan_to_num(value, nan=0.0)
 
 
-def test_metrics(
-    data: TrainingData, scores: PolicyScores, value: np.ndarray, capacity: int
+def rows_metrics(
+    data: TrainingData, rows: pd.Series, scores: PolicyScores, value: np.ndarray, capacity: int
 ) -> dict[str, float]:
-    """Every test_* metric of one policy."""
-    test = data.rows("test")
-    labels = data.labels[test].to_numpy()
-    groups = data.features.loc[test, "as_of"].to_numpy()
+    """Classification and ranking metrics of one policy on `rows` (a mask over the snapshot
+    rows; `scores` and `value` are aligned with the rows it selects)."""
+    labels = data.labels[rows].to_numpy()
+    groups = data.features.loc[rows, "as_of"].to_numpy()
     metrics = classification_metrics(labels, scores.p_close)
     metrics |= ranking_metrics(
         labels, scores.p_close, scores.queue_score, won_values(labels, value), groups, capacity
     )
+    return metrics
+
+
+def test_metrics(
+    data: TrainingData, scores: PolicyScores, value: np.ndarray, capacity: int
+) -> dict[str, float]:
+    """Every test_* metric of one policy."""
+    metrics = rows_metrics(data, data.rows("test"), scores, value, capacity)
     return {f"test_{k}": v for k, v in metrics.items()}
+
+
+INTERVAL_METRICS = ("roc_auc", "ece", "value_captured_at_capacity")
+
+
+def test_intervals(
+    data: TrainingData,
+    scores: PolicyScores,
+    value: np.ndarray,
+    capacity: int,
+    resamples: int,
+    seed: int,
+) -> dict[str, float]:
+    """95 % intervals (`test_<metric>_lo` / `_hi`) of ROC-AUC, ECE and value captured, from a
+    bootstrap that resamples the test slice's deals (all rows of a drawn deal together)."""
+    test = data.rows("test")
+    labels = data.labels[test].to_numpy()
+    groups = data.features.loc[test, "as_of"].to_numpy()
+    won = won_values(labels, value)
+
+    def statistic(rows: np.ndarray) -> dict[str, float]:
+        y, p = labels[rows], scores.p_close[rows]
+        both = 0 < y.sum() < len(y)
+        return {
+            "roc_auc": float(roc_auc_score(y, p)) if both else float("nan"),
+            "ece": expected_calibration_error(y, p),
+            # A deal drawn twice is two queue entries of the same week: still one queue per as_of.
+            "value_captured_at_capacity": value_captured(
+                won[rows], scores.queue_score[rows], groups[rows], capacity
+            ),
+        }
+
+    deal_ids = data.features.loc[test, "deal_id"].to_numpy()
+    intervals = deal_bootstrap(deal_ids, statistic, resamples, seed)
+    metrics = {}
+    for name in INTERVAL_METRICS:
+        low, high = intervals[name]
+        metrics[f"test_{name}_lo"], metrics[f"test_{name}_hi"] = low, high
+    return metrics
 
 
 def policy_scores(result: TrainingResult, dataset: Dataset, config: Config) -> list[PolicyScores]:
@@ -131,9 +182,9 @@ def segment_table(
 
 
 def oracle_metrics(data: TrainingData, dataset: Dataset, config: Config) -> dict[str, float]:
-    """test_oracle_roc_auc and test_oracle_log_loss: the generator's true P(won within the
-    horizon) on the test rows, the best any model could do. Empty without a truth file (any data
-    but the built-in synthetic CRM)."""
+    """test_oracle_roc_auc, test_oracle_log_loss and test_oracle_ece: the generator's true
+    P(won within the horizon) on the test rows, the best any model could do. Empty without a
+    truth file (any data but the built-in synthetic CRM)."""
     if dataset.truth is None:
         return {}
     from closeprob.pipeline.synthetic import oracle_close_probability
@@ -146,7 +197,11 @@ def oracle_metrics(data: TrainingData, dataset: Dataset, config: Config) -> dict
         config.snapshots.horizon_days,
     )
     metrics = classification_metrics(data.labels[test], oracle.to_numpy())
-    return {"test_oracle_roc_auc": metrics["roc_auc"], "test_oracle_log_loss": metrics["log_loss"]}
+    return {
+        "test_oracle_roc_auc": metrics["roc_auc"],
+        "test_oracle_log_loss": metrics["log_loss"],
+        "test_oracle_ece": metrics["ece"],
+    }
 
 
 def capture_curves(
@@ -214,10 +269,15 @@ def evaluate_policies(
             figures["gain_lift.png"] = gain_figure(labels, {p.family: p.p_close for p in policies})
             curves = capture_curves(data, policies, value, capacities)
             figures["value_captured.png"] = value_captured_figure(curves, capacities, capacity)
+        metrics = test_metrics(data, policy, value, capacity)
+        if index == 0:
+            metrics |= test_intervals(
+                data, policy, value, capacity, config.evaluation.bootstrap_resamples, config.seed
+            )
         evaluations.append(
             Evaluation(
                 family=policy.family,
-                metrics=test_metrics(data, policy, value, capacity),
+                metrics=metrics,
                 figures=figures,
                 segments=segment_table(data, policy.p_close, dataset, config.evaluation.segment),
             )

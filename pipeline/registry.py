@@ -39,11 +39,10 @@ from closeprob.pipeline.config import Config
 from closeprob.pipeline.dataset import Dataset
 from closeprob.pipeline.errors import CloseprobError, DataContractError, ModelNotFoundError
 from closeprob.pipeline.evaluate import (
-    Evaluation,
     PolicyScores,
     expected_values,
     row_values,
-    test_metrics,
+    rows_metrics,
 )
 from closeprob.pipeline.runs import tracking_uri
 from closeprob.pipeline.train import TrainingResult
@@ -127,9 +126,14 @@ def closeprob_code() -> Iterator[Path]:
 
 
 def log_model(
-    model: CloseModel, value_model: DealValueModel, example: pd.DataFrame, name: str
+    model: CloseModel,
+    value_model: DealValueModel,
+    example: pd.DataFrame,
+    name: str,
+    tags: dict[str, str],
 ) -> str:
-    """Log the pyfunc to the active run and register it as a new version of `name`."""
+    """Log the pyfunc to the active run and register it as a new version of `name`, with
+    `tags` on the version (e.g. `trained_through`, `calibrated_on`)."""
     # Plain object columns: MLflow's schema has no pandas categorical or NA-aware string type.
     example = example.astype({c: object for c in model.categories})
     signature = infer_signature(example, model.predict_proba(example))
@@ -145,7 +149,11 @@ def log_model(
             code_paths=[str(code)],
             registered_model_name=name,
         )
-    return str(info.registered_model_version)
+    version = str(info.registered_model_version)
+    client = MlflowClient()
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    return version
 
 
 def describe_version(name: str, version: str, description: str, tags: dict[str, str]) -> None:
@@ -157,10 +165,13 @@ def describe_version(name: str, version: str, description: str, tags: dict[str, 
         client.set_model_version_tag(name, version, key, value)
 
 
-def set_aliases(name: str, model_version: str) -> None:
-    """The new version becomes `challenger`; also `champion` when there is none yet."""
+def set_aliases(name: str, model_version: str, may_be_champion: bool = True) -> None:
+    """The new version becomes `challenger`; also `champion` when there is none yet and it
+    `may_be_champion`."""
     client = MlflowClient()
     client.set_registered_model_alias(name, CHALLENGER, model_version)
+    if not may_be_champion:
+        return
     try:
         client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
@@ -241,37 +252,58 @@ def check_model_matches(model: CloseModel, deals: pd.DataFrame, source: str) -> 
         )
 
 
+def comparison_metrics(
+    model: CloseModel, result: TrainingResult, dataset: Dataset, config: Config
+) -> dict[str, float]:
+    """A deployed model's metrics on the comparison rows (recent rows of held-out deals that
+    no deployed fit sees), its features built with its own spec; deal values from the new
+    value model, so only p_close differs between models."""
+    data = result.data
+    rows = data.role("comparison")
+    snapshots = data.features.loc[rows, ["deal_id", "as_of"]]
+    features = build_features(dataset.deals, dataset.interactions, snapshots, model.spec)
+    p_close = model.predict_proba(features)
+    value = row_values(dataset.deals, data.features["deal_id"], result.value_model)[rows.to_numpy()]
+    policy = PolicyScores("deployed", p_close, expected_values(p_close, value))
+    # The comparison rows hold `holdout_share` of each week's deals: a queue as deep in
+    # proportion, or value captured would be near 1 for every model.
+    capacity = max(1, round(config.evaluation.capacity * config.calibration.holdout_share))
+    metrics = rows_metrics(data, rows, policy, value, capacity)
+    return {f"comparison_{k}": v for k, v in metrics.items()}
+
+
 def champion_metrics(result: TrainingResult, dataset: Dataset, config: Config) -> dict[str, float]:
-    """The champion's test metrics on the challenger's test rows (features built with the
-    champion's own spec; values from the challenger's value model, so only p_close differs)."""
+    """The champion's metrics on the challenger's comparison rows."""
     champion = load_registered_model(f"models:/{config.registered_model}@{CHAMPION}")
     check_model_matches(champion.close, dataset.deals, str(config.data.deals))
-    data = result.data
-    test = data.rows("test")
-    snapshots = data.features.loc[test, ["deal_id", "as_of"]]
-    features = build_features(dataset.deals, dataset.interactions, snapshots, champion.close.spec)
-    p_close = champion.close.predict_proba(features)
-    value = row_values(dataset.deals, data.features["deal_id"], result.value_model)[test.to_numpy()]
-    policy = PolicyScores("champion", p_close, expected_values(p_close, value))
-    return test_metrics(data, policy, value, config.evaluation.capacity)
+    return comparison_metrics(champion.close, result, dataset, config)
 
 
 def challenge_champion(
     result: TrainingResult,
     dataset: Dataset,
     config: Config,
-    evaluation: Evaluation,
     run_id: str,
     version: str,
+    implausible: str | None,
+    comparison: dict[str, float],
 ) -> Decision:
-    """Compare the new version with the champion on the same test slice; promote by the rule.
+    """Compare the new deployed version with the champion on the same comparison rows (recent
+    rows of deals held out of the new fit by a stable hash, so held out of every version's
+    fit that used the same window); promote by the rule. `comparison` holds the new model's
+    `comparison_*` metrics. A model whose test figures are too good to believe
+    (`implausible`) is never promoted.
 
     The decision, both figures and the reason are logged to the training run.
     """
     mlflow.set_tracking_uri(tracking_uri())
     client = MlflowClient()
     current = alias_versions(config.registered_model).get(CHAMPION)
-    if current == version:
+    if implausible is not None:
+        decision = Decision(False, implausible)
+        client.set_tag(run_id, "implausible", implausible)
+        client.set_model_version_tag(config.registered_model, version, "implausible", implausible)
+    elif current == version:
         decision = Decision(True, "no champion before: the first model becomes champion")
     else:
         try:
@@ -279,15 +311,16 @@ def challenge_champion(
         except CloseprobError as exc:
             decision = Decision(False, f"champion version {current} cannot score this data ({exc})")
         else:
-            primary = config.evaluation.primary_metric
+            primary = "comparison_" + config.evaluation.primary_metric.removeprefix("test_")
             decision = decide_promotion(
-                evaluation.metrics | result.metrics,
+                comparison,
                 old,
                 primary,
                 config.evaluation.log_loss_tolerance,
+                "comparison_log_loss",
             )
             client.log_metric(run_id, f"champion_{primary}", old[primary])
-            client.log_metric(run_id, "champion_test_log_loss", old["test_log_loss"])
+            client.log_metric(run_id, "champion_comparison_log_loss", old["comparison_log_loss"])
             if decision.promote:
                 set_champion(config.registered_model, version)
     client.set_tag(

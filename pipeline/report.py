@@ -38,24 +38,59 @@ def print_training_report(
         )
     metrics = result.metrics
     log.info(
-        f"\nTest metrics ({int(data.rows('test').sum()):,} rows, after every fitting label window):"
+        f"\nTest metrics of the model fitted on the train slice ({int(data.rows('test').sum()):,} "
+        "rows, after every fitting label window; 95 % intervals resample deals):"
     )
-    log.info(f"  {'metric':<10}{'calibrated':>12}{'uncalibrated':>14}")
+    log.info(f"  {'metric':<10}{'calibrated':>12}{'95 % interval':>18}{'uncalibrated':>14}")
     for key in METRIC_ORDER:
         calibrated, uncalibrated = metrics[f"test_{key}"], metrics[f"test_uncalibrated_{key}"]
-        log.info(f"  {key:<10}{calibrated:>12.4f}{uncalibrated:>14.4f}")
+        log.info(
+            f"  {key:<10}{calibrated:>12.4f}{_interval(metrics, key):>18}{uncalibrated:>14.4f}"
+        )
+    key = "value_captured_at_capacity"
+    if f"test_{key}" in metrics:
+        log.info(
+            f"  {'value@cap':<10}{metrics[f'test_{key}']:>12.4f}{_interval(metrics, key):>18}"
+            f"   (capacity {config.evaluation.capacity})"
+        )
     if "test_oracle_roc_auc" in metrics:
         gap = metrics["test_oracle_roc_auc"] - metrics["test_roc_auc"]
         log.info(
             "  oracle roc_auc (true probabilities, the best any model could do): "
             f"{metrics['test_oracle_roc_auc']:.4f} (gap {gap:.4f})"
         )
+    print_deployment(result)
     log.info(
         f"\nMLflow run {run_id} in experiment '{config.experiment}' at {uri}\n"
         f"registered '{config.registered_model}' version {model_version}"
         f"{' as ' + ' and '.join(aliases) if aliases else ''}\n"
         f"trained in {seconds:.1f} s"
     )
+
+
+def _interval(metrics: dict[str, float], key: str) -> str:
+    low, high = metrics.get(f"test_{key}_lo"), metrics.get(f"test_{key}_hi")
+    return "" if low is None or high is None else f"[{low:.4f}, {high:.4f}]"
+
+
+def print_deployment(result: TrainingResult) -> None:
+    """What the registered (deployed) model was fitted and calibrated on."""
+    data, metrics = result.data, result.metrics
+    fit, calibration = data.role("fit"), data.role("calibration")
+    comparison = data.role("comparison")
+    log.info(
+        f"\nDeployed (registered) model: fitted on {int(fit.sum()):,} labelled rows, "
+        f"trained_through {result.trained_through}, {int(metrics['deployed_trees'])} trees "
+        f"(early stopping on the held-out calibration deals; the evaluated model: "
+        f"{int(metrics['best_iteration'])});\n"
+        f"  calibrated_on {result.calibrated_on}: {int(calibration.sum()):,} rows of held-out "
+        f"deals; {int(comparison.sum()):,} rows of other held-out deals for comparison"
+    )
+    if "comparison_roc_auc" in metrics:
+        log.info(
+            f"  on the comparison rows: roc_auc {metrics['comparison_roc_auc']:.4f}, "
+            f"log_loss {metrics['comparison_log_loss']:.4f}, ece {metrics['comparison_ece']:.4f}"
+        )
 
 
 def print_queue_summary(queue: pd.DataFrame, tiers: pd.DataFrame, path: Path, run_id: str) -> None:

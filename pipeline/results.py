@@ -9,7 +9,13 @@ import pandas as pd
 
 from closeprob.pipeline.config import Config, named_columns
 from closeprob.pipeline.dataset import Dataset
-from closeprob.pipeline.evaluate import PolicyScores, policy_scores, row_values, test_metrics
+from closeprob.pipeline.evaluate import (
+    PolicyScores,
+    policy_scores,
+    row_values,
+    test_intervals,
+    test_metrics,
+)
 from closeprob.pipeline.train import train_close_model
 
 log = logging.getLogger(__name__)
@@ -26,7 +32,17 @@ def dataset_result(name: str, dataset: Dataset, config: Config) -> dict[str, obj
     by_family: dict[str, PolicyScores] = {
         p.family: p for p in policy_scores(result, dataset, config)
     }
-    model = test_metrics(data, by_family["lightgbm_calibrated"], value, config.evaluation.capacity)
+    capacity = config.evaluation.capacity
+    model = test_metrics(data, by_family["lightgbm_calibrated"], value, capacity)
+    model |= test_intervals(
+        data,
+        by_family["lightgbm_calibrated"],
+        value,
+        capacity,
+        config.evaluation.bootstrap_resamples,
+        config.seed,
+    )
+    logistic = test_metrics(data, by_family["logistic"], value, capacity)
     captured = {
         family: test_metrics(data, by_family[family], value, config.evaluation.capacity)[
             "test_value_captured_at_capacity"
@@ -44,15 +60,24 @@ def dataset_result(name: str, dataset: Dataset, config: Config) -> dict[str, obj
         "span": f"{times.min().date()} – {times.max().date()}",
         "horizon d": config.snapshots.horizon_days,
         "ROC-AUC": model["test_roc_auc"],
+        "ROC-AUC 95 %": _interval(model, "roc_auc"),
         "PR-AUC": model["test_pr_auc"],
         "log loss": model["test_log_loss"],
         "ECE": model["test_ece"],
-        "capacity": config.evaluation.capacity,
+        "ECE 95 %": _interval(model, "ece"),
+        "capacity": capacity,
         "value@cap model": model["test_value_captured_at_capacity"],
+        "value@cap 95 %": _interval(model, "value_captured_at_capacity"),
+        "ROC-AUC logistic": logistic["test_roc_auc"],
+        "value@cap logistic": logistic["test_value_captured_at_capacity"],
         "value@cap RFM": captured["rfm"],
         "value@cap value-only": captured["abc_value"],
         "has values": bool(dataset.deals["amount"].notna().any()),
     }
+
+
+def _interval(metrics: dict[str, float], name: str) -> str:
+    return f"[{metrics[f'test_{name}_lo']:.3f}, {metrics[f'test_{name}_hi']:.3f}]"
 
 
 def run_results(names: str | None) -> None:

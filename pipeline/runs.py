@@ -26,7 +26,7 @@ from closeprob.models.ranker import TIERS
 from closeprob.pipeline.config import Config, flatten_config
 from closeprob.pipeline.dataset import Dataset
 from closeprob.pipeline.evaluate import Evaluation
-from closeprob.pipeline.train import SLICES, TrainingResult
+from closeprob.pipeline.train import ROLES, SLICES, TrainingResult
 
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND = "mlflow.experimentKind", "custom_model_development"
@@ -115,6 +115,10 @@ def split_summary(result: TrainingResult) -> dict[str, str]:
         summary[f"split.{name}_positive_rate"] = f"{result.data.labels[rows].mean():.4f}"
         summary[f"split.{name}_from"] = str(dates[0].date())
         summary[f"split.{name}_to"] = str(dates[-1].date())
+    for name in ROLES:
+        rows = result.data.role(name)
+        summary[f"deployed.{name}_rows"] = str(int(rows.sum()))
+        summary[f"deployed.{name}_positive_rate"] = f"{result.data.labels[rows].mean():.4f}"
     return summary
 
 
@@ -138,6 +142,12 @@ def log_training_run(
         try:
             _log_common(config, dataset, result, "lightgbm_calibrated", fingerprint)
             log_data_inputs(dataset, config, fingerprint["data.sha256"], "training")
+            mlflow.set_tags(
+                {
+                    "trained_through": result.trained_through,
+                    "calibrated_on": result.calibrated_on,
+                }
+            )
             mlflow.log_metrics(result.metrics | evaluation.metrics)
             kind = "model" if result.value_model.regressor else "segment_median"
             mlflow.log_param("value.model_kind", kind)
@@ -164,7 +174,8 @@ def version_notes(
     description = (
         f"Trained on '{config.name}' ({config.data.deals}): {int(data['data.deals_rows']):,} "
         f"deals and {int(data['data.interactions_rows']):,} interactions, {first} to {last}. "
-        f"Test ROC-AUC {roc_auc:.3f}, ECE {ece:.3f}."
+        f"Test ROC-AUC {roc_auc:.3f}, ECE {ece:.3f}. Deployed model: trained through "
+        f"{result.trained_through}, calibrated on {result.calibrated_on}."
     )
     tags = {
         "data.name": config.name,

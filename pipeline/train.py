@@ -5,28 +5,36 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from closeprob.features.attributes import open_closed_contrast
 from closeprob.features.build import build_features
 from closeprob.features.labels import label_outcomes
 from closeprob.features.registry import categorical_features, feature_descriptions
 from closeprob.features.snapshots import open_deal_snapshots, training_dates
 from closeprob.features.spec import FeatureSpec, select_event_types
-from closeprob.models.classifier import (
-    CloseModel,
-    calibrate_classifier,
-    encode_features,
-    fit_categories,
-    fit_classifier,
-)
+from closeprob.models.classifier import CloseModel
 from closeprob.models.metrics import classification_metrics
-from closeprob.models.split import SplitError, TimeSplit, split_dates
+from closeprob.models.promotion import implausible_reason, untrusted_reason
+from closeprob.models.split import (
+    DeploymentSplit,
+    SplitError,
+    TimeSplit,
+    deployment_split,
+    split_dates,
+)
+from closeprob.models.training import (
+    fit_deployed_model,
+    fit_evaluated_model,
+    split_count,
+    tree_count,
+)
 from closeprob.models.value import DealValueModel, fit_value_model, value_errors
 from closeprob.pipeline.config import Config, named_columns
 from closeprob.pipeline.dataset import Dataset
@@ -42,30 +50,45 @@ if TYPE_CHECKING:
 FeatureBuilder = Callable[[pd.DataFrame, pd.DataFrame, pd.DataFrame, FeatureSpec], pd.DataFrame]
 MIN_OUTCOMES = 40
 SLICES = ("train", "validation", "calibration", "test")
+ROLES = ("fit", "calibration", "comparison")
+# A leak warning when an attribute's fill rate differs by this much between open and closed
+# deals, or its values by this total-variation distance.
+LEAK_FILL_GAP, LEAK_VALUE_DISTANCE = 0.3, 0.5
 
 
 @dataclass(frozen=True)
 class TrainingData:
-    """Snapshot rows (deal_id, as_of, features), their labels and the slice each belongs to."""
+    """Every labelled snapshot row (deal_id, as_of, features), its label, the evaluation slice
+    it belongs to ('' in the embargo) and its role for the deployed model."""
 
     features: pd.DataFrame
     labels: pd.Series
     slices: pd.Series
     split: TimeSplit
     spec: FeatureSpec
+    deployment: DeploymentSplit
 
     def rows(self, name: str) -> pd.Series:
         return self.slices == name
 
+    def role(self, name: str) -> pd.Series:
+        return pd.Series(getattr(self.deployment, name), index=self.features.index)
+
 
 @dataclass(frozen=True)
 class TrainingResult:
+    """`model` is the deployed model (registered); `evaluated` the one fitted on the training
+    slice, whose test-slice probabilities are `test_p_close` / `test_p_raw`."""
+
     model: CloseModel
+    evaluated: CloseModel
     data: TrainingData
     metrics: dict[str, float]
     test_p_close: np.ndarray
     test_p_raw: np.ndarray
     value_model: DealValueModel
+    trained_through: str
+    calibrated_on: str
 
 
 def check_outcomes(deals: pd.DataFrame, source: str) -> None:
@@ -79,12 +102,35 @@ def check_outcomes(deals: pd.DataFrame, source: str) -> None:
         )
 
 
+def warn_leaky_attributes(deals: pd.DataFrame, attributes: tuple[str, ...], source: str) -> None:
+    """A warning per model input column (attributes, history keys) filled, or valued, very
+    differently in open and closed deals: a column set at close time (an account filled only
+    when a deal is won) leaks the label."""
+    for row in open_closed_contrast(deals, attributes).to_dict("records"):
+        open_fill, closed_fill = float(row["open_fill"]), float(row["closed_fill"])
+        distance = float(row["value_distance"])
+        if abs(open_fill - closed_fill) >= LEAK_FILL_GAP or distance >= LEAK_VALUE_DISTANCE:
+            warnings.warn(
+                f"{source}: attribute {row['attribute']!r} may leak the outcome: filled in "
+                f"{open_fill:.0%} of open deals and {closed_fill:.0%} of closed deals, "
+                f"value distributions {distance:.2f} apart (total variation). Keep only "
+                "attributes known when a deal is created; remove it from data.attributes "
+                "(or features.history_keys) if it is set or filled at close",
+                stacklevel=2,
+            )
+
+
 def prepare_training_data(
     dataset: Dataset, config: Config, build: FeatureBuilder = build_features
 ) -> TrainingData:
     """Every (deal, as_of) pair with a known label, featurised point-in-time (by `build`:
-    `build_features`, or the Spark engine's, which runs it per partition), split by time."""
+    `build_features`, or the Spark engine's, which runs it per partition), split by time
+    for evaluation and by role for the deployed model."""
     check_outcomes(dataset.deals, str(config.data.deals))
+    history_keys = tuple(k for k in config.features.history_keys if k in dataset.deals.columns)
+    warn_leaky_attributes(
+        dataset.deals, (*config.data.attributes, *history_keys), str(config.data.deals)
+    )
     horizon = config.snapshots.horizon_days
     dates = training_dates(
         dataset.deals, dataset.interactions, config.snapshots.every_days, horizon
@@ -101,99 +147,96 @@ def prepare_training_data(
         raise TrainingDataError(str(exc)) from None
     snapshots = open_deal_snapshots(dataset.deals, dates)
     slices = split.slice_of(snapshots["as_of"])
-    snapshots, slices = (
-        snapshots[slices != ""].reset_index(drop=True),
-        slices[slices != ""].reset_index(drop=True),
-    )
     spec = FeatureSpec(
         event_types=select_event_types(
             dataset.interactions, split.train[-1], config.features.max_types
         ),
         windows_days=config.features.windows_days,
         attributes=config.data.attributes,
-        history_keys=tuple(k for k in config.features.history_keys if k in dataset.deals.columns),
+        history_keys=history_keys,
         stage_event_type=config.features.stage_event_type,
         prior_strength=config.features.prior_strength,
     )
     with stage(f"features for {len(snapshots):,} snapshot rows"):
         features = build(dataset.deals, dataset.interactions, snapshots, spec)
     labels = label_outcomes(dataset.deals, snapshots, horizon)
-    data = TrainingData(features=features, labels=labels, slices=slices, split=split, spec=spec)
+    deployment = deployment_split(
+        snapshots, config.calibration.window_share, config.calibration.holdout_share
+    )
+    data = TrainingData(features, labels, slices, split, spec, deployment)
     _check_slices(data)
     return data
 
 
 def _check_slices(data: TrainingData) -> None:
-    for name in SLICES:
-        labels = data.labels[data.rows(name)]
+    named = [(f"the {name} slice", data.rows(name)) for name in SLICES]
+    named += [(f"the deployed model's {name} rows", data.role(name)) for name in ROLES]
+    for name, rows in named:
+        labels = data.labels[rows]
         if labels.nunique() < 2:
             raise TrainingDataError(
-                f"the {name} slice ({len(labels)} snapshot rows) has only label "
+                f"{name} ({len(labels)} snapshot rows) has only label "
                 f"{labels.unique().tolist()}; both won and not-won rows are needed in every slice. "
-                "Use a longer history or a longer snapshots.horizon_days"
+                "Use a longer history, a longer snapshots.horizon_days, or a larger "
+                "calibration.window_share"
             )
 
 
-@dataclass(frozen=True)
-class FittedBooster:
-    """The uncalibrated classifier, its columns and categories, and every row encoded."""
-
-    booster: lgb.LGBMClassifier
-    feature_names: list[str]
-    categories: dict[str, list[str]]
-    encoded: pd.DataFrame
+def _as_date(when: pd.Timestamp) -> str:
+    return str(when.date())
 
 
-def fit_booster(data: TrainingData, config: Config) -> FittedBooster:
-    """LightGBM on the train slice, early-stopped on the validation slice."""
-    names = list(feature_descriptions(data.spec))
-    categories = fit_categories(data.features[data.rows("train")], categorical_features(data.spec))
-    encoded = encode_features(data.features, names, categories)
-    booster = fit_classifier(
-        encoded[data.rows("train")],
-        data.labels[data.rows("train")],
-        encoded[data.rows("validation")],
-        data.labels[data.rows("validation")],
+def fit_evaluated(data: TrainingData, config: Config) -> CloseModel:
+    """LightGBM on the train slice, early-stopped on validation, calibrated on calibration."""
+    return fit_evaluated_model(
+        data.features,
+        data.labels,
+        {name: data.rows(name) for name in ("train", "validation", "calibration")},
+        data.spec,
+        list(feature_descriptions(data.spec)),
+        categorical_features(data.spec),
         config.model.model_dump(),
         config.seed,
-    )
-    return FittedBooster(booster, names, categories, encoded)
-
-
-def calibrate_booster(fitted: FittedBooster, data: TrainingData, config: Config) -> CloseModel:
-    """The booster frozen, its probabilities calibrated on the calibration slice."""
-    calibrated = calibrate_classifier(
-        fitted.booster,
-        fitted.encoded[data.rows("calibration")],
-        data.labels[data.rows("calibration")],
         config.calibration.method,
     )
-    return CloseModel(
-        spec=data.spec,
-        feature_names=fitted.feature_names,
-        categories=fitted.categories,
-        booster=fitted.booster,
-        calibrated=calibrated,
-        calibration_method=config.calibration.method,
+
+
+def fit_deployed(data: TrainingData, config: Config) -> CloseModel:
+    """Every labelled row outside the held-out deals, its tree count chosen again by early
+    stopping on the held-out calibration deals of the latest window, then calibrated on
+    them. (Measured against early stopping's count from the train slice, as is and scaled to
+    the row count: bench/deployment_fit.py, README "Evaluate on the past, deploy on
+    everything".)"""
+    return fit_deployed_model(
+        data.features,
+        data.labels,
+        data.role("fit"),
+        data.role("calibration"),
+        data.spec,
+        list(feature_descriptions(data.spec)),
+        categorical_features(data.spec),
+        config.model.model_dump(),
+        None,
+        config.seed,
+        config.calibration.method,
     )
-
-
-def fit_close_model(data: TrainingData, config: Config) -> CloseModel:
-    """LightGBM on train, early-stopped on validation, calibrated on calibration."""
-    with stage(f"fitting LightGBM on {int(data.rows('train').sum()):,} rows"):
-        fitted = fit_booster(data, config)
-    with stage(f"calibrating ({config.calibration.method})"):
-        return calibrate_booster(fitted, data, config)
 
 
 def train_close_model(
     dataset: Dataset, config: Config, build: FeatureBuilder = build_features
 ) -> TrainingResult:
-    """Fit and evaluate on the test slice, which starts after every fitting label window ends."""
+    """Evaluate on the past, deploy on everything.
+
+    The evaluated model is fitted on the train slice and measured on the test slice, which
+    starts after every label window it used ends. The deployed model is fitted on all
+    labelled rows but the held-out deals, early-stopped and calibrated on the latest
+    window's held-out deals.
+    """
     data = prepare_training_data(dataset, config, build)
-    model = fit_close_model(data, config)
+    with stage(f"fitting and calibrating on {int(data.rows('train').sum()):,} training rows"):
+        evaluated = fit_evaluated(data, config)
     test = data.rows("test")
-    p_close, p_raw = model.predict_both(data.features[test])
+    p_close, p_raw = evaluated.predict_both(data.features[test])
     metrics = {
         f"test_{k}": v for k, v in classification_metrics(data.labels[test], p_close).items()
     }
@@ -201,7 +244,15 @@ def train_close_model(
         f"test_uncalibrated_{k}": v
         for k, v in classification_metrics(data.labels[test], p_raw).items()
     }
-    metrics["best_iteration"] = float(model.booster.best_iteration_ or model.booster.n_estimators)
+    best = tree_count(evaluated.booster)
+    with stage(f"fitting the deployed model on {int(data.role('fit').sum()):,} rows"):
+        deployed = fit_deployed(data, config)
+    metrics |= {
+        "best_iteration": float(best),
+        "deployed_trees": float(tree_count(deployed.booster)),
+        "evaluated_splits": float(split_count(evaluated.booster)),
+        "deployed_splits": float(split_count(deployed.booster)),
+    }
     value_model = fit_deal_value_model(dataset.deals, data, config)
     test_deals = dataset.deals[dataset.deals["created_at"] >= data.split.test[0]]
     metrics |= {f"test_value_{k}": v for k, v in value_errors(value_model, test_deals).items()}
@@ -210,13 +261,18 @@ def train_close_model(
         f"test_value_segment_median_{k}": v
         for k, v in value_errors(median_only, test_deals).items()
     }
+    fit_dates = data.features.loc[data.role("fit"), "as_of"]
+    window = data.deployment.window
     return TrainingResult(
-        model=model,
+        model=deployed,
+        evaluated=evaluated,
         data=data,
         metrics=metrics,
         test_p_close=p_close,
         test_p_raw=p_raw,
         value_model=value_model,
+        trained_through=_as_date(fit_dates.max()),
+        calibrated_on=f"{_as_date(window[0])}/{_as_date(window[-1])}",
     )
 
 
@@ -267,8 +323,32 @@ def training_artifacts(result: TrainingResult) -> TrainingArtifacts:
     )
 
 
+def check_trustworthy(
+    result: TrainingResult, metrics: dict[str, float], deals: pd.DataFrame
+) -> None:
+    """Refuse (exit 2, nothing registered) a constant model, or one whose test ROC-AUC is not
+    above 0.5 by more than its 95 % interval, with the counts and what to do."""
+    splits = min(int(metrics["evaluated_splits"]), int(metrics["deployed_splits"]))
+    reason = untrusted_reason(splits, metrics["test_roc_auc_lo"], metrics["test_roc_auc"])
+    if reason is None:
+        return
+    data = result.data
+    won = int((deals["outcome"] == "won").sum())
+    lost = int((deals["outcome"] == "lost").sum())
+    raise TrainingDataError(
+        f"not registered: {reason}. Data: {won} won and {lost} lost deals; "
+        f"{int(data.rows('train').sum())} training rows "
+        f"({int(data.labels[data.rows('train')].sum())} won), "
+        f"{int(data.rows('test').sum())} test rows "
+        f"({int(data.labels[data.rows('test')].sum())} won). Use a longer history with more "
+        "closed deals, a longer snapshots.horizon_days, or check that the interactions carry "
+        "signal (README: Minimum data)"
+    )
+
+
 def run_train(config: Config, engine: str = "local") -> None:
-    """The `train` job: data → fit, evaluate → one MLflow run → register → champion/challenger.
+    """The `train` job: data → evaluate on the past, deploy on everything → trust checks →
+    one MLflow run → register → champion/challenger.
 
     With `engine` "spark" the snapshot × deal feature table is built on Spark (and kept as
     Parquet); LightGBM fits on the driver from it."""
@@ -277,6 +357,7 @@ def run_train(config: Config, engine: str = "local") -> None:
     from closeprob.pipeline.registry import (
         alias_versions,
         challenge_champion,
+        comparison_metrics,
         describe_version,
         log_model,
         set_aliases,
@@ -297,27 +378,43 @@ def run_train(config: Config, engine: str = "local") -> None:
     result = train_close_model(dataset, config, build)
     result = replace(result, metrics=result.metrics | oracle_metrics(result.data, dataset, config))
     (evaluation, _) = evaluate_policies(result, dataset, config, model_policies(result))
+    metrics = result.metrics | evaluation.metrics
+    check_trustworthy(result, metrics, dataset.deals)
+    implausible = implausible_reason(metrics, config.evaluation.max_plausible_auc)
+    comparison = comparison_metrics(result.model, result, dataset, config)
+    metrics |= comparison
     example = result.data.features.loc[result.data.rows("test"), result.model.feature_names]
+    tags = {"trained_through": result.trained_through, "calibrated_on": result.calibrated_on}
     run_id, model_version = log_training_run(
-        result,
+        replace(result, metrics=metrics),
         dataset,
         config,
         evaluation,
         training_artifacts(result),
         lambda: log_model(
-            result.model, result.value_model, example.head(5), config.registered_model
+            result.model, result.value_model, example.head(5), config.registered_model, tags
         ),
     )
     describe_version(
         config.registered_model, model_version, *version_notes(result, dataset, config)
     )
-    set_aliases(config.registered_model, model_version)
-    decision = challenge_champion(result, dataset, config, evaluation, run_id, model_version)
+    set_aliases(config.registered_model, model_version, may_be_champion=implausible is None)
+    decision = challenge_champion(
+        result, dataset, config, run_id, model_version, implausible, comparison
+    )
     aliases = sorted(
         (a for a, v in alias_versions(config.registered_model).items() if v == model_version),
         reverse=True,
     )
     seconds = time.perf_counter() - started
-    print_training_report(result, run_id, model_version, aliases, config, tracking_uri(), seconds)
+    print_training_report(
+        replace(result, metrics=metrics),
+        run_id,
+        model_version,
+        aliases,
+        config,
+        tracking_uri(),
+        seconds,
+    )
     verdict = "promoted to champion" if decision.promote else "not promoted"
     log.info(f"champion/challenger: version {model_version} {verdict}: {decision.reason}")

@@ -89,7 +89,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     uri = f"sqlite:///{folder / 'mlflow.db'}"
     # One LightGBM thread per training: two run at once here, on a machine that may have 2 cores.
     path = write_small_crm(
-        folder, 1200, predict={"out": str(folder / "queue.csv")}, model={"n_jobs": 1}
+        folder, 1200, predict={"out": str(folder / "queue.csv")}, model={"num_threads": 1}
     )
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", uri)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
@@ -51,10 +52,32 @@ def test_train_logs_metrics_artifacts_and_registers_champion_and_challenger(
 
     model = client.get_registered_model("close-probability")
     assert {k: str(v) for k, v in model.aliases.items()} == {"champion": "1", "challenger": "1"}
+    for key in ("test_roc_auc", "test_ece", "test_value_captured_at_capacity"):
+        low, high = run.data.metrics[f"{key}_lo"], run.data.metrics[f"{key}_hi"]
+        assert low <= run.data.metrics[key] <= high and low < high
+    assert run.data.metrics["deployed_splits"] > 0
+    assert "95 % interval" in printed and "trained_through" in printed
+    _check_trained_through(small_config, client)
 
     assert main(["train", "--config", str(small_config)]) == 0
     aliases = client.get_registered_model("close-probability").aliases
     assert {k: str(v) for k, v in aliases.items()} == {"champion": "1", "challenger": "2"}
+
+
+def _check_trained_through(config_path: Path, client: MlflowClient) -> None:
+    """The deployed model learns up to the last label known at the data's end: within one
+    horizon plus one snapshot step of it, never a label unknown then."""
+    config = load_config(config_path)
+    dataset = load_dataset(config.data)
+    end = max(dataset.deals["created_at"].max(), dataset.deals["closed_at"].max())
+    end = max(end, dataset.interactions["occurred_at"].max())
+    version = client.get_model_version_by_alias("close-probability", "champion")
+    trained_through = pd.Timestamp(version.tags["trained_through"], tz="UTC")
+    horizon = pd.Timedelta(days=config.snapshots.horizon_days)
+    assert trained_through + horizon <= end
+    assert end - trained_through <= horizon + pd.Timedelta(days=config.snapshots.every_days + 1)
+    first, last = version.tags["calibrated_on"].split("/")
+    assert pd.Timestamp(last, tz="UTC") == trained_through and first <= last
 
 
 @pytest.mark.slow
@@ -68,7 +91,7 @@ def test_registry_model_returns_the_training_probabilities(small_config: Path) -
     served = np.asarray(loaded.predict(rows.astype({c: object for c in result.model.categories})))
     assert served.min() >= 0.0 and served.max() <= 1.0
     assert len(np.unique(served)) > 10, "probabilities, not labels"
-    np.testing.assert_allclose(served, result.test_p_close, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(served, result.model.predict_proba(rows), rtol=0, atol=1e-12)
 
 
 @pytest.mark.slow

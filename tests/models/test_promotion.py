@@ -45,3 +45,12 @@ def test_the_promotable_metrics_are_the_higher_is_better_test_metrics_training_l
     names = [*classification_metrics(y, p), *ranking_metrics(y, p, p, y, np.zeros(2), 1)]
     lower_is_better = {"log_loss", "brier", "ece"}
     assert tuple(f"test_{n}" for n in names if n not in lower_is_better) == PROMOTABLE_METRICS
+
+
+def test_the_rule_reads_the_named_loss_metric_for_comparison_rows() -> None:
+    primary = "comparison_value_captured_at_capacity"
+    new = {primary: 0.70, "comparison_log_loss": 0.50}
+    old = {primary: 0.65, "comparison_log_loss": 0.34}
+    decision = decide_promotion(new, old, primary, 0.01, "comparison_log_loss")
+    assert not decision.promote
+    assert "comparison_log_loss 0.5000" in decision.reason

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
+import pytest
+from mlflow import MlflowClient
 
 from closeprob.pipeline.backtest import known_at, tier_churn
+from closeprob.pipeline.cli import main
 from closeprob.pipeline.dataset import Dataset
-from tests.conftest import make_deals, make_interactions, utc
+from tests.conftest import make_deals, make_interactions, utc, write_small_crm
 
 
 def test_known_at_hides_later_closes_outcomes_deals_and_events() -> None:
@@ -45,3 +50,24 @@ def test_tier_churn_counts_changes_among_deals_in_both_weeks() -> None:
     before = pd.Series({"D1": "A", "D2": "B", "D3": "C"})
     after = pd.Series({"D1": "A", "D2": "A", "D4": "C"})
     assert tier_churn(before, after) == 0.5
+
+
+@pytest.mark.slow
+def test_the_backtest_logs_the_queues_calibration_per_week_and_in_the_mean(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write_small_crm(tmp_path, 1500)
+    argv = ["backtest", "--config", str(config), "--weeks", "2", "--retrain-every", "2"]
+    assert main(argv) == 0  # one deployed fit, scored on two weekly queues
+    printed = capsys.readouterr().out
+    assert "mean calibration of the queue's p_close against what happened: ece" in printed
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name("close-probability")
+    (run,) = client.search_runs([experiment.experiment_id])
+    metrics = run.data.metrics
+    for name in ("ece", "log_loss", "brier", "calibration_intercept", "calibration_slope"):
+        assert f"mean_{name}" in metrics and f"week_{name}" in metrics
+    assert 0.0 <= metrics["mean_ece"] <= 1.0 and 0.0 < metrics["mean_brier"] < 0.25
+    assert metrics["mean_calibration_slope"] > 0.0
+    history = client.get_metric_history(run.info.run_id, "week_ece")
+    assert [m.step for m in history] == [0, 1]

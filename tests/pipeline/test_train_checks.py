@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from closeprob.features.spec import FeatureSpec
-from closeprob.models.split import TimeSplit
+from closeprob.models.split import TimeSplit, deployment_split
 from closeprob.pipeline.errors import TrainingDataError
 from closeprob.pipeline.train import MIN_OUTCOMES, TrainingData, _check_slices, check_outcomes
 from tests.conftest import make_deals
@@ -69,6 +69,7 @@ def test_a_slice_with_one_label_only_is_refused_with_advice() -> None:
         slices=split.slice_of(features["as_of"]),
         split=split,
         spec=FeatureSpec(event_types=()),
+        deployment=deployment_split(features, 0.5, 0.25),
     )
     with pytest.raises(
         TrainingDataError, match=r"the test slice \(2 snapshot rows\) has only label \[0\]"
