@@ -128,10 +128,15 @@ def _write_signal_free_crm(folder: Path) -> Path:
     )
     deals.to_csv(folder / "deals.csv", index=False)
     events.to_csv(folder / "interactions.csv", index=False)
-    raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
-    raw["data"] = {
-        "deals": str(folder / "deals.csv"),
-        "interactions": str(folder / "interactions.csv"),
+    raw = {  # a partial config: everything else takes the defaults
+        "data": {
+            "deals": str(folder / "deals.csv"),
+            "interactions": str(folder / "interactions.csv"),
+            "truth": None,
+            "attributes": [],
+        },
+        "evaluation": {"segment": None},
+        "value": {"segment": None},
     }
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(raw))
