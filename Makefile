@@ -11,7 +11,10 @@ CONFIG ?= $(if $(DATASET),configs/$(DATASET).yaml,configs/default.yaml)
 DEALS ?=
 INTERACTIONS ?=
 NAME ?=
-DATA_FLAGS := $(if $(DEALS),--deals $(DEALS)) $(if $(INTERACTIONS),--interactions $(INTERACTIONS)) $(if $(NAME),--name $(NAME))
+# Every user value reaches the shell as one single-quoted word: `OUT='x; cmd'` is a file name,
+# not a command, and a path with spaces stays one argument.
+quote = '$(subst ','\'',$(1))'
+DATA_FLAGS = $(if $(DEALS),--deals $(call quote,$(DEALS))) $(if $(INTERACTIONS),--interactions $(call quote,$(INTERACTIONS))) $(if $(NAME),--name $(call quote,$(NAME)))
 UI_PORT ?= 5000
 WEEKS ?= 8
 SIZE ?= small,medium
@@ -21,7 +24,10 @@ FT_VENV := .venv-featuretools
 AS_OF ?=
 MODEL ?=
 OUT ?=
-PREDICT_FLAGS := $(DATA_FLAGS) $(if $(AS_OF),--as-of $(AS_OF)) $(if $(MODEL),--model $(MODEL)) $(if $(OUT),--out $(OUT))
+FORCE ?=
+PREDICT_FLAGS = $(DATA_FLAGS) $(if $(AS_OF),--as-of $(call quote,$(AS_OF))) $(if $(MODEL),--model $(call quote,$(MODEL))) $(if $(OUT),--out $(call quote,$(OUT)))
+# MLflow's usage telemetry is off unless you opt in: MLFLOW_DISABLE_TELEMETRY=false make ui
+export MLFLOW_DISABLE_TELEMETRY ?= true
 
 .PHONY: help setup check generate train predict compare results backtest bench bench-featuretools test test-fast lint format ui clean
 
@@ -37,28 +43,28 @@ $(STAMP): pyproject.toml
 setup: $(STAMP) ## Create .venv and install the project (done by the other targets when needed)
 
 check: $(STAMP) ## Check the data against the contract, every problem at once (DEALS=… INTERACTIONS=…)
-	$(BIN)/closeprob check --config $(CONFIG) $(DATA_FLAGS)
+	$(BIN)/closeprob check --config $(call quote,$(CONFIG)) $(DATA_FLAGS)
 
-generate: $(STAMP) ## Write the built-in synthetic CRM to data/ (seeded)
-	$(BIN)/closeprob generate --config $(CONFIG)
+generate: $(STAMP) ## Write the built-in synthetic CRM to data/ (seeded; FORCE=1 replaces existing files)
+	$(BIN)/closeprob generate --config $(call quote,$(CONFIG)) $(if $(FORCE),--force)
 
 train: $(STAMP) ## Train, evaluate, log to MLflow and register (DEALS=… INTERACTIONS=… NAME=… for your data)
-	$(BIN)/closeprob train --config $(CONFIG) $(DATA_FLAGS)
+	$(BIN)/closeprob train --config $(call quote,$(CONFIG)) $(DATA_FLAGS)
 
 predict: $(STAMP) ## Score open deals into outputs/priority_queue.csv (AS_OF=… MODEL=… OUT=…)
-	$(BIN)/closeprob predict --config $(CONFIG) $(PREDICT_FLAGS)
+	$(BIN)/closeprob predict --config $(call quote,$(CONFIG)) $(PREDICT_FLAGS)
 
 compare: $(STAMP) ## Model vs baselines (RFM, ABC by value, logistic) on one split, logged to MLflow
-	$(BIN)/closeprob evaluate --baselines --config $(CONFIG) $(DATA_FLAGS)
+	$(BIN)/closeprob evaluate --baselines --config $(call quote,$(CONFIG)) $(DATA_FLAGS)
 
 results: $(STAMP) ## The README's results table: every data set, model vs RFM and value-only
 	$(BIN)/closeprob results
 
 backtest: $(STAMP) ## Weekly queues of the past scored against what happened (WEEKS=8)
-	$(BIN)/closeprob backtest --config $(CONFIG) --weeks $(WEEKS) $(DATA_FLAGS)
+	$(BIN)/closeprob backtest --config $(call quote,$(CONFIG)) --weeks $(call quote,$(WEEKS)) $(DATA_FLAGS)
 
 bench: $(VENV)/.bench-installed bench-featuretools ## Benchmarks -> bench/RESULTS.md (SIZE=small,medium[,large] THROUGHPUT=open deals SPARK=interactions)
-	$(BIN)/python bench/run.py --size $(SIZE) --throughput $(THROUGHPUT) --spark '$(SPARK)'
+	$(BIN)/python bench/run.py --size $(call quote,$(SIZE)) --throughput $(call quote,$(THROUGHPUT)) --spark $(call quote,$(SPARK))
 
 bench-featuretools: ## Featuretools in its own venv (it needs pandas < 3); the bench skips it if this fails
 	@$(MAKE) --no-print-directory $(FT_VENV)/.installed || echo "Featuretools not installed: the bench will skip it"
@@ -93,7 +99,7 @@ format: $(STAMP) ## Apply ruff's fixes and formatting
 	$(BIN)/ruff format .
 
 ui: $(STAMP) ## MLflow UI on 127.0.0.1 (UI_PORT, default 5000) over ./mlflow.db (or MLFLOW_TRACKING_URI)
-	$(BIN)/mlflow ui --backend-store-uri $${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} --host 127.0.0.1 --port $(UI_PORT)
+	$(BIN)/mlflow ui --backend-store-uri "$${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}" --host 127.0.0.1 --port $(call quote,$(UI_PORT))
 
 clean: ## Remove generated data, outputs, caches (keeps mlflow.db and .venv)
 	rm -rf data outputs bench/.work .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -1,7 +1,8 @@
 """`closeprob <command>` (or `python -m closeprob`): the one entry point of every job.
 
 Commands: check, generate, import, train, evaluate, backtest, results, promote, predict. Errors
-a user can fix print `error: …` and exit with code 2; nothing is written. `-v` shows debug
+a user can fix, and tracking-store errors, print one line `error: …` and exit with code 2;
+nothing is written. Ctrl-C and SIGTERM print one line and exit 130 and 143. `-v` shows debug
 messages, `-q` only warnings and errors.
 """
 
@@ -14,6 +15,12 @@ from pathlib import Path
 
 from closeprob.pipeline.config import Config, load_config, with_data_paths, with_name
 from closeprob.pipeline.errors import CloseprobError
+from closeprob.pipeline.signals import Terminated, sigterm_as_exception, stopped_by
+from closeprob.pipeline.store import (
+    check_store,
+    set_mlflow_environment_defaults,
+    store_error_message,
+)
 
 DEFAULT_CONFIG = Path("configs/default.yaml")
 
@@ -73,6 +80,9 @@ def _parser() -> argparse.ArgumentParser:
     generate.add_argument(
         "--out", type=Path, default=None, help="folder (default: the config's data paths)"
     )
+    generate.add_argument(
+        "--force", action="store_true", help="replace existing files (they may be your data)"
+    )
     train = _command(commands, "train", "train, evaluate, log and register a model", data=True)
     train.add_argument(
         "--engine", choices=("local", "spark"), default="local", help="builds the feature table"
@@ -128,7 +138,7 @@ def _dispatch(args: argparse.Namespace, config: Config) -> None:
     elif args.command == "generate":
         from closeprob.pipeline.dataset import run_generate
 
-        run_generate(config, args.out)
+        run_generate(config, args.out, args.force)
     elif args.command == "import":
         from closeprob.pipeline.dataset import run_import
 
@@ -180,21 +190,46 @@ def configure_logging(verbose: bool, quiet: bool) -> None:
     logger.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
 
 
+# Commands that write to the tracking store, and whether they may create a new SQLite store
+# (`predict` checks its own: whether it may create one depends on its model URI).
+STORE_WRITERS = {"train": True, "evaluate": True, "backtest": True, "results": True}
+STORE_READERS = {"promote": False}
+
+
 def main(argv: list[str] | None = None) -> int:
+    set_mlflow_environment_defaults()  # before MLflow is imported: telemetry starts then
     try:
         args = _parser().parse_args(argv)
     except SystemExit as exc:  # argparse has printed the usage error (code 2) or --help (0)
         return exc.code if isinstance(exc.code, int) else 2
     configure_logging(args.verbose, args.quiet)
     try:
-        config = with_data_paths(
-            load_config(args.config),
-            getattr(args, "deals", None),
-            getattr(args, "interactions", None),
-        )
-        config = with_name(config, getattr(args, "name", None))
-        _dispatch(args, config)
+        with sigterm_as_exception():
+            config = with_data_paths(
+                load_config(args.config),
+                getattr(args, "deals", None),
+                getattr(args, "interactions", None),
+            )
+            config = with_name(config, getattr(args, "name", None))
+            create = (STORE_WRITERS | STORE_READERS).get(args.command)
+            if create is not None:
+                check_store(create)
+            _dispatch(args, config)
     except CloseprobError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (KeyboardInterrupt, Terminated) as exc:
+        number = stopped_by(exc)
+        print(
+            f"stopped by {number.name}: nothing more was published (an earlier queue, model "
+            "version and aliases stay as they were; an open MLflow run is marked KILLED)",
+            file=sys.stderr,
+        )
+        return 128 + number.value
+    except Exception as exc:
+        message = store_error_message(exc)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
         return 2
     return 0

@@ -14,7 +14,7 @@ import pandas as pd
 
 from closeprob.pipeline.config import Config, DataConfig
 from closeprob.pipeline.errors import DataContractError
-from closeprob.pipeline.io import read_table, write_table
+from closeprob.pipeline.io import OutputError, read_table, write_table
 from closeprob.pipeline.progress import stage
 from closeprob.pipeline.validate import (
     DEAL_COLUMNS,
@@ -268,7 +268,9 @@ def _read_truth(path: Path) -> pd.DataFrame | None:
     return truth.astype({c: float for c in numeric})
 
 
-def run_generate(config: Config, out: Path | None) -> None:
+def run_generate(config: Config, out: Path | None, force: bool = False) -> None:
+    """The `generate` job: the built-in synthetic CRM. Existing files are replaced only with
+    `force` (they may be a user's own data)."""
     from closeprob.pipeline.synthetic import generate_crm
 
     settings = config.generate
@@ -281,6 +283,13 @@ def run_generate(config: Config, out: Path | None) -> None:
         "interactions": folder / "interactions.csv" if folder else config.data.interactions,
         "truth": folder / "truth.csv" if folder else (config.data.truth or Path("data/truth.csv")),
     }
+    existing = [str(path) for path in targets.values() if path.exists()]
+    if existing and not force:
+        raise OutputError(
+            f"{', '.join(existing)}: already exist{'s' if len(existing) == 1 else ''}; "
+            "`generate` would overwrite them with synthetic data. Pass --force (make generate "
+            "FORCE=1) to replace them, or --out another folder"
+        )
     write_table(crm.deals, targets["deals"])
     write_table(crm.interactions, targets["interactions"])
     write_table(crm.truth, targets["truth"])

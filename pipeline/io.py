@@ -5,9 +5,12 @@ from __future__ import annotations
 import csv
 import gzip
 import os
+import re
+import shutil
 import tempfile
-import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -130,51 +133,188 @@ def _likely_encoding(raw: bytes) -> tuple[str, str]:
     return "Latin-1 or Windows-1252", "WINDOWS-1252"
 
 
-def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through a temporary file in the same folder, then rename over `path`.
+class OutputError(DataContractError):
+    """An output path that would destroy an input or another file, or cannot be written."""
 
-    A run that fails or is killed leaves any earlier file at `path` untouched.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+
+@dataclass(frozen=True)
+class StagedFile:
+    """A file written in full to a temporary name beside `path`, waiting for `publish`."""
+
+    path: Path
+    temporary: Path
+
+    def publish(self) -> None:
+        """Rename over `path` (atomic: a reader sees the old file or the new one)."""
+        try:
+            os.replace(self.temporary, self.path)
+        except OSError as exc:
+            raise OutputError(_cannot_write(self.path, exc)) from None
+
+    def copy_named(self, folder: Path) -> Path:
+        """The staged bytes, under the final file name in `folder` (for an MLflow artifact)."""
+        copy = folder / self.path.name
+        shutil.copyfile(self.temporary, copy)
+        return copy
+
+
+@contextmanager
+def staged_file(path: Path, write: Callable[[Path], None]) -> Iterator[StagedFile]:
+    """`write` fills a temporary file in the folder of `path`; the block decides whether to
+    publish it. Unpublished (an error, a kill, no call), it is removed and any earlier file at
+    `path` stays untouched."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(
+            prefix=f".{path.name}.", suffix=".tmp", dir=path.parent
+        )
+    except OSError as exc:
+        raise OutputError(_cannot_write(path, exc)) from None
     os.close(handle)
     # mkstemp creates 0600; give the file the mode an ordinary write would (0666 less umask).
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(temporary, 0o666 & ~umask)
     try:
-        write(Path(temporary))
-        os.replace(temporary, path)
+        try:
+            write(Path(temporary))
+        except OSError as exc:
+            raise OutputError(_cannot_write(path, exc)) from None
+        yield StagedFile(path, Path(temporary))
     finally:
         if os.path.exists(temporary):
             os.unlink(temporary)
 
 
-def write_table(frame: pd.DataFrame, path: Path) -> None:
-    """CSV or Parquet by extension, atomically; timestamps as ISO 8601 with offsets."""
-    suffix = path.suffix.lower()
-    if suffix not in READABLE:
-        raise DataContractError(f"{path}: unsupported extension {suffix!r}; use .csv or .parquet")
-    if suffix == ".csv":
-        write_atomic(
-            path, lambda tmp: frame.to_csv(tmp, index=False, date_format="%Y-%m-%dT%H:%M:%S%z")
+def _cannot_write(path: Path, exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""
+    return f"{path}: cannot write the file: {reason}{where}; nothing was written"
+
+
+def write_atomic(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temporary file in the same folder, then rename over `path`.
+
+    A run that fails or is killed leaves any earlier file at `path` untouched.
+    """
+    with staged_file(path, write) as staged:
+        staged.publish()
+
+
+def _table_writer(frame: pd.DataFrame, path: Path) -> Callable[[Path], None]:
+    """CSV or Parquet by extension; timestamps as ISO 8601 with offsets. CSV text cells that a
+    spreadsheet would run as a formula are neutralised (`neutralise_formulas`)."""
+    check_table_suffix(path)
+    if path.suffix.lower() == ".csv":
+        safe = neutralise_formulas(frame)
+        # CRLF rows (RFC 4180, what Excel writes): a cell holding a lone CR is then quoted.
+        return lambda tmp: safe.to_csv(
+            tmp, index=False, date_format="%Y-%m-%dT%H:%M:%S%z", lineterminator="\r\n"
         )
-    else:
-        write_atomic(path, lambda tmp: frame.to_parquet(tmp, index=False))
+    return lambda tmp: frame.to_parquet(tmp, index=False)
+
+
+def check_table_suffix(path: Path) -> None:
+    if path.suffix.lower() not in READABLE:
+        raise DataContractError(
+            f"{path}: unsupported extension {path.suffix.lower()!r}; use .csv or .parquet"
+        )
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> None:
+    """A table written atomically (see `_table_writer` for the format)."""
+    write_atomic(path, _table_writer(frame, path))
+
+
+def staged_table(frame: pd.DataFrame, path: Path) -> AbstractContextManager[StagedFile]:
+    """A table written to a temporary file beside `path`, published by the caller."""
+    return staged_file(path, _table_writer(frame, path))
+
+
+# OWASP, CSV injection: a cell starting with one of these runs as a formula in Excel, Calc or
+# Sheets; a leading apostrophe makes it text. Cells that already start with apostrophes before
+# one of them get one more, so that reading back (`restore_formulas`) is exact.
+FORMULA_START = re.compile(r"^'*[=+\-@\t\r]")
+NEUTRALISED = re.compile(r"^'+[=+\-@\t\r]")
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text cells cannot run as spreadsheet formulas; numbers stay numbers."""
+    text = [c for c in frame.columns if _is_text(frame[c])]
+    return frame.assign(**{c: _rewrite(frame[c], FORMULA_START, lambda t: "'" + t) for c in text})
+
+
+def restore_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """The cells `neutralise_formulas` changed, as they were."""
+    text = [c for c in frame.columns if _is_text(frame[c])]
+    return frame.assign(**{c: _rewrite(frame[c], NEUTRALISED, lambda t: t.str[1:]) for c in text})
+
+
+def _is_text(column: pd.Series) -> bool:
+    return pd.api.types.is_string_dtype(column) or column.dtype == object
+
+
+def _rewrite(
+    column: pd.Series, pattern: re.Pattern[str], change: Callable[[pd.Series], pd.Series]
+) -> pd.Series:
+    """`change` applied to the text cells matching `pattern`; other cells as they were."""
+    is_text = column.map(lambda v: isinstance(v, str)).astype(bool)
+    texts = column.where(is_text).astype("string")  # numbers and other objects: no match
+    matched = texts.str.match(pattern.pattern).fillna(False).astype(bool)
+    if not matched.any():
+        return column
+    return column.mask(matched, change(texts[matched]).astype(object))
+
+
+QUEUE_MARK = ("rank", "deal_id", "p_close", "expected_value", "tier")
+
+
+def check_output_path(path: Path, inputs: list[Path]) -> None:
+    """`path` may take a new file: not an input (by name, link or inode), not a folder, in a
+    folder that can be made and written. (Whether a file there is a queue: read_previous_queue.)"""
+    check_table_suffix(path)
+    for source in inputs:
+        if _same_file(path, source):
+            raise OutputError(
+                f"{path}: the output is the input file {source}; writing there would destroy "
+                "it. Choose another --out"
+            )
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder; give a file path ending in .csv or .parquet")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise OutputError(f"{path}: cannot create the folder: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"{path}: no write permission in {folder}; choose another --out")
+
+
+def _same_file(path: Path, other: Path) -> bool:
+    if path.resolve() == other.resolve():
+        return True
+    try:
+        return os.path.samefile(path, other)  # hard links: the same device and inode
+    except OSError:  # one of them does not exist
+        return False
 
 
 def read_previous_queue(path: Path) -> pd.DataFrame | None:
-    """The queue an earlier run left at `path` (for p_close_change and tier_change), if usable."""
-    if not path.is_file():
+    """The queue an earlier run left at `path` (for p_close_change and tier_change); None if
+    there is none. Any other file there is refused, never overwritten."""
+    if not path.exists() and not path.is_symlink():
         return None
+    advice = "move it away or choose another --out; only a previous queue is replaced"
     try:
         previous = read_table(path)
     except DataContractError as exc:
-        warnings.warn(f"{path}: previous queue ignored ({exc})", stacklevel=2)
-        return None
-    if not {"deal_id", "p_close", "tier"} <= set(previous.columns):
-        warnings.warn(
-            f"{path}: previous queue ignored (no deal_id/p_close/tier columns)", stacklevel=2
+        raise OutputError(f"{path}: exists and is not a previous queue ({exc}); {advice}") from None
+    missing = [c for c in QUEUE_MARK if c not in previous.columns]
+    if missing:
+        raise OutputError(
+            f"{path}: exists and is not a previous queue (no column {missing[0]!r}; found "
+            f"{list(previous.columns)[:8]}); {advice}"
         )
-        return None
+    if path.suffix.lower() == ".csv":
+        previous = restore_formulas(previous)
     return previous.assign(p_close=pd.to_numeric(previous["p_close"], errors="coerce"))

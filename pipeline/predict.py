@@ -287,39 +287,44 @@ def run_predict(
     engine: str | None = None,
 ) -> None:
     """The `predict` job: load the model, score the open deals (locally or on Spark), write
-    the queue, log the run."""
+    the queue, log the run.
+
+    Before any work: the output may not be an input or a file other than a previous queue,
+    and the store must be usable (one that only serves the model is never created). The queue
+    is published (renamed into place) together with its FINISHED run, or not at all.
+    """
     from closeprob.pipeline.check import amount_outliers
     from closeprob.pipeline.dataset import load_dataset
-    from closeprob.pipeline.io import read_previous_queue, write_table
+    from closeprob.pipeline.io import check_output_path, read_previous_queue
     from closeprob.pipeline.registry import load_registered_model
     from closeprob.pipeline.report import print_queue_summary
-    from closeprob.pipeline.runs import log_prediction_run
+    from closeprob.pipeline.store import check_store
 
     uri = model_uri or config.model_uri
     path = out or config.predict.out
+    data = config.data
+    check_output_path(path, [p for p in (data.deals, data.interactions, data.truth) if p])
     previous = read_previous_queue(path)
+    create_store = not uri.startswith(("models:/", "runs:/"))
     if (engine or config.predict.engine) == "spark":
         from closeprob.pipeline.spark import build_spark_queue
 
+        def load_model() -> LoadedModel:
+            check_store(create_store)
+            return load_registered_model(uri)
+
         # Spark reads and validates the deals before the model is loaded, as below. The
         # interactions stay in Spark, so the run logs no dataset inputs.
-        queue, loaded = build_spark_queue(
-            config, lambda: load_registered_model(uri), as_of_text, previous
-        )
-        write_table(queue, path)
-        run_id = log_prediction_run(
-            queue, path, loaded.uri, loaded.version, config.prediction_experiment
-        )
+        queue, loaded = build_spark_queue(config, load_model, as_of_text, previous)
+        run_id = _publish_queue(queue, path, loaded, config, None)
         print_queue_summary(queue, tier_summary(queue), path, run_id)
         return
     # The data first: a config or data error is reported before the tracking store is touched.
     dataset = load_dataset(config.data, named_columns(config), purpose="predict")
+    check_store(create_store)
     loaded = load_registered_model(uri)
     queue = build_local_queue(dataset, config, loaded, as_of_text, previous)
-    write_table(queue, path)
-    run_id = log_prediction_run(
-        queue, path, loaded.uri, loaded.version, config.prediction_experiment, (dataset, config)
-    )
+    run_id = _publish_queue(queue, path, loaded, config, (dataset, config))
     outliers = amount_outliers(
         dataset.deals,
         config.value.segment,
@@ -329,6 +334,24 @@ def run_predict(
     if outliers:
         log.warning(f"{config.data.deals}: {outliers}")
     print_queue_summary(queue, tier_summary(queue), path, run_id)
+
+
+def _publish_queue(
+    queue: pd.DataFrame,
+    path: Path,
+    loaded: LoadedModel,
+    config: Config,
+    scored: tuple[Dataset, Config] | None,
+) -> str:
+    """Write the queue beside `path`, log it, and rename it into place as the run's last step
+    (store.tracked_run); the run's id."""
+    from closeprob.pipeline.io import staged_table
+    from closeprob.pipeline.runs import log_prediction_run
+
+    with staged_table(queue, path) as staged:
+        return log_prediction_run(
+            queue, staged, loaded.uri, loaded.version, config.prediction_experiment, scored
+        )
 
 
 def build_local_queue(

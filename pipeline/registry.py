@@ -44,8 +44,9 @@ from closeprob.pipeline.evaluate import (
     row_values,
     rows_metrics,
 )
-from closeprob.pipeline.runs import tracking_uri
+from closeprob.pipeline.store import prepare_store, tracking_uri
 from closeprob.pipeline.train import TrainingResult
+from closeprob.pipeline.trust import CLOSEPROB_MARK, check_closeprob_model
 
 log = logging.getLogger(__name__)
 
@@ -125,15 +126,9 @@ def closeprob_code() -> Iterator[Path]:
         yield root
 
 
-def log_model(
-    model: CloseModel,
-    value_model: DealValueModel,
-    example: pd.DataFrame,
-    name: str,
-    tags: dict[str, str],
-) -> str:
-    """Log the pyfunc to the active run and register it as a new version of `name`, with
-    `tags` on the version (e.g. `trained_through`, `calibrated_on`)."""
+def log_model(model: CloseModel, value_model: DealValueModel, example: pd.DataFrame) -> str:
+    """Log the pyfunc to the active run, marked as closeprob's in its MLmodel metadata; its
+    model URI. Not registered here: `publish_version` does that when the run publishes."""
     # Plain object columns: MLflow's schema has no pandas categorical or NA-aware string type.
     example = example.astype({c: object for c in model.categories})
     signature = infer_signature(example, model.predict_proba(example))
@@ -147,13 +142,9 @@ def log_model(
             input_example=example,
             pip_requirements=_requirements(),
             code_paths=[str(code)],
-            registered_model_name=name,
+            metadata={CLOSEPROB_MARK: package_version("closeprob")},
         )
-    version = str(info.registered_model_version)
-    client = MlflowClient()
-    for key, value in tags.items():
-        client.set_model_version_tag(name, version, key, value)
-    return version
+    return str(info.model_uri)
 
 
 def describe_version(name: str, version: str, description: str, tags: dict[str, str]) -> None:
@@ -165,17 +156,24 @@ def describe_version(name: str, version: str, description: str, tags: dict[str, 
         client.set_model_version_tag(name, version, key, value)
 
 
-def set_aliases(name: str, model_version: str, may_be_champion: bool = True) -> None:
-    """The new version becomes `challenger`; also `champion` when there is none yet and it
-    `may_be_champion`."""
-    client = MlflowClient()
-    client.set_registered_model_alias(name, CHALLENGER, model_version)
-    if not may_be_champion:
-        return
-    try:
-        client.get_model_version_by_alias(name, CHAMPION)
-    except MlflowException:
-        client.set_registered_model_alias(name, CHAMPION, model_version)
+def publish_version(
+    model_uri: str,
+    name: str,
+    challenge: Challenge,
+    notes: tuple[str, dict[str, str]] | None = None,
+) -> str:
+    """The train job's only registry writes, made once everything that can fail has been
+    computed: register the logged model as a new version of `name` (with its `notes`,
+    description and tags), make it `challenger`, and `champion` when the rule promoted it. Any
+    kill between two writes leaves aliases that point at whole versions and a champion history
+    that rolls back correctly."""
+    version = str(mlflow.register_model(model_uri, name).version)
+    if notes is not None:
+        describe_version(name, version, *notes)
+    MlflowClient().set_registered_model_alias(name, CHALLENGER, version)
+    if challenge.decision.promote:
+        set_champion(name, version)
+    return version
 
 
 def alias_versions(name: str) -> dict[str, str]:
@@ -221,19 +219,27 @@ def legacy_module_names() -> Iterator[None]:
 
 
 def load_registered_model(uri: str) -> LoadedModel:
-    """The classifier and value estimator behind any MLflow model URI; a clear error if absent."""
+    """The classifier and value estimator behind any MLflow model URI; a clear error if absent.
+
+    The model's files are fetched first and checked (`trust.check_closeprob_model`): nothing
+    is unpickled unless it is a closeprob model whose pickle names only allowed globals.
+    """
     mlflow.set_tracking_uri(tracking_uri())
-    try:
-        with legacy_module_names():
-            pyfunc = mlflow.pyfunc.load_model(uri)
-        version = resolve_version(uri)
-    except (MlflowException, OSError) as exc:
-        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelNotFoundError(
-            f"model {uri!r} could not be loaded from {tracking_uri()} ({first_line}); "
-            "run `make train` first, or pass --model with an existing URI "
-            "(models:/close-probability@champion, models:/close-probability/3, runs:/<id>/model)"
-        ) from None
+    with tempfile.TemporaryDirectory(prefix="closeprob-model-") as folder:
+        try:
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=folder))
+            check_closeprob_model(local, uri)
+            with legacy_module_names():
+                pyfunc = mlflow.pyfunc.load_model(str(local))
+            version = resolve_version(uri)
+        except (MlflowException, OSError) as exc:
+            first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ModelNotFoundError(
+                f"model {uri!r} could not be loaded from {tracking_uri()} ({first_line}); "
+                "run `make train` first, or pass --model with an existing URI "
+                "(models:/close-probability@champion, models:/close-probability/3, "
+                "runs:/<id>/model)"
+            ) from None
     wrapper = pyfunc.unwrap_python_model()
     if not isinstance(wrapper, CloseProbabilityModel):
         raise ModelNotFoundError(f"model {uri!r} is not a closeprob close-probability model")
@@ -279,59 +285,70 @@ def champion_metrics(result: TrainingResult, dataset: Dataset, config: Config) -
     return comparison_metrics(champion.close, result, dataset, config)
 
 
-def challenge_champion(
+@dataclass(frozen=True)
+class Challenge:
+    """The champion/challenger decision for a new model, the champion's figures, and why the
+    model is implausible (never promoted), if it is."""
+
+    decision: Decision
+    champion_metrics: dict[str, float]
+    implausible: str | None = None
+
+
+def judge_challenger(
     result: TrainingResult,
     dataset: Dataset,
     config: Config,
-    run_id: str,
-    version: str,
     implausible: str | None,
     comparison: dict[str, float],
-) -> Decision:
-    """Compare the new deployed version with the champion on the same comparison rows (recent
-    rows of deals held out of the new fit by a stable hash, so held out of every version's
-    fit that used the same window); promote by the rule. `comparison` holds the new model's
-    `comparison_*` metrics. A model whose test figures are too good to believe
-    (`implausible`) is never promoted.
-
-    The decision, both figures and the reason are logged to the training run.
+) -> Challenge:
+    """Compare the new deployed model with the champion on the same comparison rows (recent
+    rows of deals held out of the new fit by a stable hash, so held out of every version's fit
+    that used the same window); decide by the rule. `comparison` holds the new model's
+    `comparison_*` metrics. A model whose test figures are too good to believe (`implausible`)
+    is never promoted. Reads the registry, writes nothing (so a failure here moves no alias).
     """
-    mlflow.set_tracking_uri(tracking_uri())
-    client = MlflowClient()
-    current = alias_versions(config.registered_model).get(CHAMPION)
+    prepare_store()  # a new store's tables are made under its lock, not by two jobs at once
     if implausible is not None:
-        decision = Decision(False, implausible)
-        client.set_tag(run_id, "implausible", implausible)
-        client.set_model_version_tag(config.registered_model, version, "implausible", implausible)
-    elif current == version:
-        decision = Decision(True, "no champion before: the first model becomes champion")
-    else:
-        try:
-            old = champion_metrics(result, dataset, config)
-        except CloseprobError as exc:
-            decision = Decision(False, f"champion version {current} cannot score this data ({exc})")
-        else:
-            primary = "comparison_" + config.evaluation.primary_metric.removeprefix("test_")
-            decision = decide_promotion(
-                comparison,
-                old,
-                primary,
-                config.evaluation.log_loss_tolerance,
-                "comparison_log_loss",
-            )
-            client.log_metric(run_id, f"champion_{primary}", old[primary])
-            client.log_metric(run_id, "champion_comparison_log_loss", old["comparison_log_loss"])
-            if decision.promote:
-                set_champion(config.registered_model, version)
-    client.set_tag(
-        run_id, "promotion.decision", "promoted" if decision.promote else "kept champion"
+        return Challenge(Decision(False, implausible), {}, implausible)
+    current = alias_versions(config.registered_model).get(CHAMPION)
+    if current is None:
+        return Challenge(Decision(True, "no champion before: the first model becomes champion"), {})
+    try:
+        old = champion_metrics(result, dataset, config)
+    except CloseprobError as exc:
+        reason = f"champion version {current} cannot score this data ({exc})"
+        return Challenge(Decision(False, reason), {})
+    primary = "comparison_" + config.evaluation.primary_metric.removeprefix("test_")
+    decision = decide_promotion(
+        comparison, old, primary, config.evaluation.log_loss_tolerance, "comparison_log_loss"
     )
-    client.set_tag(run_id, "promotion.reason", decision.reason)
-    return decision
+    figures = {
+        f"champion_{primary}": old[primary],
+        "champion_comparison_log_loss": old["comparison_log_loss"],
+    }
+    return Challenge(decision, figures)
+
+
+def log_challenge(challenge: Challenge) -> None:
+    """The decision, its reason and the champion's figures, into the active training run."""
+    mlflow.log_metrics(challenge.champion_metrics)
+    promoted = challenge.decision.promote
+    tags = {
+        "promotion.decision": "promoted" if promoted else "kept champion",
+        "promotion.reason": challenge.decision.reason,
+    }
+    if challenge.implausible is not None:
+        tags["implausible"] = challenge.implausible
+    mlflow.set_tags(tags)
 
 
 def set_champion(name: str, version: str) -> str | None:
-    """Point `champion` at `version`, remembering the one it replaces for --rollback."""
+    """Point `champion` at `version`, remembering the one it replaces for --rollback.
+
+    The history is a tag on the new champion's version, written before the alias moves: a kill
+    between the two leaves the alias, and the tag of the version it points at, as they were.
+    """
     client = MlflowClient()
     try:
         client.get_model_version(name, version)
@@ -339,7 +356,7 @@ def set_champion(name: str, version: str) -> str | None:
         raise CloseprobError(f"registered model {name!r} has no version {version!r}") from None
     previous = alias_versions(name).get(CHAMPION)
     if previous is not None and previous != version:
-        client.set_registered_model_tag(name, PREVIOUS_CHAMPION_TAG, previous)
+        client.set_model_version_tag(name, version, PREVIOUS_CHAMPION_TAG, previous)
     client.set_registered_model_alias(name, CHAMPION, version)
     return previous
 
@@ -347,16 +364,22 @@ def set_champion(name: str, version: str) -> str | None:
 def rollback_champion(name: str) -> tuple[str, str]:
     """Point `champion` back at the version it replaced last; (from, to)."""
     mlflow.set_tracking_uri(tracking_uri())
+    client = MlflowClient()
     try:
-        tags = MlflowClient().get_registered_model(name).tags
+        model = client.get_registered_model(name)
     except MlflowException:
         raise CloseprobError(
             f"registered model {name!r} not found; run `make train` first"
         ) from None
-    previous = tags.get(PREVIOUS_CHAMPION_TAG)
+    current = {k: str(v) for k, v in model.aliases.items()}.get(CHAMPION)
+    if current is None:
+        raise CloseprobError(f"{name!r} has no champion to roll back from")
+    previous = client.get_model_version(name, current).tags.get(PREVIOUS_CHAMPION_TAG)
+    if previous is None:  # closeprob 0.1 kept the history on the registered model
+        legacy = model.tags.get(PREVIOUS_CHAMPION_TAG)
+        previous = legacy if legacy != current else None
     if previous is None:
         raise CloseprobError(f"{name!r} has no earlier champion to roll back to")
-    current = alias_versions(name).get(CHAMPION, "none")
     set_champion(name, previous)
     return current, previous
 

@@ -1,14 +1,14 @@
-"""Where runs are logged: the tracking store, experiments, and one function per kind of run
-(train, evaluate, predict, backtest, results). Callers hand over what to log (metrics, figures,
-tables); nothing here trains, scores or draws. The model registry is in `registry.py`.
+"""Where runs are logged: experiments, and one function per kind of run (train, evaluate,
+predict, backtest, results). Callers hand over what to log (metrics, figures, tables); nothing
+here trains, scores or draws. The model registry is in `registry.py`; the tracking store (its
+checks, one-line errors, and runs that end with what they publish) in `store.py`.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import os
 import subprocess
+import tempfile
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,15 +26,12 @@ from closeprob.models.ranker import TIERS
 from closeprob.pipeline.config import Config, flatten_config
 from closeprob.pipeline.dataset import Dataset
 from closeprob.pipeline.evaluate import Evaluation
+from closeprob.pipeline.io import StagedFile
+from closeprob.pipeline.store import prepare_store, tracked_run
+from closeprob.pipeline.store import tracking_uri as tracking_uri  # where callers look
 from closeprob.pipeline.train import ROLES, SLICES, TrainingResult
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND = "mlflow.experimentKind", "custom_model_development"
-
-
-def tracking_uri() -> str:
-    """`MLFLOW_TRACKING_URI` if set, else a SQLite store `mlflow.db` in the working directory."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
 
 def use_experiment(name: str) -> None:
@@ -47,25 +44,6 @@ def use_experiment(name: str) -> None:
         MlflowClient().set_experiment_tag(
             experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND
         )
-
-
-def prepare_store() -> None:
-    """Point MLflow at the store, creating a new SQLite store's tables under a file lock.
-
-    Two jobs starting on a new store would both run MLflow's table migrations and one would
-    crash; with the lock the second waits until the first has made the tables.
-    """
-    uri = tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    if not uri.startswith("sqlite:///"):
-        return
-    database = Path(uri.removeprefix("sqlite:///"))
-    with open(f"{database}.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            MlflowClient().search_experiments(max_results=1)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def git_commit(root: Path = Path(".")) -> str:
@@ -128,39 +106,33 @@ def log_training_run(
     config: Config,
     evaluation: Evaluation,
     artifacts: TrainingArtifacts,
-    register: Callable[[], str],
-) -> tuple[str, str]:
-    """One MLflow run with params, metrics, artifacts and the registered model; (run_id, version).
+    log_extra: Callable[[], None],
+    publish: Callable[[], None],
+) -> str:
+    """One MLflow run with params, metrics, artifacts and the model; its run id.
 
-    `register` logs and registers the model inside the run (registry.py) and returns the
-    version; it runs last, so a run that fails anywhere leaves the registry as it was (the run
-    itself is marked FAILED).
+    `log_extra` logs the model and the champion comparison into the run (registry.py);
+    `publish` registers the version and moves the aliases, last, with signals held (see
+    `tracked_run`): a run that fails or is stopped anywhere leaves the registry as it was and
+    ends FAILED (the error in its `error` tag) or KILLED.
     """
     use_experiment(config.experiment)
     fingerprint = data_fingerprint(dataset)
-    with mlflow.start_run(run_name=run_name("train", config.name, fingerprint)) as run:
-        try:
-            _log_common(config, dataset, result, "lightgbm_calibrated", fingerprint)
-            log_data_inputs(dataset, config, fingerprint["data.sha256"], "training")
-            mlflow.set_tags(
-                {
-                    "trained_through": result.trained_through,
-                    "calibrated_on": result.calibrated_on,
-                }
-            )
-            mlflow.log_metrics(result.metrics | evaluation.metrics)
-            kind = "model" if result.value_model.regressor else "segment_median"
-            mlflow.log_param("value.model_kind", kind)
-            mlflow.log_table(artifacts.features, "features.json")
-            mlflow.log_text(artifacts.features_text, "features.txt")
-            _log_figures(artifacts.figures)
-            _log_evaluation(evaluation, skip={"reliability.png"})
-            model_version = register()
-        except Exception as exc:
-            # MLflow marks the run FAILED; keep the reason with it for whoever opens the run.
-            mlflow.set_tag("error", f"{type(exc).__name__}: {exc}"[:5000])
-            raise
-    return run.info.run_id, model_version
+    with tracked_run(run_name("train", config.name, fingerprint), publish) as run_id:
+        _log_common(config, dataset, result, "lightgbm_calibrated", fingerprint)
+        log_data_inputs(dataset, config, fingerprint["data.sha256"], "training")
+        mlflow.set_tags(
+            {"trained_through": result.trained_through, "calibrated_on": result.calibrated_on}
+        )
+        mlflow.log_metrics(result.metrics | evaluation.metrics)
+        kind = "model" if result.value_model.regressor else "segment_median"
+        mlflow.log_param("value.model_kind", kind)
+        mlflow.log_table(artifacts.features, "features.json")
+        mlflow.log_text(artifacts.features_text, "features.txt")
+        _log_figures(artifacts.figures)
+        _log_evaluation(evaluation, skip={"reliability.png"})
+        log_extra()
+    return run_id
 
 
 def version_notes(
@@ -271,19 +243,23 @@ def _log_evaluation(evaluation: Evaluation, skip: set[str]) -> None:
 
 def log_prediction_run(
     queue: pd.DataFrame,
-    queue_path: Path,
+    staged: StagedFile,
     model_uri: str,
     model_version: str,
     experiment: str,
     scored: tuple[Dataset, Config] | None = None,
 ) -> str:
     """One run per batch job: model, as_of, rows scored, score distribution, tiers, the queue;
-    with `scored`, the data scored as the run's dataset inputs and its name in the run name."""
+    with `scored`, the data scored as the run's dataset inputs and its name in the run name.
+
+    The artifact is the file this run wrote (`staged`, before its rename), and the rename is
+    the run's publication: the queue at `staged.path` and a FINISHED run go together.
+    """
     use_experiment(experiment)
     p_close = queue["p_close"].to_numpy()
     as_of = str(queue["as_of"].iloc[0])
     name = f"predict {scored[1].name} {as_of[:10]}" if scored else "predict"
-    with mlflow.start_run(run_name=name) as run:
+    with tracked_run(name, staged.publish) as run_id:
         mlflow.set_tags({"git_commit": git_commit(), "job": "predict"})
         if scored is not None:
             dataset, config = scored
@@ -293,7 +269,7 @@ def log_prediction_run(
                 "model_uri": model_uri,
                 "model_version": model_version,
                 "as_of": as_of,
-                "queue_path": str(queue_path),
+                "queue_path": str(staged.path),
             }
         )
         metrics = {
@@ -309,8 +285,9 @@ def log_prediction_run(
                 queue.loc[in_tier, "expected_value"].sum()
             )
         mlflow.log_metrics(metrics)
-        mlflow.log_artifact(str(queue_path))
-    return run.info.run_id
+        with tempfile.TemporaryDirectory() as folder:
+            mlflow.log_artifact(str(staged.copy_named(Path(folder))))
+    return run_id
 
 
 def log_backtest_run(

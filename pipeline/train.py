@@ -348,7 +348,8 @@ def check_trustworthy(
 
 def run_train(config: Config, engine: str = "local") -> None:
     """The `train` job: data → evaluate on the past, deploy on everything → trust checks →
-    one MLflow run → register → champion/challenger.
+    compare with the champion → one MLflow run → register and move aliases, last (nothing in
+    the registry changes if anything before fails or the job is stopped).
 
     With `engine` "spark" the snapshot × deal feature table is built on Spark (and kept as
     Parquet); LightGBM fits on the driver from it."""
@@ -356,11 +357,11 @@ def run_train(config: Config, engine: str = "local") -> None:
     from closeprob.pipeline.evaluate import evaluate_policies, model_policies, oracle_metrics
     from closeprob.pipeline.registry import (
         alias_versions,
-        challenge_champion,
         comparison_metrics,
-        describe_version,
+        judge_challenger,
+        log_challenge,
         log_model,
-        set_aliases,
+        publish_version,
     )
     from closeprob.pipeline.report import print_training_report
     from closeprob.pipeline.runs import log_training_run, tracking_uri, version_notes
@@ -383,25 +384,33 @@ def run_train(config: Config, engine: str = "local") -> None:
     implausible = implausible_reason(metrics, config.evaluation.max_plausible_auc)
     comparison = comparison_metrics(result.model, result, dataset, config)
     metrics |= comparison
+    challenge = judge_challenger(result, dataset, config, implausible, comparison)
     example = result.data.features.loc[result.data.rows("test"), result.model.feature_names]
-    tags = {"trained_through": result.trained_through, "calibrated_on": result.calibrated_on}
-    run_id, model_version = log_training_run(
+    description, tags = version_notes(result, dataset, config)
+    tags |= {"trained_through": result.trained_through, "calibrated_on": result.calibrated_on}
+    if implausible is not None:
+        tags["implausible"] = implausible
+    logged: dict[str, str] = {}
+
+    def log_extra() -> None:
+        logged["model_uri"] = log_model(result.model, result.value_model, example.head(5))
+        log_challenge(challenge)
+
+    def publish() -> None:
+        logged["version"] = publish_version(
+            logged["model_uri"], config.registered_model, challenge, (description, tags)
+        )
+
+    run_id = log_training_run(
         replace(result, metrics=metrics),
         dataset,
         config,
         evaluation,
         training_artifacts(result),
-        lambda: log_model(
-            result.model, result.value_model, example.head(5), config.registered_model, tags
-        ),
+        log_extra,
+        publish,
     )
-    describe_version(
-        config.registered_model, model_version, *version_notes(result, dataset, config)
-    )
-    set_aliases(config.registered_model, model_version, may_be_champion=implausible is None)
-    decision = challenge_champion(
-        result, dataset, config, run_id, model_version, implausible, comparison
-    )
+    model_version = logged["version"]
     aliases = sorted(
         (a for a, v in alias_versions(config.registered_model).items() if v == model_version),
         reverse=True,
@@ -416,5 +425,6 @@ def run_train(config: Config, engine: str = "local") -> None:
         tracking_uri(),
         seconds,
     )
+    decision = challenge.decision
     verdict = "promoted to champion" if decision.promote else "not promoted"
     log.info(f"champion/challenger: version {model_version} {verdict}: {decision.reason}")
