@@ -244,6 +244,8 @@ def test_queue_csv_cells_that_would_run_as_formulas_are_neutralised_and_parquet_
         str(tmp_path / "deals.csv"),
         "--interactions",
         str(tmp_path / "interactions.csv"),
+        "--model",  # data from another folder would otherwise name their own model
+        f"models:/{MODEL}@champion",
     ]
     for name in ("queue.csv", "queue.parquet"):
         assert (
