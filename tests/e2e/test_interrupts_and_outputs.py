@@ -48,7 +48,7 @@ runpy.run_module("pipeline", run_name="__main__", alter_sys=True)
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("crm")
     uri = f"sqlite:///{folder / 'mlflow.db'}"
-    path = write_small_crm(folder, 1200, model={"n_jobs": 1})
+    path = write_small_crm(folder, 1200, model={"num_threads": 1})
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("MLFLOW_TRACKING_URI", uri)
         patch.setenv("MLFLOW_REGISTRY_URI", uri)
