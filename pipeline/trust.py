@@ -102,11 +102,34 @@ def check_closeprob_model(folder: Path, uri: str) -> None:
     pickled = pyfunc.get("python_model")
     if not isinstance(pickled, str) or not (folder / pickled).is_file():
         _refuse(uri, "it has no python_model pickle")
+    strangers = foreign_code(folder, pyfunc.get("code"))
+    if strangers:
+        _refuse(uri, f"its code folder holds {', '.join(strangers[:3])}, not only closeprob's code")
     unsafe = unsafe_globals((folder / pickled).read_bytes())
     if unsafe:
         marked = (meta.get("metadata") or {}).get(CLOSEPROB_MARK)
         origin = f"marked closeprob {marked}" if marked else "not marked by closeprob"
         _refuse(uri, f"its pickle ({origin}) would import {', '.join(unsafe[:3])}")
+
+
+def foreign_code(folder: Path, code: object) -> list[str]:
+    """Paths in the model's code folder (MLflow `code_paths`, put first on `sys.path` when the
+    model loads) other than the `closeprob/` package of `.py` files that `log_model` ships:
+    a stranger there could shadow any module imported after the load."""
+    if not code:
+        return []
+    root = folder / str(code)
+    if not root.is_dir():
+        return [str(code)]
+    strangers = [p.name for p in sorted(root.iterdir()) if p.name != "closeprob"]
+    package = root / "closeprob"
+    if package.is_dir():
+        strangers += [
+            str(p.relative_to(root))
+            for p in sorted(package.rglob("*"))
+            if p.is_symlink() or (p.is_file() and p.suffix != ".py")
+        ]
+    return strangers
 
 
 def _refuse(uri: str, why: str) -> NoReturn:

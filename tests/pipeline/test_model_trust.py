@@ -129,3 +129,26 @@ def test_a_stack_global_whose_names_the_scan_cannot_resolve_is_refused() -> None
 @given(st.binary(max_size=64))
 def test_the_scan_never_raises_on_arbitrary_bytes(data: bytes) -> None:
     assert isinstance(unsafe_globals(data), list)
+
+
+def test_a_model_whose_code_folder_holds_more_than_closeprob_is_refused_before_loading(
+    crm: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """MLflow puts a model's code folder first on sys.path: a stray module there would shadow
+    any module imported after the load."""
+    marker = tmp_path / "pwned"
+    model = tmp_path / "model"
+    shutil.copytree(LEGACY, model)
+    meta = yaml.safe_load((model / "MLmodel").read_text())
+    meta["flavors"]["python_function"]["code"] = "code"
+    (model / "MLmodel").write_text(yaml.safe_dump(meta))
+    (model / "code" / "closeprob").mkdir(parents=True)
+    (model / "code" / "closeprob" / "__init__.py").write_text("")
+    (model / "code" / "shap.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    out = tmp_path / "queue.csv"
+    code = main(["predict", "--config", str(crm), "--model", str(model), "--out", str(out)])
+    assert code == 2
+    error = capsys.readouterr().err
+    assert "its code folder holds shap.py, not only closeprob's code" in error
+    assert not marker.exists()
+    assert not out.exists()
