@@ -20,13 +20,12 @@ from pathlib import Path
 import numpy as np
 
 from closeprob.features.build import build_features
-from closeprob.features.registry import categorical_features, feature_descriptions
 from closeprob.models.classifier import CloseModel
 from closeprob.models.metrics import classification_metrics, deal_bootstrap
-from closeprob.models.training import fit_deployed_model, tree_count
+from closeprob.models.training import tree_count
 from closeprob.pipeline.config import load_config
 from closeprob.pipeline.dataset import ensure_data, known_at, load_dataset
-from closeprob.pipeline.train import fit_evaluated, prepare_training_data
+from closeprob.pipeline.train import fit_deployed, fit_evaluated, prepare_training_data
 
 
 def auc_interval(deal_ids: np.ndarray, labels: np.ndarray, p: np.ndarray) -> tuple[float, float]:
@@ -64,19 +63,7 @@ def main(paths: list[str]) -> None:
             ("deployed, stopped on held-out deals", None),
         )
         for name, trees in choices:
-            candidates[name] = fit_deployed_model(
-                data.features,
-                data.labels,
-                fit,
-                data.role("calibration"),
-                data.spec,
-                list(feature_descriptions(data.spec)),
-                categorical_features(data.spec),
-                config.model.model_dump(),
-                trees,
-                config.seed,
-                config.calibration.method,
-            )
+            candidates[name] = fit_deployed(data, past_config, trees)
         print(
             f"\n{path}: fitted on data known at {cutoff.date()}, scored on {len(keys):,} test "
             f"rows {full.split.test[0].date()} … {full.split.test[-1].date()}"

@@ -106,6 +106,7 @@ def log_training_run(
     config: Config,
     evaluation: Evaluation,
     artifacts: TrainingArtifacts,
+    fingerprint: dict[str, str],
     log_extra: Callable[[], None],
     publish: Callable[[], None],
 ) -> str:
@@ -117,7 +118,6 @@ def log_training_run(
     ends FAILED (the error in its `error` tag) or KILLED.
     """
     use_experiment(config.experiment)
-    fingerprint = data_fingerprint(dataset)
     with tracked_run(run_name("train", config.name, fingerprint), publish) as run_id:
         _log_common(config, dataset, result, "lightgbm_calibrated", fingerprint)
         log_data_inputs(dataset, config, fingerprint["data.sha256"], "training")
@@ -136,11 +136,10 @@ def log_training_run(
 
 
 def version_notes(
-    result: TrainingResult, dataset: Dataset, config: Config
+    result: TrainingResult, data: dict[str, str], config: Config
 ) -> tuple[str, dict[str, str]]:
-    """A registered version's description and tags: which data (name, span, rows) and how well
-    it did on the test slice."""
-    data = data_fingerprint(dataset)
+    """A registered version's description and tags: which data (name, span, rows: `data`, the
+    `data_fingerprint`) and how well it did on the test slice."""
     first, last = data["data.first_at"][:10], data["data.last_at"][:10]
     roc_auc, ece = result.metrics["test_roc_auc"], result.metrics["test_ece"]
     description = (

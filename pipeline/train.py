@@ -201,12 +201,12 @@ def fit_evaluated(data: TrainingData, config: Config) -> CloseModel:
     )
 
 
-def fit_deployed(data: TrainingData, config: Config) -> CloseModel:
+def fit_deployed(data: TrainingData, config: Config, trees: int | None = None) -> CloseModel:
     """Every labelled row outside the held-out deals, its tree count chosen again by early
-    stopping on the held-out calibration deals of the latest window, then calibrated on
-    them. (Measured against early stopping's count from the train slice, as is and scaled to
-    the row count: bench/deployment_fit.py, README "Evaluate on the past, deploy on
-    everything".)"""
+    stopping on the held-out calibration deals of the latest window (or `trees`, fixed), then
+    calibrated on them. (Measured against early stopping's count from the train slice, as is
+    and scaled to the row count: bench/deployment_fit.py, README "Evaluate on the past, deploy
+    on everything".)"""
     return fit_deployed_model(
         data.features,
         data.labels,
@@ -216,7 +216,7 @@ def fit_deployed(data: TrainingData, config: Config) -> CloseModel:
         list(feature_descriptions(data.spec)),
         categorical_features(data.spec),
         config.model.model_dump(),
-        None,
+        trees,
         config.seed,
         config.calibration.method,
     )
@@ -364,7 +364,12 @@ def run_train(config: Config, engine: str = "local") -> None:
         publish_version,
     )
     from closeprob.pipeline.report import print_training_report
-    from closeprob.pipeline.runs import log_training_run, tracking_uri, version_notes
+    from closeprob.pipeline.runs import (
+        data_fingerprint,
+        log_training_run,
+        tracking_uri,
+        version_notes,
+    )
 
     ensure_data(config)
     started = time.perf_counter()
@@ -386,7 +391,8 @@ def run_train(config: Config, engine: str = "local") -> None:
     metrics |= comparison
     challenge = judge_challenger(result, dataset, config, implausible, comparison)
     example = result.data.features.loc[result.data.rows("test"), result.model.feature_names]
-    description, tags = version_notes(result, dataset, config)
+    fingerprint = data_fingerprint(dataset)  # hashes every row: once per run
+    description, tags = version_notes(result, fingerprint, config)
     tags |= {"trained_through": result.trained_through, "calibrated_on": result.calibrated_on}
     if implausible is not None:
         tags["implausible"] = implausible
@@ -407,6 +413,7 @@ def run_train(config: Config, engine: str = "local") -> None:
         config,
         evaluation,
         training_artifacts(result),
+        fingerprint,
         log_extra,
         publish,
     )

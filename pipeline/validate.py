@@ -272,6 +272,26 @@ def require_columns(frame: pd.DataFrame, required: Iterable[str], source: str) -
     check_headers(frame, source, required, (), {}, Problems(strict=True))
 
 
+def _usable_columns(
+    frame: pd.DataFrame,
+    source: str,
+    required: tuple[str, ...],
+    optional: tuple[str, ...],
+    configured: Mapping[str, str],
+    problems: Problems,
+    report_missing_configured: bool = True,
+) -> tuple[pd.DataFrame, set[str]]:
+    """The columns the rules can read: headers checked (`check_headers`), then duplicated
+    headers, nested columns and missing ones dropped (each already reported); and the
+    required or configured columns that are missing."""
+    missing = check_headers(
+        frame, source, required, optional, configured, problems, report_missing_configured
+    )
+    frame = frame.loc[:, ~frame.columns.duplicated(keep=False)]
+    nested = _nested(frame, (*required, *optional, *configured), source, problems)
+    return frame.drop(columns=[*nested, *(c for c in missing if c in frame.columns)]), missing
+
+
 def _nested(
     frame: pd.DataFrame, columns: Iterable[str], source: str, problems: Problems
 ) -> set[str]:
@@ -416,14 +436,11 @@ def validate_deals(
     wanted = {name: "data.attributes" for name in attributes} | dict(configured or {})
     # Row numbers in messages count from 0 whatever index a Parquet file carried.
     frame = frame.reset_index(drop=True)
-    missing = check_headers(
+    frame, _ = _usable_columns(
         frame, source, DEAL_COLUMNS, DEAL_OPTIONAL, wanted, problems, report_missing_configured
     )
-    frame = frame.loc[:, ~frame.columns.duplicated(keep=False)]
     if len(frame) == 0:
         problems.error(f"{source}: no deal rows; the file has a header only")
-    nested = _nested(frame, (*DEAL_COLUMNS, *DEAL_OPTIONAL, *wanted), source, problems)
-    frame = frame.drop(columns=[*nested, *(c for c in missing if c in frame.columns)])
     deal_id = _text(frame, "deal_id")
     if "deal_id" in frame.columns:
         _fail(
@@ -561,10 +578,9 @@ def validate_interactions(
     strict = problems is None
     problems = problems or Problems()
     frame = frame.reset_index(drop=True)
-    missing = check_headers(frame, source, INTERACTION_COLUMNS, INTERACTION_OPTIONAL, {}, problems)
-    frame = frame.loc[:, ~frame.columns.duplicated(keep=False)]
-    nested = _nested(frame, (*INTERACTION_COLUMNS, *INTERACTION_OPTIONAL), source, problems)
-    frame = frame.drop(columns=[*nested, *(c for c in missing if c in frame.columns)])
+    frame, missing = _usable_columns(
+        frame, source, INTERACTION_COLUMNS, INTERACTION_OPTIONAL, {}, problems
+    )
     deal_id = _text(frame, "deal_id")
     if "deal_id" in frame.columns:
         _fail(

@@ -100,3 +100,26 @@ def spark() -> Iterator[object]:
         pytest.fail(f"the Spark engine's tests need Java and pyspark: {exc}")
     yield session
     session.stop()
+
+
+def store_uri(folder: Path) -> str:
+    """The SQLite tracking store a test keeps in `folder`."""
+    return f"sqlite:///{folder / 'mlflow.db'}"
+
+
+def use_store(monkeypatch: pytest.MonkeyPatch, folder: Path) -> None:
+    """Track and register into `folder`'s store for the rest of the test."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store_uri(folder))
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", store_uri(folder))
+
+
+def train_small_crm(folder: Path, n_deals: int, **sections: dict[str, object]) -> Path:
+    """`write_small_crm`, then one `train` through the CLI into `folder`'s own store (the
+    test's sandbox store is left as it was). Returns the config's path."""
+    from closeprob.pipeline.cli import main
+
+    path = write_small_crm(folder, n_deals, **sections)
+    with pytest.MonkeyPatch.context() as patch:
+        use_store(patch, folder)
+        assert main(["train", "--config", str(path)]) == 0
+    return path

@@ -27,7 +27,7 @@ from mlflow.exceptions import MlflowException
 
 from closeprob.pipeline.cli import main
 from closeprob.pipeline.registry import load_registered_model
-from tests.conftest import write_small_crm
+from tests.conftest import train_small_crm
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENT, MODEL = "close-probability", "close-probability"
@@ -86,16 +86,10 @@ class Store:
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """1,200 generated deals, a config pointing at them, one training in `mlflow.db`."""
     folder = tmp_path_factory.mktemp("crm")
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
     # One LightGBM thread per training: two run at once here, on a machine that may have 2 cores.
-    path = write_small_crm(
+    return train_small_crm(
         folder, 1200, predict={"out": str(folder / "queue.csv")}, model={"num_threads": 1}
     )
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", uri)
-        patch.setenv("MLFLOW_REGISTRY_URI", uri)
-        assert main(["train", "--config", str(path)]) == 0
-    return path
 
 
 def _copy_store(trained: Path, target: Path) -> str:

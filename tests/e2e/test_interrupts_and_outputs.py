@@ -23,7 +23,7 @@ from mlflow import MlflowClient
 
 import closeprob.pipeline.registry as registry_module
 from closeprob.pipeline.cli import main
-from tests.conftest import write_small_crm
+from tests.conftest import train_small_crm
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "close-probability"
@@ -46,14 +46,7 @@ runpy.run_module("pipeline", run_name="__main__", alter_sys=True)
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("crm")
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
-    path = write_small_crm(folder, 1200, model={"num_threads": 1})
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", uri)
-        patch.setenv("MLFLOW_REGISTRY_URI", uri)
-        assert main(["train", "--config", str(path)]) == 0
-    return path
+    return train_small_crm(tmp_path_factory.mktemp("crm"), 1200, model={"num_threads": 1})
 
 
 @pytest.fixture()

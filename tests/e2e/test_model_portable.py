@@ -13,9 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from closeprob.pipeline.cli import main
 from closeprob.pipeline.registry import load_registered_model
-from tests.conftest import write_small_crm
+from tests.conftest import store_uri, train_small_crm, use_store
 
 SCORE_SCRIPT = """
 import importlib.util, sys
@@ -41,13 +40,10 @@ def logged_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One training on a small CRM; the registered model downloaded to a folder, and rows to
     score with it."""
     folder = tmp_path_factory.mktemp("portable")
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
-    path = write_small_crm(folder, 1200)
+    train_small_crm(folder, 1200)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", uri)
-        patch.setenv("MLFLOW_REGISTRY_URI", uri)
-        assert main(["train", "--config", str(path)]) == 0
-        mlflow.set_tracking_uri(uri)
+        use_store(patch, folder)
+        mlflow.set_tracking_uri(store_uri(folder))
         model_dir = Path(
             mlflow.artifacts.download_artifacts(
                 "models:/close-probability/1", dst_path=str(folder / "model")

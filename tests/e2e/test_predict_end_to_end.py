@@ -17,29 +17,21 @@ from closeprob.pipeline.config import load_config
 from closeprob.pipeline.dataset import load_dataset
 from closeprob.pipeline.predict import QUEUE_COLUMNS, build_queue, default_as_of, reason_rows
 from closeprob.pipeline.registry import load_registered_model
-from tests.conftest import write_small_crm
+from tests.conftest import train_small_crm, use_store
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small generated CRM, a config pointing at it, and one training registered in MLflow."""
     folder = tmp_path_factory.mktemp("crm")
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
-    path = write_small_crm(
+    return train_small_crm(
         folder, 1500, predict={"out": str(folder / "queue.csv"), "chunk_rows": 97}
     )
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", uri)
-        patch.setenv("MLFLOW_REGISTRY_URI", uri)
-        assert main(["train", "--config", str(path)]) == 0
-    return path
 
 
 @pytest.fixture()
 def store(trained: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    uri = f"sqlite:///{trained.parent / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
+    use_store(monkeypatch, trained.parent)
     return trained
 
 

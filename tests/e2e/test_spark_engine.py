@@ -23,7 +23,7 @@ from closeprob.pipeline.spark import (
     spark_feature_builder,
 )
 from closeprob.pipeline.train import prepare_training_data
-from tests.conftest import write_small_crm
+from tests.conftest import train_small_crm, use_store
 
 pytestmark = pytest.mark.slow
 
@@ -33,12 +33,7 @@ def crm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small generated CRM, one model trained on it, and the data also as Parquet: deals in
     one file, interactions in a folder of three files that split deals' events between them."""
     folder = tmp_path_factory.mktemp("spark_crm")
-    uri = f"sqlite:///{folder / 'mlflow.db'}"
-    path = write_small_crm(folder, 1200)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", uri)
-        patch.setenv("MLFLOW_REGISTRY_URI", uri)
-        assert main(["train", "--config", str(path)]) == 0
+    path = train_small_crm(folder, 1200)
     # Typed Parquet as pandas writes it: nanosecond UTC timestamps (Spark reads microseconds).
     dataset = load_dataset(load_config(path).data)
     (folder / "interactions").mkdir()
@@ -51,9 +46,7 @@ def crm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture()
 def store(crm: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    uri = f"sqlite:///{crm.parent / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
+    use_store(monkeypatch, crm.parent)
     return crm
 
 
