@@ -8,6 +8,7 @@ import pandas as pd
 from closeprob.features.attributes import attribute_features
 from closeprob.features.engagement import engagement_features, window_counts
 from closeprob.features.history import history_features
+from closeprob.features.market import levels_for, market_features
 from closeprob.features.recency import recency_features
 from closeprob.features.registry import feature_descriptions
 from closeprob.features.spec import FeatureSpec
@@ -28,6 +29,7 @@ def build_features(
     snapshots: pd.DataFrame,
     spec: FeatureSpec,
     threads: int | None = None,
+    market: pd.Series | None = None,
 ) -> pd.DataFrame:
     """One row per snapshot row (`deal_id`, `as_of`), features in registry order.
 
@@ -35,12 +37,18 @@ def build_features(
     before `as_of` (history), and attributes known at creation. `as_of` must be whole seconds.
     Interaction features run on deal shards in `threads` threads (default: the machine's
     cores); the result does not depend on the number. Rows come back in the snapshots' order
-    and index.
+    and index. `market` is the market's activity level per `as_of` (features/market.py),
+    computed from `deals` and `interactions` when not given (the Spark engine gives the one
+    it summed over every bucket).
     """
     threads = threads or default_threads()
     deal_ids = pd.Index(deals["deal_id"])
     log = index_events(interactions, deal_ids, threads)
     queries = make_queries(snapshots, deal_ids, log.origin)
+    days = spec.market_window_days
+    if days > 0 and market is None:
+        market = levels_for(deals, interactions, snapshots["as_of"], days)
+    level = _per_query(market, queries.as_of + log.origin)
     # Aligned with the sorted queries, for the interaction features...
     created_at = to_seconds(deals["created_at"].iloc[queries.deal_code]) - log.origin
     amount = deals["amount"].iloc[queries.deal_code].to_numpy(dtype=float, na_value=np.nan)
@@ -57,6 +65,8 @@ def build_features(
             engagement_features(timeline, counts, spec),
             stage_features(timeline, created_at[part], spec.stage_event_type),
         ]
+        if days > 0:
+            families.append(market_features(timeline, created_at[part], level[part], days))
         return {str(c): f[c].to_numpy(dtype=float) for f in families for c in f.columns}
 
     as_of_seconds = to_seconds(snapshots["as_of"])
@@ -77,3 +87,14 @@ def build_features(
     features.insert(0, "as_of", snapshots["as_of"].array)
     features.insert(0, "deal_id", snapshots["deal_id"].array)
     return features.set_axis(snapshots.index)
+
+
+def _per_query(market: pd.Series | None, as_of_seconds: np.ndarray) -> np.ndarray:
+    """The market level of each query's `as_of` (NaN without levels or for a date not in them)."""
+    if market is None or market.empty:
+        return np.full(len(as_of_seconds), np.nan)
+    dates = to_seconds(pd.DatetimeIndex(market.index))
+    order = np.argsort(dates)
+    dates, values = dates[order], market.to_numpy(dtype=float)[order]
+    position = np.clip(np.searchsorted(dates, as_of_seconds), 0, len(dates) - 1)
+    return np.where(dates[position] == as_of_seconds, values[position], np.nan)

@@ -59,6 +59,38 @@ def window_features(spec: FeatureSpec) -> dict[str, str]:
     return described
 
 
+def market_features(spec: FeatureSpec) -> dict[str, str]:
+    """Activity against the market's at the same as_of (none when the spec's window is 0)."""
+    days = spec.market_window_days
+    if days <= 0:
+        return {}
+    short = (
+        {}
+        if days <= 7
+        else {
+            "touches_7d_vs_market": (
+                "interactions in the last 7 days against an average open deal's (1 = as busy)"
+            )
+        }
+    )
+    return {
+        f"market_touches_{days}d": (
+            f"interactions per open deal in the last {days} days, across all open deals "
+            "(the season's activity level)"
+        ),
+        f"touches_{days}d_vs_market": (
+            f"interactions in the last {days} days against an average open deal's (1 = as busy)"
+        ),
+        **short,
+        "lifetime_touches_vs_market": (
+            "interactions per day of the deal's life against the market's current daily level"
+        ),
+        "quiet_vs_market": (
+            "interactions an average open deal logs in the time this deal has been quiet"
+        ),
+    }
+
+
 def history_features(spec: FeatureSpec) -> dict[str, str]:
     described: dict[str, str] = {}
     for key in spec.history_keys:
@@ -81,6 +113,7 @@ def feature_descriptions(spec: FeatureSpec) -> dict[str, str]:
         **window_features(spec),
         **ENGAGEMENT_FIXED,
         **STAGE,
+        **market_features(spec),
         **history_features(spec),
         **attribute_features(spec),
     }

@@ -21,6 +21,9 @@ class FeatureSpec:
     history_keys: tuple[str, ...] = ("owner_id", "account_id")
     stage_event_type: str = "stage_change"
     prior_strength: float = 20.0
+    # Activity against every open deal's over this many days (features/market.py); 0: none,
+    # which is what models pickled before the family existed read.
+    market_window_days: int = 0
 
 
 def slug(name: str) -> str:

@@ -25,6 +25,18 @@ def expected_calibration_error(y_true: ArrayLike, p: ArrayLike, bins: int = 10) 
     return float(gap.sum() / max(count.sum(), 1))
 
 
+def ece_noise_floor(p: ArrayLike, draws: int = 200, seed: int = 0) -> float:
+    """The ECE a perfectly calibrated forecaster scores on these rows by chance: the mean ECE
+    of `p` against outcomes drawn from `p` itself, `draws` times (rows independent, as
+    different deals of one queue are). An observed ECE near it is as good as the rows can
+    show; a target below it cannot be met by any model."""
+    p = np.asarray(p, dtype=float)
+    if len(p) == 0:
+        return float("nan")
+    outcomes = np.random.default_rng(seed).random((draws, len(p))) < p
+    return float(np.mean([expected_calibration_error(y, p) for y in outcomes]))
+
+
 def classification_metrics(y_true: ArrayLike, p: ArrayLike) -> dict[str, float]:
     """ROC-AUC, PR-AUC (average precision), log loss, Brier score and ECE (10 bins)."""
     p = np.clip(np.asarray(p, dtype=float), 1e-15, 1 - 1e-15)

@@ -15,6 +15,8 @@ from closeprob.models.baselines import rfm_scores
 from closeprob.models.metrics import (
     calibration_intercept_slope,
     classification_metrics,
+    ece_noise_floor,
+    expected_calibration_error,
     value_captured,
 )
 from closeprob.pipeline.config import Config, named_columns
@@ -29,6 +31,9 @@ log = logging.getLogger(__name__)
 POLICIES = ("p_x_value", "p_only", "value_only", "rfm")
 # How right the queue's p_close were, each week: the figures multiplied by money.
 CALIBRATION = ("ece", "log_loss", "brier", "calibration_intercept", "calibration_slope")
+# What the week's rows allow: a calibrated forecaster's chance ECE with these p_close, and
+# (built-in data) the generator's true probabilities scored like the queue.
+REFERENCES = ("ece_floor", "oracle_ece", "oracle_mean_p")
 
 
 def backtest_dates(dataset: Dataset, weeks: int, horizon_days: int) -> pd.DatetimeIndex:
@@ -61,6 +66,7 @@ class WeekResult:
     mean_p_close: float
     captured: dict[str, float]
     calibration: dict[str, float]
+    references: dict[str, float]
     tiers: pd.Series
 
 
@@ -95,6 +101,7 @@ def evaluate_week(
         if k in CALIBRATION
     } | calibration_intercept_slope(won, p_close)
     return WeekResult(
+        references=week_references(dataset, queue, won, p_close, as_of, config),
         as_of=as_of,
         open_deals=len(queue),
         won_deals=int(won.sum()),
@@ -106,6 +113,31 @@ def evaluate_week(
         calibration={name: calibration.get(name, float("nan")) for name in CALIBRATION},
         tiers=queue.set_index("deal_id")["tier"],
     )
+
+
+def week_references(
+    dataset: Dataset,
+    queue: pd.DataFrame,
+    won: np.ndarray,
+    p_close: np.ndarray,
+    as_of: pd.Timestamp,
+    config: Config,
+) -> dict[str, float]:
+    """ece_floor (any data) and the oracle's ECE and mean (the built-in data's truth file: NaN
+    without one) for the week's queue."""
+    references = {"ece_floor": ece_noise_floor(p_close, seed=config.seed)}
+    if dataset.truth is None:
+        return references | {"oracle_ece": float("nan"), "oracle_mean_p": float("nan")}
+    from closeprob.pipeline.synthetic import oracle_close_probability
+
+    rows = pd.DataFrame({"deal_id": queue["deal_id"], "as_of": as_of})
+    oracle = oracle_close_probability(
+        dataset.truth, rows, dataset.deals, config.snapshots.horizon_days
+    ).to_numpy()
+    return references | {
+        "oracle_ece": expected_calibration_error(won, oracle),
+        "oracle_mean_p": float(oracle.mean()),
+    }
 
 
 def tier_churn(before: pd.Series, after: pd.Series) -> float:
@@ -143,6 +175,7 @@ def run_backtest(dataset: Dataset, config: Config, weeks: int, retrain_every: in
                 **{f"captured_{name}": week.captured[name] for name in POLICIES},
                 "mean_p_close": week.mean_p_close,
                 **week.calibration,
+                **week.references,
                 "tier_churn": tier_churn(previous, week.tiers) if previous is not None else np.nan,
             }
         )
@@ -160,7 +193,7 @@ def run_backtest_job(config: Config, weeks: int, retrain_every: int) -> None:
     dataset = load_dataset(config.data, named_columns(config))
     table = run_backtest(dataset, config, weeks, retrain_every)
     columns = [f"captured_{name}" for name in POLICIES] + ["tier_churn", "mean_p_close"]
-    columns += list(CALIBRATION)
+    columns += list(CALIBRATION) + list(REFERENCES)
     figure = backtest_figure(table, POLICIES)
     run_id = log_backtest_run(table, columns, figure, config, max(retrain_every, 1))
     log.info(
@@ -178,5 +211,15 @@ def run_backtest_job(config: Config, weeks: int, retrain_every: int) -> None:
         + ", ".join(f"{name} {table[name].mean():.3f}" for name in CALIBRATION)
         + f" (won rate {(table['won_in_horizon'] / table['open_deals']).mean():.3f}, "
         f"mean p_close {table['mean_p_close'].mean():.3f})"
+    )
+    log.info(
+        f"ECE a perfectly calibrated queue scores by chance on these rows: "
+        f"{table['ece_floor'].mean():.3f}"
+        + (
+            f"; the generator's true probabilities: ECE {table['oracle_ece'].mean():.3f}, "
+            f"mean {table['oracle_mean_p'].mean():.3f}"
+            if table["oracle_ece"].notna().any()
+            else ""
+        )
     )
     log.info(f"mean tier churn {table['tier_churn'].mean():.3f}; MLflow run {run_id}")

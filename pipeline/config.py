@@ -108,6 +108,9 @@ class FeatureConfig(_Strict):
     prior_strength: PositiveFloat = 20.0
     # Track-record features for these keys, where the deals table has the column.
     history_keys: tuple[Literal["owner_id", "account_id"], ...] = ("owner_id", "account_id")
+    # Activity against every open deal's over this many days (0: off): seasons quieten all
+    # deals at once, and absolute counts alone read a quiet August as stalled deals.
+    market_window_days: NonNegativeInt = 30
 
 
 class SplitConfig(_Strict):

@@ -128,11 +128,17 @@ def open_deal_events(interactions: pd.DataFrame, deal_ids: pd.Series) -> pd.Data
 
 
 def snapshot_features(
-    dataset: Dataset, model: CloseModel, snapshots: pd.DataFrame, threads: int | None = None
+    dataset: Dataset,
+    model: CloseModel,
+    snapshots: pd.DataFrame,
+    threads: int | None = None,
+    market: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """`build_features` (training's code path) for the snapshot rows, from their deals' events."""
+    """`build_features` (training's code path) for the snapshot rows, from their deals' events
+    (the market level, when not given, from those of every deal open at `as_of`: the same
+    figure as from all events)."""
     events = open_deal_events(dataset.interactions, snapshots["deal_id"])
-    return build_features(dataset.deals, events, snapshots, model.spec, threads)
+    return build_features(dataset.deals, events, snapshots, model.spec, threads, market)
 
 
 def score_features(features: pd.DataFrame, model: CloseModel, chunk_rows: int) -> pd.DataFrame:

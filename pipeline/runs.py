@@ -306,7 +306,9 @@ def log_backtest_run(
         for step, row in enumerate(weeks.itertuples(index=False)):
             values = {c: float(getattr(row, c)) for c in columns if pd.notna(getattr(row, c))}
             mlflow.log_metrics({f"week_{c}": v for c, v in values.items()}, step=step)
-        mlflow.log_metrics({f"mean_{c}": float(weeks[c].mean()) for c in columns})
+        mlflow.log_metrics(
+            {f"mean_{c}": float(weeks[c].mean()) for c in columns if weeks[c].notna().any()}
+        )
         mlflow.log_table(weeks.astype({"as_of": str}), "backtest_weeks.json")
         _log_figures({"backtest.png": figure})
     return run.info.run_id

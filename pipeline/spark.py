@@ -26,9 +26,11 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import numpy as np
 import pandas as pd
 
 from closeprob.features.build import build_features
+from closeprob.features.market import market_levels, open_deal_counts, window_event_counts
 from closeprob.features.registry import categorical_features, feature_descriptions
 from closeprob.features.spec import FeatureSpec
 from closeprob.models.classifier import CloseModel
@@ -170,6 +172,7 @@ class BucketContext:
     data: DataConfig
     as_of: pd.Timestamp
     scored_ids: pd.Index
+    market: pd.Series | None = None
 
 
 def bucket_column(partitions: int) -> Any:
@@ -195,7 +198,7 @@ def bucket_features(
     check_bucket(events, ids, context.scored_ids)
     snapshots = pd.DataFrame({"deal_id": ids.sort_values().to_numpy(), "as_of": context.as_of})
     dataset = Dataset(context.deals, events, None)
-    return snapshot_features(dataset, context.model, snapshots, threads=1)
+    return snapshot_features(dataset, context.model, snapshots, threads=1, market=context.market)
 
 
 def validate_bucket(
@@ -247,6 +250,51 @@ def map_buckets(
     deals = spark.createDataFrame(rows.assign(deal_id=rows["deal_id"].astype("str")))
     deals = deals.withColumn("bucket", bucket)
     return events.groupBy("bucket").cogroup(deals.groupBy("bucket")).applyInPandas(compute, schema)
+
+
+@dataclass(frozen=True)
+class MarketContext:
+    """What every bucket needs to count its events for the market's activity level."""
+
+    deals: pd.DataFrame
+    data: DataConfig
+    dates: pd.DatetimeIndex
+    days: int
+
+
+def market_bucket(
+    raw_events: pd.DataFrame, _: pd.DataFrame, context: MarketContext
+) -> pd.DataFrame:
+    """Per date (by position), this bucket's events in the market window of deals open then."""
+    events = validate_bucket(raw_events, context.deals, context.data)
+    counts = (
+        window_event_counts(context.deals, events, context.dates, context.days)
+        if len(events)
+        else np.zeros(len(context.dates), dtype=np.int64)
+    )
+    return pd.DataFrame({"position": np.arange(len(context.dates)), "events": counts})
+
+
+def spark_market_levels(
+    spark: SparkSession,
+    interactions: DataFrame,
+    deal_ids: pd.Series,
+    partitions: int,
+    context: MarketContext,
+) -> pd.Series | None:
+    """The market's activity level per date (features/market.py), from every bucket's event
+    counts summed on the driver: the figure the local engine computes from all events at
+    once. None when the spec has no market features."""
+    if context.days <= 0:
+        return None
+    rows = pd.DataFrame({"deal_id": pd.Series(deal_ids).drop_duplicates().to_numpy()})
+    compute = partial(market_bucket, context=context)
+    schema = "position long, events long"
+    buckets = map_buckets(spark, interactions, rows, partitions, compute, schema)
+    counts = run_spark(buckets.toPandas).groupby("position")["events"].sum()
+    events = counts.reindex(range(len(context.dates)), fill_value=0).to_numpy(dtype=np.int64)
+    open_deals = open_deal_counts(context.deals, context.dates)
+    return market_levels(events, open_deals, context.dates, context.days)
 
 
 def run_spark(action: Callable[[], T]) -> T:
@@ -367,7 +415,15 @@ def build_spark_queue(
     as_of, later_events = spark_as_of(interactions, deals, explicit, str(data.interactions))
     report_later(later_events, int((deals["created_at"] >= as_of).sum()), as_of)
     to_score = open_snapshots(deals, as_of)["deal_id"]
-    context = BucketContext(deals, loaded.close, data, as_of, pd.Index(to_score))
+    days = loaded.close.spec.market_window_days
+    market = spark_market_levels(
+        spark,
+        interactions,
+        to_score,
+        partitions,
+        MarketContext(deals, data, pd.DatetimeIndex([as_of]), days),
+    )
+    context = BucketContext(deals, loaded.close, data, as_of, pd.Index(to_score), market)
     chunk_rows = config.predict.chunk_rows
     score = partial(score_bucket, context=context, chunk_rows=chunk_rows)
     buckets = map_buckets(spark, interactions, to_score.to_frame(), partitions, score, SCORE_SCHEMA)
@@ -435,6 +491,7 @@ class FeatureContext:
     spec: FeatureSpec
     data: DataConfig
     featurised_ids: pd.Index
+    market: pd.Series | None = None
 
 
 def feature_schema(spec: FeatureSpec) -> str:
@@ -461,7 +518,9 @@ def features_bucket(
     if snapshots.empty:
         return pd.DataFrame(columns=["deal_id", "as_of", *feature_descriptions(context.spec)])
     check_bucket(events, pd.Index(snapshots["deal_id"].unique()), context.featurised_ids)
-    return build_features(context.deals, events, snapshots, context.spec, threads=1)
+    return build_features(
+        context.deals, events, snapshots, context.spec, threads=1, market=context.market
+    )
 
 
 def spark_feature_builder(config: Config) -> FeatureBuilder:
@@ -477,7 +536,17 @@ def spark_feature_builder(config: Config) -> FeatureBuilder:
         partitions = config.spark.partitions or spark.sparkContext.defaultParallelism
         data = config.data
         interactions = read_interactions(spark, data)
-        context = FeatureContext(deals, spec, data, pd.Index(snapshots["deal_id"].unique()))
+        dates = pd.DatetimeIndex(snapshots["as_of"].unique()).sort_values()
+        days = spec.market_window_days
+        market = spark_market_levels(
+            spark,
+            interactions,
+            snapshots["deal_id"],
+            partitions,
+            MarketContext(deals, data, dates, days),
+        )
+        ids = pd.Index(snapshots["deal_id"].unique())
+        context = FeatureContext(deals, spec, data, ids, market)
         rows = snapshots[["deal_id", "as_of"]]
         table = map_buckets(
             spark,

@@ -156,6 +156,7 @@ def prepare_training_data(
         history_keys=history_keys,
         stage_event_type=config.features.stage_event_type,
         prior_strength=config.features.prior_strength,
+        market_window_days=config.features.market_window_days,
     )
     with stage(f"features for {len(snapshots):,} snapshot rows"):
         features = build(dataset.deals, dataset.interactions, snapshots, spec)

@@ -19,6 +19,9 @@ from tests.conftest import make_deals, make_interactions, utc
 AS_OF = utc("2024-03-01")
 TYPES = ("email", "call", "meeting", "stage_change")
 SPEC = FeatureSpec(event_types=TYPES, windows_days=(7, 30, 90), attributes=("source",))
+WITH_MARKET = FeatureSpec(
+    event_types=TYPES, windows_days=(7, 30, 90), attributes=("source",), market_window_days=30
+)
 
 DEALS = make_deals(
     [
@@ -114,8 +117,8 @@ def test_events_at_or_after_as_of_change_no_feature(
     unchanged."""
     baseline = _events(past + future)
     altered = _events(past + changed + [dict(r, offset_seconds=0) for r in changed[:3]])
-    expected = build_features(DEALS, baseline, SNAPSHOTS, SPEC)
-    actual = build_features(DEALS, altered, SNAPSHOTS, SPEC)
+    expected = build_features(DEALS, baseline, SNAPSHOTS, WITH_MARKET)
+    actual = build_features(DEALS, altered, SNAPSHOTS, WITH_MARKET)
     pd.testing.assert_frame_equal(actual, expected)
 
 
@@ -152,10 +155,11 @@ def test_deals_closing_at_or_after_as_of_do_not_move_history(
     pd.testing.assert_frame_equal(actual, expected)
 
 
-def test_every_built_column_has_a_registry_description() -> None:
-    built = build_features(DEALS, _events([]), SNAPSHOTS, SPEC)
-    assert list(built.columns[2:]) == list(feature_descriptions(SPEC))
-    assert all(text.strip() for text in feature_descriptions(SPEC).values())
+@pytest.mark.parametrize("spec", [SPEC, WITH_MARKET], ids=["without market", "with market"])
+def test_every_built_column_has_a_registry_description(spec: FeatureSpec) -> None:
+    built = build_features(DEALS, _events([]), SNAPSHOTS, spec)
+    assert list(built.columns[2:]) == list(feature_descriptions(spec))
+    assert all(text.strip() for text in feature_descriptions(spec).values())
 
 
 def test_an_event_exactly_at_as_of_is_not_seen() -> None:
