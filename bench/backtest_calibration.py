@@ -45,7 +45,7 @@ def main() -> None:
     print(f"{'candidate':<32}" + "".join(f"{c:>22}" for c in [*columns, "captured_p_x_value"]))
     for name, (candidate_config, trainer) in candidates.items():
         backtest.train_close_model = trainer  # type: ignore[assignment]
-        weeks = backtest.run_backtest(dataset, candidate_config, args.weeks, 1)
+        weeks = backtest.run_backtest(dataset, candidate_config, args.weeks, 1).weeks
         means = weeks[[*columns, "captured_p_x_value"]].mean()
         print(f"{name:<32}" + "".join(f"{v:>22.3f}" for v in means), flush=True)
 

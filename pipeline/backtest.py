@@ -68,6 +68,16 @@ class WeekResult:
     calibration: dict[str, float]
     references: dict[str, float]
     tiers: pd.Series
+    rows: pd.DataFrame  # per queued deal: p_close, won, oracle (NaN without a truth file)
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """The weekly table, and the calibration of every week's queue rows pooled (a deal open in
+    several weeks counts once per week, so these rows are not independent)."""
+
+    weeks: pd.DataFrame
+    pooled: dict[str, float]
 
 
 def evaluate_week(
@@ -100,8 +110,10 @@ def evaluate_week(
         for k, v in (classification_metrics(won, p_close) if both else {}).items()
         if k in CALIBRATION
     } | calibration_intercept_slope(won, p_close)
+    oracle = oracle_p(dataset, queue["deal_id"], as_of, config.snapshots.horizon_days)
     return WeekResult(
-        references=week_references(dataset, queue, won, p_close, as_of, config),
+        references=week_references(won, p_close, oracle, config.seed),
+        rows=pd.DataFrame({"p_close": p_close, "won": won, "oracle": oracle}),
         as_of=as_of,
         open_deals=len(queue),
         won_deals=int(won.sum()),
@@ -115,28 +127,41 @@ def evaluate_week(
     )
 
 
-def week_references(
-    dataset: Dataset,
-    queue: pd.DataFrame,
-    won: np.ndarray,
-    p_close: np.ndarray,
-    as_of: pd.Timestamp,
-    config: Config,
-) -> dict[str, float]:
-    """ece_floor (any data) and the oracle's ECE and mean (the built-in data's truth file: NaN
-    without one) for the week's queue."""
-    references = {"ece_floor": ece_noise_floor(p_close, seed=config.seed)}
+def oracle_p(
+    dataset: Dataset, deal_ids: pd.Series, as_of: pd.Timestamp, horizon_days: int
+) -> np.ndarray:
+    """The generator's true P(won within the horizon) per queued deal (the built-in data's
+    truth file); NaN without one."""
     if dataset.truth is None:
-        return references | {"oracle_ece": float("nan"), "oracle_mean_p": float("nan")}
+        return np.full(len(deal_ids), np.nan)
     from closeprob.pipeline.synthetic import oracle_close_probability
 
-    rows = pd.DataFrame({"deal_id": queue["deal_id"], "as_of": as_of})
-    oracle = oracle_close_probability(
-        dataset.truth, rows, dataset.deals, config.snapshots.horizon_days
-    ).to_numpy()
-    return references | {
-        "oracle_ece": expected_calibration_error(won, oracle),
-        "oracle_mean_p": float(oracle.mean()),
+    rows = pd.DataFrame({"deal_id": deal_ids.to_numpy(), "as_of": as_of})
+    return oracle_close_probability(dataset.truth, rows, dataset.deals, horizon_days).to_numpy()
+
+
+def week_references(
+    won: np.ndarray, p_close: np.ndarray, oracle: np.ndarray, seed: int
+) -> dict[str, float]:
+    """ece_floor: the ECE a calibrated forecaster with these p_close scores by chance; the
+    oracle's ECE and mean (NaN without a truth file)."""
+    known = not np.isnan(oracle).any() and len(oracle) > 0
+    return {
+        "ece_floor": ece_noise_floor(p_close, seed=seed),
+        "oracle_ece": expected_calibration_error(won, oracle) if known else float("nan"),
+        "oracle_mean_p": float(oracle.mean()) if known else float("nan"),
+    }
+
+
+def pooled_calibration(rows: pd.DataFrame, seed: int) -> dict[str, float]:
+    """ECE, its chance floor and the oracle's ECE over every week's queue rows together."""
+    won, p_close = rows["won"].to_numpy(), rows["p_close"].to_numpy()
+    references = week_references(won, p_close, rows["oracle"].to_numpy(), seed)
+    return {
+        "rows": float(len(rows)),
+        "ece": expected_calibration_error(won, p_close),
+        "ece_floor": references["ece_floor"],
+        "oracle_ece": references["oracle_ece"],
     }
 
 
@@ -146,12 +171,14 @@ def tier_churn(before: pd.Series, after: pd.Series) -> float:
     return float((before.loc[both] != after.loc[both]).mean()) if len(both) else float("nan")
 
 
-def run_backtest(dataset: Dataset, config: Config, weeks: int, retrain_every: int) -> pd.DataFrame:
-    """One row per week: open deals, wins, value captured per policy, tier churn."""
+def run_backtest(dataset: Dataset, config: Config, weeks: int, retrain_every: int) -> Backtest:
+    """One row per week: open deals, wins, value captured per policy, calibration, tier churn;
+    and the calibration of all weeks' rows pooled."""
     if weeks < 1 or retrain_every < 1:
         raise ValueError(f"weeks ({weeks}) and retrain_every ({retrain_every}) must be ≥ 1")
     retrain_config = config.model_copy(update={"split": config.backtest.split})
     rows = []
+    queued: list[pd.DataFrame] = []
     loaded: LoadedModel | None = None
     previous: pd.Series | None = None
     dates = backtest_dates(dataset, weeks, config.snapshots.horizon_days)
@@ -180,7 +207,8 @@ def run_backtest(dataset: Dataset, config: Config, weeks: int, retrain_every: in
             }
         )
         previous = week.tiers
-    return pd.DataFrame(rows)
+        queued.append(week.rows)
+    return Backtest(pd.DataFrame(rows), pooled_calibration(pd.concat(queued), config.seed))
 
 
 def run_backtest_job(config: Config, weeks: int, retrain_every: int) -> None:
@@ -191,11 +219,13 @@ def run_backtest_job(config: Config, weeks: int, retrain_every: int) -> None:
 
     ensure_data(config)
     dataset = load_dataset(config.data, named_columns(config))
-    table = run_backtest(dataset, config, weeks, retrain_every)
+    backtest = run_backtest(dataset, config, weeks, retrain_every)
+    table = backtest.weeks
     columns = [f"captured_{name}" for name in POLICIES] + ["tier_churn", "mean_p_close"]
     columns += list(CALIBRATION) + list(REFERENCES)
     figure = backtest_figure(table, POLICIES)
-    run_id = log_backtest_run(table, columns, figure, config, max(retrain_every, 1))
+    pooled = backtest.pooled
+    run_id = log_backtest_run(table, columns, pooled, figure, config, max(retrain_every, 1))
     log.info(
         f"\nBacktest, capacity {config.evaluation.capacity} deals per weekly queue "
         "(won value captured / perfect hindsight):\n"
@@ -219,6 +249,15 @@ def run_backtest_job(config: Config, weeks: int, retrain_every: int) -> None:
             f"; the generator's true probabilities: ECE {table['oracle_ece'].mean():.3f}, "
             f"mean {table['oracle_mean_p'].mean():.3f}"
             if table["oracle_ece"].notna().any()
+            else ""
+        )
+    )
+    log.info(
+        f"all {int(pooled['rows']):,} queue rows pooled: ECE {pooled['ece']:.3f}, chance floor "
+        f"{pooled['ece_floor']:.3f}"
+        + (
+            f", true probabilities {pooled['oracle_ece']:.3f}"
+            if not np.isnan(pooled["oracle_ece"])
             else ""
         )
     )

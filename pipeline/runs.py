@@ -290,9 +290,15 @@ def log_prediction_run(
 
 
 def log_backtest_run(
-    weeks: pd.DataFrame, columns: list[str], figure: Figure, config: Config, retrain_every: int
+    weeks: pd.DataFrame,
+    columns: list[str],
+    pooled: dict[str, float],
+    figure: Figure,
+    config: Config,
+    retrain_every: int,
 ) -> str:
-    """One run: per-week metrics `columns` (step = week), their means, the table and the chart."""
+    """One run: per-week metrics `columns` (step = week), their means, the pooled calibration
+    (`pooled_*`), the table and the chart."""
     use_experiment(config.experiment)
     with mlflow.start_run(run_name="backtest") as run:
         mlflow.set_tags({"git_commit": git_commit(), "job": "backtest", "model_family": "backtest"})
@@ -309,6 +315,7 @@ def log_backtest_run(
         mlflow.log_metrics(
             {f"mean_{c}": float(weeks[c].mean()) for c in columns if weeks[c].notna().any()}
         )
+        mlflow.log_metrics({f"pooled_{k}": v for k, v in pooled.items() if v == v})
         mlflow.log_table(weeks.astype({"as_of": str}), "backtest_weeks.json")
         _log_figures({"backtest.png": figure})
     return run.info.run_id

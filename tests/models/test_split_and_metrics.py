@@ -109,3 +109,18 @@ def test_value_captured_curve_equals_sorting_each_group(
         expected = _value_captured_by_sorting(won, score, groups, int(k))
         assert got == pytest.approx(expected, nan_ok=True)
         assert value_captured(won, score, groups, int(k)) == pytest.approx(expected, nan_ok=True)
+
+
+def test_the_ece_noise_floor_is_what_calibrated_outcomes_score_by_chance() -> None:
+    from closeprob.models.metrics import ece_noise_floor, expected_calibration_error
+
+    rng = np.random.default_rng(3)
+    p = rng.uniform(0.05, 0.6, 400)
+    floor = ece_noise_floor(p, seed=1)
+    # Outcomes truly drawn from p (other seeds) score about the floor, not zero.
+    observed = [expected_calibration_error(rng.random(400) < p, p) for _ in range(200)]
+    assert abs(np.mean(observed) - floor) < 0.005 and floor > 0.02
+    many = rng.uniform(0.05, 0.6, 40_000)
+    assert ece_noise_floor(many, draws=20) < floor / 5  # 100× the rows: ~1/10 the floor
+    assert ece_noise_floor(p, seed=1) == floor  # seeded
+    assert np.isnan(ece_noise_floor(np.array([])))

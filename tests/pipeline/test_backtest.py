@@ -71,3 +71,9 @@ def test_the_backtest_logs_the_queues_calibration_per_week_and_in_the_mean(
     assert metrics["mean_calibration_slope"] > 0.0
     history = client.get_metric_history(run.info.run_id, "week_ece")
     assert [m.step for m in history] == [0, 1]
+    # What the rows allow: a calibrated queue's chance ECE, and the generator's truth.
+    assert 0.0 < metrics["mean_ece_floor"] < 0.3
+    assert 0.0 <= metrics["mean_oracle_ece"] < 0.3 and 0.0 < metrics["mean_oracle_mean_p"] < 1.0
+    assert metrics["pooled_rows"] > 0 and 0.0 <= metrics["pooled_ece"] <= 1.0
+    assert metrics["pooled_ece_floor"] < metrics["mean_ece_floor"]  # more rows, less chance
+    assert "ECE a perfectly calibrated queue scores by chance on these rows" in printed
