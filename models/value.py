@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import lightgbm as lgb
@@ -80,6 +80,34 @@ def fit_value_model(
     model_error = np.abs(candidate.estimate(select_deals)[0] - truth).mean()
     median_error = np.abs(fallback.estimate(select_deals)[0] - truth).mean()
     return candidate if model_error < median_error else fallback
+
+
+def refit_value_model(chosen: DealValueModel, deals: pd.DataFrame, seed: int) -> DealValueModel:
+    """The estimator to deploy: `chosen`'s method (regressor or segment median, selected on
+    later deals by `fit_value_model`) fitted again on every deal with a declared amount. A
+    deal's amount is known once it exists, so no later label is waited for."""
+    declared = deals[deals["amount"].notna()]
+    if len(declared) == 0 or np.isnan(chosen.global_median):
+        return chosen
+    medians: dict[str, float] = {}
+    if chosen.segment is not None and chosen.segment in declared.columns:
+        by_segment = declared.groupby(normalise_levels(declared[chosen.segment]))["amount"]
+        medians = {str(k): float(v) for k, v in by_segment.median().items()}
+    refitted = replace(
+        chosen,
+        categories={},
+        regressor=None,
+        segment_medians=medians,
+        global_median=float(declared["amount"].median()),
+    )
+    if chosen.regressor is None:
+        return refitted
+    categories = fit_categories(declared, chosen.attributes)
+    regressor = lgb.LGBMRegressor(**_regressor_params(seed))
+    regressor.fit(
+        encode_features(declared, chosen.attributes, categories), np.log1p(declared["amount"])
+    )
+    return replace(refitted, categories=categories, regressor=regressor)
 
 
 def _regressor_params(seed: int) -> dict[str, Any]:

@@ -136,7 +136,7 @@ def test_intervals(
 def policy_scores(result: TrainingResult, dataset: Dataset, config: Config) -> list[PolicyScores]:
     """The model and the baselines, scored on the same test rows."""
     data = result.data
-    values = row_values(dataset.deals, data.features["deal_id"], result.value_model)
+    values = row_values(dataset.deals, data.features["deal_id"], result.evaluated_value_model)
     test, calibration = data.rows("test").to_numpy(), data.rows("calibration").to_numpy()
     v_test = values[test]
     categorical = categorical_features(data.spec)
@@ -245,7 +245,9 @@ def evaluate_policies(
     """
     data = result.data
     test = data.rows("test")
-    value = row_values(dataset.deals, data.features["deal_id"], result.value_model)[test.to_numpy()]
+    value = row_values(dataset.deals, data.features["deal_id"], result.evaluated_value_model)[
+        test.to_numpy()
+    ]
     policies = [
         PolicyScores(p.family, p.p_close, expected_values(p.p_close, value))
         if p.family.startswith("lightgbm") or p.family == "logistic"

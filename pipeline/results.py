@@ -28,7 +28,9 @@ def dataset_result(name: str, dataset: Dataset, config: Config) -> dict[str, obj
     result = train_close_model(dataset, config)
     data = result.data
     test = data.rows("test")
-    value = row_values(dataset.deals, data.features["deal_id"], result.value_model)[test.to_numpy()]
+    value = row_values(dataset.deals, data.features["deal_id"], result.evaluated_value_model)[
+        test.to_numpy()
+    ]
     by_family: dict[str, PolicyScores] = {
         p.family: p for p in policy_scores(result, dataset, config)
     }

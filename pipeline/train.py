@@ -35,7 +35,12 @@ from closeprob.models.training import (
     split_count,
     tree_count,
 )
-from closeprob.models.value import DealValueModel, fit_value_model, value_errors
+from closeprob.models.value import (
+    DealValueModel,
+    fit_value_model,
+    refit_value_model,
+    value_errors,
+)
 from closeprob.pipeline.config import Config, named_columns
 from closeprob.pipeline.dataset import Dataset
 from closeprob.pipeline.errors import TrainingDataError
@@ -87,6 +92,7 @@ class TrainingResult:
     test_p_close: np.ndarray
     test_p_raw: np.ndarray
     value_model: DealValueModel
+    evaluated_value_model: DealValueModel
     trained_through: str
     calibrated_on: str
 
@@ -254,10 +260,11 @@ def train_close_model(
         "evaluated_splits": float(split_count(evaluated.booster)),
         "deployed_splits": float(split_count(deployed.booster)),
     }
-    value_model = fit_deal_value_model(dataset.deals, data, config)
+    # Deal values, the same way: measured on the past, deployed on every declared amount.
+    evaluated_value = fit_deal_value_model(dataset.deals, data, config)
     test_deals = dataset.deals[dataset.deals["created_at"] >= data.split.test[0]]
-    metrics |= {f"test_value_{k}": v for k, v in value_errors(value_model, test_deals).items()}
-    median_only = replace(value_model, regressor=None)
+    metrics |= {f"test_value_{k}": v for k, v in value_errors(evaluated_value, test_deals).items()}
+    median_only = replace(evaluated_value, regressor=None)
     metrics |= {
         f"test_value_segment_median_{k}": v
         for k, v in value_errors(median_only, test_deals).items()
@@ -271,7 +278,8 @@ def train_close_model(
         metrics=metrics,
         test_p_close=p_close,
         test_p_raw=p_raw,
-        value_model=value_model,
+        value_model=refit_value_model(evaluated_value, dataset.deals, config.seed),
+        evaluated_value_model=evaluated_value,
         trained_through=_as_date(fit_dates.max()),
         calibrated_on=f"{_as_date(window[0])}/{_as_date(window[-1])}",
     )

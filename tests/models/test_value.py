@@ -11,6 +11,7 @@ from closeprob.models.value import (
     SEGMENT_MEDIAN,
     deal_values,
     fit_value_model,
+    refit_value_model,
     value_errors,
 )
 
@@ -71,3 +72,21 @@ def test_a_data_set_without_any_amount_gets_no_estimates() -> None:
     values = deal_values(empty.head(3), model)
     assert values["deal_value"].isna().all()
     assert values["value_source"].tolist() == ["", "", ""]
+
+
+def test_the_deployed_estimator_keeps_the_chosen_method_and_learns_every_declared_amount() -> None:
+    """Chosen on later deals, then refitted on all: later prices (here 2× higher) reach the
+    deployed estimate; the method chosen (model or segment median) stays."""
+    early, later = _deals(600), _deals(400, seed=1)
+    later = later.assign(amount=later["amount"] * 2.0, deal_id="L" + later["deal_id"])
+    everything = pd.concat([early, later], ignore_index=True)
+    for attributes, kind in ((["size", "product"], MODEL), ([], SEGMENT_MEDIAN)):
+        chosen = fit_value_model(early, later, attributes, "size", 200, seed=0)
+        deployed = refit_value_model(chosen, everything, seed=0)
+        assert (deployed.regressor is not None) == (kind == MODEL)
+        assert deployed.global_median == everything["amount"].median()
+        probe = later.drop(columns="amount")
+        assert deployed.estimate(probe)[1] == kind
+        assert deployed.estimate(probe)[0].mean() > 1.2 * chosen.estimate(probe)[0].mean()
+    empty = fit_value_model(early.assign(amount=np.nan), later, ["size"], "size", 200, seed=0)
+    assert refit_value_model(empty, everything.assign(amount=np.nan), seed=0) is empty
