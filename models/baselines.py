@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy.sparse import issparse
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
@@ -43,25 +44,13 @@ def fit_logistic(
     train_x: pd.DataFrame, train_y: pd.Series, categorical: list[str], seed: int
 ) -> Pipeline:
     """Logistic regression on the same features: median-imputed, scaled numerics with missing
-    indicators, one-hot categoricals (unseen levels ignored)."""
-    numeric = [c for c in train_x.columns if c not in categorical]
+    indicators, one-hot categoricals (unseen levels ignored). One column transformer per input
+    feature (its position in `train_x`), so each coefficient traces back to one feature
+    (`logistic_contributions`); a feature never observed in training is imputed and scaled to 0."""
     prepare = ColumnTransformer(
         [
-            (
-                "numeric",
-                make_pipeline(
-                    SimpleImputer(strategy="median", add_indicator=True), StandardScaler()
-                ),
-                numeric,
-            ),
-            (
-                "categorical",
-                make_pipeline(
-                    SimpleImputer(strategy="constant", fill_value="(missing)"),
-                    OneHotEncoder(handle_unknown="ignore", min_frequency=20),
-                ),
-                categorical,
-            ),
+            (_step(position), _column_steps(name in categorical), [name])
+            for position, name in enumerate(train_x.columns)
         ]
     )
     model = Pipeline(
@@ -70,8 +59,57 @@ def fit_logistic(
     return model.fit(_as_objects(train_x, categorical), train_y)
 
 
+def _step(position: int) -> str:
+    return f"x{position}"
+
+
+def _column_steps(categorical: bool) -> Pipeline:
+    if categorical:
+        return make_pipeline(
+            SimpleImputer(strategy="constant", fill_value="(missing)"),
+            OneHotEncoder(handle_unknown="ignore", min_frequency=20),
+        )
+    return make_pipeline(
+        SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+        StandardScaler(),
+    )
+
+
 def predict_logistic(model: Pipeline, features: pd.DataFrame, categorical: list[str]) -> np.ndarray:
     return np.asarray(model.predict_proba(_as_objects(features, categorical))[:, 1])
+
+
+def logistic_logit(model: Pipeline, features: pd.DataFrame, categorical: list[str]) -> np.ndarray:
+    """The fitted logistic regression's log-odds per row of `features` (its training columns)."""
+    return np.asarray(model.decision_function(_as_objects(features, categorical)), dtype=float)
+
+
+def logistic_contributions(
+    model: Pipeline, features: pd.DataFrame, categorical: list[str]
+) -> np.ndarray:
+    """Per-row log-odds terms of a `fit_logistic` model: one column per input feature (in the
+    order it was fitted on: the sum of its transformed columns times their coefficients), then
+    the intercept; each row sums to `logistic_logit`."""
+    prepare, fitted = model.named_steps["prepare"], model.named_steps["fit"]
+    transformed = prepare.transform(_as_objects(features, categorical))
+    coef = fitted.coef_.ravel()
+    terms = np.empty((len(features), features.shape[1] + 1))
+    for position in range(features.shape[1]):
+        columns = prepare.output_indices_[_step(position)]
+        terms[:, position] = np.asarray(transformed[:, columns] @ coef[columns]).ravel()
+    terms[:, -1] = fitted.intercept_[0]
+    return terms
+
+
+def varying_logistic_terms(model: Pipeline, features: pd.DataFrame, categorical: list[str]) -> int:
+    """How many transformed columns have a non-zero coefficient and vary over `features`
+    (the rows it was fitted on): 0 is a constant model."""
+    if features.empty:
+        return 0
+    transformed = model.named_steps["prepare"].transform(_as_objects(features, categorical))
+    spread = transformed.max(axis=0) - transformed.min(axis=0)
+    spread = spread.toarray() if issparse(spread) else spread
+    return int(np.count_nonzero(model.named_steps["fit"].coef_.ravel() * np.ravel(spread)))
 
 
 def _as_objects(features: pd.DataFrame, categorical: list[str]) -> pd.DataFrame:

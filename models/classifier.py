@@ -1,5 +1,6 @@
-"""The close-probability model: LightGBM with native categoricals, and a calibrator that maps
-the booster's raw score (log-odds) to a probability. Fitting lives in `models/training.py`."""
+"""The close-probability model: LightGBM with native categoricals, optionally blended in
+log-odds with a logistic regression on the same encoded features, and a calibrator that maps
+the (blended) raw score to a probability. Fitting lives in `models/training.py`."""
 
 from __future__ import annotations
 
@@ -12,9 +13,11 @@ import pandas as pd
 from scipy.special import expit
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
 
 from closeprob.features.attributes import normalise_levels
 from closeprob.features.spec import FeatureSpec
+from closeprob.models.baselines import logistic_contributions, logistic_logit
 
 
 def fit_categories(features: pd.DataFrame, categorical: list[str]) -> dict[str, list[str]]:
@@ -83,10 +86,22 @@ class LegacyCalibration:
         return proba
 
 
+def blend_scores(booster_raw: np.ndarray, linear_raw: np.ndarray, weight: float) -> np.ndarray:
+    """`weight`·booster + (1 − `weight`)·linear, both in log-odds; weight 1 is the booster's
+    score itself and 0 the linear one's (the other part is not even read)."""
+    if weight >= 1.0:
+        return np.asarray(booster_raw, dtype=float)
+    if weight <= 0.0:
+        return np.asarray(linear_raw, dtype=float)
+    return weight * np.asarray(booster_raw, dtype=float) + (1.0 - weight) * np.asarray(linear_raw)
+
+
 @dataclass(frozen=True)
 class CloseModel:
-    """Everything needed to score feature rows: spec, column order, categories, the booster and
-    its raw-score calibrator."""
+    """Everything needed to score feature rows: spec, column order, categories, the booster,
+    the optional linear part (a `fit_logistic` pipeline on the encoded frame, None for a
+    booster alone), the blend weight of the booster (1.0: booster only; 0.0: linear only) and
+    the calibrator of the blended raw score."""
 
     spec: FeatureSpec
     feature_names: list[str]
@@ -94,11 +109,14 @@ class CloseModel:
     booster: lgb.LGBMClassifier
     calibrator: RawScoreCalibrator | LegacyCalibration
     calibration_method: str
+    linear: Pipeline | None = None
+    blend_weight: float = 1.0
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        # closeprob 0.1 pickled a `calibrated` CalibratedClassifierCV instead of `calibrator`.
+        # closeprob 0.1 pickled a `calibrated` CalibratedClassifierCV instead of `calibrator`;
+        # models before the linear part carry neither `linear` nor `blend_weight` (booster only).
+        state = {"linear": None, "blend_weight": 1.0} | dict(state)
         if "calibrated" in state:
-            state = dict(state)
             state["calibrator"] = LegacyCalibration(state.pop("calibrated"))
         for key, value in state.items():
             object.__setattr__(self, key, value)
@@ -106,22 +124,44 @@ class CloseModel:
     def encode(self, features: pd.DataFrame) -> pd.DataFrame:
         return encode_features(features, self.feature_names, self.categories)
 
+    @property
+    def uses_linear(self) -> bool:
+        return self.linear is not None and self.blend_weight < 1.0
+
     def raw_score(self, encoded: pd.DataFrame) -> np.ndarray:
-        """The booster's raw score (log-odds) of encoded rows."""
-        return np.asarray(self.booster.predict(encoded, raw_score=True), dtype=float)
+        """The raw score (log-odds) of encoded rows: the booster's, or with a linear part
+        `blend_weight`·booster + (1 − `blend_weight`)·logistic regression."""
+        if not self.uses_linear:
+            return np.asarray(self.booster.predict(encoded, raw_score=True), dtype=float)
+        assert self.linear is not None
+        linear = logistic_logit(self.linear, encoded, list(self.categories))
+        if self.blend_weight <= 0.0:
+            return linear
+        booster = np.asarray(self.booster.predict(encoded, raw_score=True), dtype=float)
+        return blend_scores(booster, linear, self.blend_weight)
 
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
         """Calibrated P(won within the horizon) per row of a feature frame."""
         return self.proba_from_raw(self.raw_score(self.encode(features)))
 
     def contributions(self, encoded: pd.DataFrame) -> np.ndarray:
-        """LightGBM `pred_contrib` of the uncalibrated booster on encoded rows: one log-odds
-        column per feature, then the bias; each row sums to the booster's raw score."""
-        return np.asarray(self.booster.predict(encoded, pred_contrib=True))
+        """Per-feature log-odds contributions to the uncalibrated `raw_score` of encoded rows:
+        one column per feature, then the bias; each row sums to `raw_score`. For the booster,
+        LightGBM's `pred_contrib` (TreeSHAP); for the linear part, each feature's terms times
+        its coefficients (the intercept in the bias); a blend weighs the two as `raw_score`
+        does, so a reason explains the deployed blend, not either part alone."""
+        if not self.uses_linear:
+            return np.asarray(self.booster.predict(encoded, pred_contrib=True), dtype=float)
+        assert self.linear is not None
+        linear = logistic_contributions(self.linear, encoded, list(self.categories))
+        if self.blend_weight <= 0.0:
+            return linear
+        booster = np.asarray(self.booster.predict(encoded, pred_contrib=True), dtype=float)
+        return blend_scores(booster, linear, self.blend_weight)
 
     def proba_from_raw(self, raw: np.ndarray) -> np.ndarray:
-        """Calibrated probabilities from the booster's raw scores (log-odds), e.g. the row sums
-        of `contributions`, without walking the trees again: the calibrator was fitted on
+        """Calibrated probabilities from raw scores (log-odds), e.g. the row sums of
+        `contributions`, without walking the trees again: the calibrator was fitted on
         exactly this raw score, so this equals `predict_proba`."""
         return self.calibrator.predict(np.asarray(raw, dtype=float))
 

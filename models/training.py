@@ -1,5 +1,6 @@
 """Fitting and calibration as one unit: LightGBM on encoded snapshot rows with a capacity that
-follows the row count, then a public scikit-learn calibrator on the booster's raw score.
+follows the row count, a logistic regression on the same rows, their log-odds blend weighted on
+the validation rows, then a public scikit-learn calibrator on the blended raw score.
 
 Frames and arrays in, fitted objects out; no config, no disk, no MLflow.
 """
@@ -13,11 +14,15 @@ import numpy as np
 import pandas as pd
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import log_loss
+from sklearn.pipeline import Pipeline
 
 from closeprob.features.spec import FeatureSpec
+from closeprob.models.baselines import fit_logistic, logistic_logit, varying_logistic_terms
 from closeprob.models.classifier import (
     CloseModel,
     RawScoreCalibrator,
+    blend_scores,
     encode_features,
     fit_categories,
 )
@@ -26,6 +31,8 @@ from closeprob.models.classifier import (
 EARLY_STOPPING_KEYS = ("early_stopping_round", "early_stopping_rounds", "early_stopping")
 ROWS_PER_LEAF = 20  # a leaf holds at least 1/20 of the rows, or the configured minimum if smaller
 MIN_PATIENCE = 20
+# The booster's weight in the log-odds blend: 1.0 (booster alone) first, so a tie keeps it.
+BLEND_WEIGHTS = tuple(np.round(np.linspace(1.0, 0.0, 11), 2))
 
 
 def capacity_for_rows(params: dict[str, Any], n_rows: int) -> dict[str, Any]:
@@ -115,9 +122,16 @@ def calibrate_booster(
     method: str,
     spec: FeatureSpec,
     categories: dict[str, list[str]],
+    linear: Pipeline | None = None,
+    blend_weight: float = 1.0,
 ) -> CloseModel:
-    """The booster frozen, its raw score calibrated on rows it was not fitted on."""
+    """The booster (blended with `linear` at `blend_weight`, if given) frozen, its raw score
+    calibrated on rows it was not fitted on."""
+    uses_linear = linear is not None and blend_weight < 1.0
     raw = np.asarray(booster.predict(calib_x, raw_score=True), dtype=float)
+    if uses_linear:
+        assert linear is not None
+        raw = blend_scores(raw, logistic_logit(linear, calib_x, list(categories)), blend_weight)
     return CloseModel(
         spec=spec,
         feature_names=list(calib_x.columns),
@@ -125,7 +139,42 @@ def calibrate_booster(
         booster=booster,
         calibrator=fit_calibrator(raw, calib_y.to_numpy(), method),
         calibration_method=method,
+        linear=linear if uses_linear else None,
+        blend_weight=float(blend_weight) if uses_linear else 1.0,
     )
+
+
+def fit_linear_part(
+    x: pd.DataFrame, y: pd.Series, categorical: list[str], seed: int, blend_weight: float
+) -> Pipeline | None:
+    """The logistic regression (`fit_logistic`) on encoded rows, or None when the blend does
+    not use it (`blend_weight` 1.0)."""
+    return fit_logistic(x, y, categorical, seed) if blend_weight < 1.0 else None
+
+
+def choose_blend_weight(
+    booster_raw: np.ndarray, linear_raw: np.ndarray, labels: np.ndarray
+) -> float:
+    """The booster's weight in BLEND_WEIGHTS whose blended raw score, once Platt-scaled on these
+    rows (as calibration will), has the lowest log loss on them; the first (booster alone)
+    wins a tie. Only for rows neither part was fitted on."""
+    labels = np.asarray(labels, dtype=int)
+    losses = []
+    for weight in BLEND_WEIGHTS:
+        raw = blend_scores(booster_raw, linear_raw, weight)
+        p = fit_calibrator(raw, labels, "sigmoid").predict(raw)
+        losses.append(log_loss(labels, np.clip(p, 1e-15, 1 - 1e-15), labels=[0, 1]))
+    return float(BLEND_WEIGHTS[int(np.argmin(np.round(losses, 6)))])
+
+
+def varying_terms(model: CloseModel, encoded: pd.DataFrame) -> int:
+    """Booster splits (if the booster has weight) plus linear terms that vary over `encoded`,
+    the rows it was fitted on (if the linear part has weight): 0 is a constant model."""
+    terms = split_count(model.booster) if model.blend_weight > 0.0 else 0
+    if model.uses_linear:
+        assert model.linear is not None
+        terms += varying_logistic_terms(model.linear, encoded, list(model.categories))
+    return terms
 
 
 def fit_evaluated_model(
@@ -139,21 +188,32 @@ def fit_evaluated_model(
     seed: int,
     method: str,
 ) -> CloseModel:
-    """The model whose test metrics are reported: fitted on `rows['train']`, early-stopped on
-    `rows['validation']`, calibrated on `rows['calibration']` (boolean masks over `features`)."""
-    categories = fit_categories(features[rows["train"]], categorical)
+    """The model whose test metrics are reported: booster and logistic regression fitted on
+    `rows['train']`, the booster early-stopped on `rows['validation']`, the blend weight chosen
+    there too (`choose_blend_weight`), the blend calibrated on `rows['calibration']` (boolean
+    masks over `features`)."""
+    train, validation = rows["train"], rows["validation"]
+    categories = fit_categories(features[train], categorical)
     encoded = encode_features(features, names, categories)
     booster = fit_early_stopped(
-        encoded[rows["train"]],
-        labels[rows["train"]],
-        encoded[rows["validation"]],
-        labels[rows["validation"]],
-        params,
-        seed,
+        encoded[train], labels[train], encoded[validation], labels[validation], params, seed
+    )
+    linear = fit_logistic(encoded[train], labels[train], categorical, seed)
+    weight = choose_blend_weight(
+        np.asarray(booster.predict(encoded[validation], raw_score=True), dtype=float),
+        logistic_logit(linear, encoded[validation], categorical),
+        labels[validation].to_numpy(),
     )
     calibration = rows["calibration"]
     return calibrate_booster(
-        booster, encoded[calibration], labels[calibration], method, spec, categories
+        booster,
+        encoded[calibration],
+        labels[calibration],
+        method,
+        spec,
+        categories,
+        linear,
+        weight,
     )
 
 
@@ -169,10 +229,12 @@ def fit_deployed_model(
     n_estimators: int | None,
     seed: int,
     method: str,
+    blend_weight: float = 1.0,
 ) -> CloseModel:
     """The model that gets deployed: the same parameters fitted on every `fit` row, with a
-    fixed tree count, or (None) early-stopped on the `calibration` rows; then calibrated on
-    the `calibration` rows (disjoint from `fit`)."""
+    fixed tree count, or (None) early-stopped on the `calibration` rows; blended with a
+    logistic regression on the same rows at `blend_weight` (the evaluated model's choice);
+    then calibrated on the `calibration` rows (disjoint from `fit`)."""
     categories = fit_categories(features[fit], categorical)
     encoded = encode_features(features, names, categories)
     if n_estimators is None:
@@ -181,6 +243,14 @@ def fit_deployed_model(
         )
     else:
         booster = fit_fixed_trees(encoded[fit], labels[fit], params, n_estimators, seed)
+    linear = fit_linear_part(encoded[fit], labels[fit], categorical, seed, blend_weight)
     return calibrate_booster(
-        booster, encoded[calibration], labels[calibration], method, spec, categories
+        booster,
+        encoded[calibration],
+        labels[calibration],
+        method,
+        spec,
+        categories,
+        linear,
+        blend_weight,
     )
