@@ -63,7 +63,7 @@ def main(paths: list[str]) -> None:
             ("deployed, stopped on held-out deals", None),
         )
         for name, trees in choices:
-            candidates[name] = fit_deployed(data, past_config, trees)
+            candidates[name] = fit_deployed(data, past_config, trees, evaluated.blend_weight)
         print(
             f"\n{path}: fitted on data known at {cutoff.date()}, scored on {len(keys):,} test "
             f"rows {full.split.test[0].date()} … {full.split.test[-1].date()}"

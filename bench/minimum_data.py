@@ -67,8 +67,8 @@ def main() -> None:
             m |= test_intervals(
                 result.data, PolicyScores("model", p, p), value, 50, 200, config.seed
             )
-            splits = int(min(m["evaluated_splits"], m["deployed_splits"]))
-            reason = untrusted_reason(splits, m["test_roc_auc_lo"], m["test_roc_auc"])
+            terms = int(min(m["evaluated_terms"], m["deployed_terms"]))
+            reason = untrusted_reason(terms, m["test_roc_auc_lo"], m["test_roc_auc"])
             rows.append(
                 row
                 | {
@@ -77,7 +77,7 @@ def main() -> None:
                     "roc_auc_lo": m["test_roc_auc_lo"],
                     "ece": m["test_ece"],
                     "oracle_roc_auc": m.get("test_oracle_roc_auc", np.nan),
-                    "splits": splits,
+                    "terms": terms,
                 }
             )
             print(rows[-1], flush=True)

@@ -90,7 +90,7 @@ def run_stages(config_path: Path) -> dict[str, object]:
         facts["rows"] = int(data.rows("train").sum())
         facts["trees"] = tree_count(evaluated.booster)
     with meter.stage("train + calibrate (deployed)") as facts:
-        model = fit_deployed(data, config)
+        model = fit_deployed(data, config, blend_weight=evaluated.blend_weight)
         facts["rows"] = int(data.role("fit").sum())
         facts["trees"] = tree_count(model.booster)
     with meter.stage("value model") as facts:

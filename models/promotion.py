@@ -84,11 +84,16 @@ def implausible_reason(metrics: dict[str, float], max_plausible_auc: float) -> s
     return None
 
 
-def untrusted_reason(splits: int, auc_low: float, auc: float) -> str | None:
-    """Why a model must not be registered, or None: it never splits (a constant), or its test
-    ROC-AUC is not above 0.5 by more than its own uncertainty (95 % interval's low end)."""
-    if splits == 0:
-        return "the fitted booster makes no split: every deal gets the same probability"
+def untrusted_reason(terms: int, auc_low: float, auc: float) -> str | None:
+    """Why a model must not be registered, or None: it is a constant (`terms`, its booster
+    splits plus varying linear terms, counting only parts with a non-zero blend weight, is 0),
+    or its test ROC-AUC is not above 0.5 by more than its own uncertainty (95 % interval's
+    low end)."""
+    if terms == 0:
+        return (
+            "the fitted model is a constant (the booster makes no split and no linear term "
+            "varies): every deal gets the same probability"
+        )
     if not auc_low > 0.5:
         return (
             f"test ROC-AUC {auc:.4f} has a 95 % interval reaching {auc_low:.4f}: not "

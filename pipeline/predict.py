@@ -142,16 +142,11 @@ def snapshot_features(
 
 
 def score_features(features: pd.DataFrame, model: CloseModel, chunk_rows: int) -> pd.DataFrame:
-    """deal_id, p_close and days_quiet per feature row: one pass over the trees (the raw score,
+    """deal_id, p_close and days_quiet per feature row: one pass over the model (the raw score,
     which calibration maps to p_close) per `chunk_rows` rows."""
     raw = np.concatenate(
         [
-            np.asarray(
-                model.booster.predict(
-                    model.encode(features.iloc[start : start + chunk_rows]), raw_score=True
-                ),
-                dtype=float,
-            )
+            model.raw_score(model.encode(features.iloc[start : start + chunk_rows]))
             for start in range(0, len(features), chunk_rows)
         ]
     )

@@ -60,6 +60,7 @@ def print_training_report(
             f"{metrics['test_oracle_roc_auc']:.4f} (gap {gap:.4f})"
         )
     print_deployment(result)
+    print_blend(metrics)
     log.info(
         f"\nMLflow run {run_id} in experiment '{config.experiment}' at {uri}\n"
         f"registered '{config.registered_model}' version {model_version}"
@@ -91,6 +92,19 @@ def print_deployment(result: TrainingResult) -> None:
             f"  on the comparison rows: roc_auc {metrics['comparison_roc_auc']:.4f}, "
             f"log_loss {metrics['comparison_log_loss']:.4f}, ece {metrics['comparison_ece']:.4f}"
         )
+
+
+def print_blend(metrics: dict[str, float]) -> None:
+    """Which model scores: the booster, the logistic regression, or their log-odds blend."""
+    weight = metrics["blend_weight"]
+    kind = (
+        "the booster alone"
+        if weight >= 1.0
+        else "the logistic regression alone"
+        if weight <= 0.0
+        else f"{weight:.2f} × booster + {1 - weight:.2f} × logistic regression (log-odds)"
+    )
+    log.info(f"  scores with {kind}: blend weight {weight:.2f}, chosen on the validation slice")
 
 
 def print_queue_summary(queue: pd.DataFrame, tiers: pd.DataFrame, path: Path, run_id: str) -> None:

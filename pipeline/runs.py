@@ -158,6 +158,7 @@ def version_notes(
         "data.sha256": data["data.sha256"],
         "test_roc_auc": f"{roc_auc:.4f}",
         "test_ece": f"{ece:.4f}",
+        "blend_weight": f"{result.metrics['blend_weight']:.2f}",
     }
     return description, tags
 

@@ -34,6 +34,7 @@ from closeprob.models.training import (
     fit_evaluated_model,
     split_count,
     tree_count,
+    varying_terms,
 )
 from closeprob.models.value import (
     DealValueModel,
@@ -208,12 +209,15 @@ def fit_evaluated(data: TrainingData, config: Config) -> CloseModel:
     )
 
 
-def fit_deployed(data: TrainingData, config: Config, trees: int | None = None) -> CloseModel:
+def fit_deployed(
+    data: TrainingData, config: Config, trees: int | None = None, blend_weight: float = 1.0
+) -> CloseModel:
     """Every labelled row outside the held-out deals, its tree count chosen again by early
-    stopping on the held-out calibration deals of the latest window (or `trees`, fixed), then
-    calibrated on them. (Measured against early stopping's count from the train slice, as is
-    and scaled to the row count: bench/deployment_fit.py, README "Evaluate on the past, deploy
-    on everything".)"""
+    stopping on the held-out calibration deals of the latest window (or `trees`, fixed),
+    blended with a logistic regression on the same rows at `blend_weight` (the evaluated
+    model's choice on the validation slice), then calibrated on them. (Measured against early
+    stopping's count from the train slice, as is and scaled to the row count:
+    bench/deployment_fit.py, README "Evaluate on the past, deploy on everything".)"""
     return fit_deployed_model(
         data.features,
         data.labels,
@@ -226,6 +230,7 @@ def fit_deployed(data: TrainingData, config: Config, trees: int | None = None) -
         trees,
         config.seed,
         config.calibration.method,
+        blend_weight,
     )
 
 
@@ -253,12 +258,16 @@ def train_close_model(
     }
     best = tree_count(evaluated.booster)
     with stage(f"fitting the deployed model on {int(data.role('fit').sum()):,} rows"):
-        deployed = fit_deployed(data, config)
+        deployed = fit_deployed(data, config, blend_weight=evaluated.blend_weight)
+    log.info(f"blend weight of the booster (chosen on validation): {evaluated.blend_weight:.2f}")
     metrics |= {
         "best_iteration": float(best),
         "deployed_trees": float(tree_count(deployed.booster)),
         "evaluated_splits": float(split_count(evaluated.booster)),
         "deployed_splits": float(split_count(deployed.booster)),
+        "blend_weight": evaluated.blend_weight,
+        "evaluated_terms": float(varying_terms(evaluated, _fitted_rows(evaluated, data, "train"))),
+        "deployed_terms": float(varying_terms(deployed, _fitted_rows(deployed, data, "fit"))),
     }
     # Deal values, the same way: measured on the past, deployed on every declared amount.
     evaluated_value = fit_deal_value_model(dataset.deals, data, config)
@@ -283,6 +292,12 @@ def train_close_model(
         trained_through=_as_date(fit_dates.max()),
         calibrated_on=f"{_as_date(window[0])}/{_as_date(window[-1])}",
     )
+
+
+def _fitted_rows(model: CloseModel, data: TrainingData, name: str) -> pd.DataFrame:
+    """The encoded rows a model was fitted on: the train slice, or the deployed `fit` role."""
+    rows = data.rows(name) if name in SLICES else data.role(name)
+    return model.encode(data.features[rows])
 
 
 def fit_deal_value_model(deals: pd.DataFrame, data: TrainingData, config: Config) -> DealValueModel:
@@ -335,10 +350,11 @@ def training_artifacts(result: TrainingResult) -> TrainingArtifacts:
 def check_trustworthy(
     result: TrainingResult, metrics: dict[str, float], deals: pd.DataFrame
 ) -> None:
-    """Refuse (exit 2, nothing registered) a constant model, or one whose test ROC-AUC is not
-    above 0.5 by more than its 95 % interval, with the counts and what to do."""
-    splits = min(int(metrics["evaluated_splits"]), int(metrics["deployed_splits"]))
-    reason = untrusted_reason(splits, metrics["test_roc_auc_lo"], metrics["test_roc_auc"])
+    """Refuse (exit 2, nothing registered) a constant model (no booster split nor varying
+    linear term in any part with weight), or one whose test ROC-AUC is not above 0.5 by more
+    than its 95 % interval, with the counts and what to do."""
+    terms = min(int(metrics["evaluated_terms"]), int(metrics["deployed_terms"]))
+    reason = untrusted_reason(terms, metrics["test_roc_auc_lo"], metrics["test_roc_auc"])
     if reason is None:
         return
     data = result.data

@@ -23,6 +23,7 @@ def test_a_model_pickled_before_the_namespace_move_loads_and_scores_the_same() -
     p_close = loaded.close.predict_proba(rows.astype({c: object for c in categorical}))
     np.testing.assert_allclose(p_close, expected, rtol=0, atol=1e-12)
     assert loaded.value is not None
+    assert loaded.close.linear is None and loaded.close.blend_weight == 1.0  # booster alone
 
 
 def test_loading_a_legacy_model_leaves_no_generic_module_names_behind() -> None:
