@@ -101,8 +101,9 @@ def reason_codes(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per row, the `top` features pushing the score up and the `top` pushing it down.
 
-    `contributions` are LightGBM `pred_contrib` values (log-odds of the uncalibrated booster, one
-    column per feature in `descriptions` order, then the bias column, which is ignored).
+    `contributions` are `CloseModel.contributions` (log-odds contributions to the uncalibrated
+    raw score of the booster, or of its blend with the logistic part; one column per feature in
+    `descriptions` order, then the bias column, which is ignored).
     Calibration is monotone, so the direction of each push holds for p_close too. Each reason
     reads "<description>: <value>", strongest first, joined by "; ". Vectorised: one pass per
     reason slot and feature, each distinct value formatted once.

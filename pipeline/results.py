@@ -72,6 +72,7 @@ def dataset_result(name: str, dataset: Dataset, config: Config) -> dict[str, obj
         "value@cap 95 %": _interval(model, "value_captured_at_capacity"),
         "ROC-AUC logistic": logistic["test_roc_auc"],
         "value@cap logistic": logistic["test_value_captured_at_capacity"],
+        "booster weight": result.evaluated.blend_weight,
         "value@cap RFM": captured["rfm"],
         "value@cap value-only": captured["abc_value"],
         "has values": bool(dataset.deals["amount"].notna().any()),
