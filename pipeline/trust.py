@@ -57,6 +57,7 @@ ALLOWED_GLOBALS = {
     ("mlflow.models.signature", "_TypeHints"),
     ("numpy", "dtype"),
     ("numpy", "ndarray"),
+    ("numpy", "float64"),  # a scalar type: OneHotEncoder keeps its output dtype as the class
     *{
         (f"numpy.{core}.{module}", name)
         for core in ("core", "_core")

@@ -10,12 +10,17 @@ import shutil
 from pathlib import Path
 
 import mlflow
+import numpy as np
+import pandas as pd
 import pytest
 import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.linear_model import LogisticRegression
 
+from closeprob.features.spec import FeatureSpec
+from closeprob.models.baselines import fit_logistic
+from closeprob.models.training import calibrate_booster, fit_fixed_trees
 from closeprob.pipeline.cli import main
 from closeprob.pipeline.errors import ModelNotFoundError
 from closeprob.pipeline.registry import load_registered_model
@@ -98,6 +103,26 @@ def test_the_closeprob_0_1_pickle_names_only_allowed_globals() -> None:
     names = pickled_globals(data)
     assert ("pipeline.pyfunc", "CloseProbabilityModel") in names
     assert unsafe_globals(data) == []
+
+
+def test_a_model_blended_with_a_logistic_part_pickles_with_only_allowed_globals() -> None:
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame(
+        {
+            "a": rng.normal(size=300),
+            "kind": pd.Categorical(rng.choice(["x", "y"], size=300), categories=["x", "y"]),
+        }
+    )
+    y = pd.Series((rng.random(300) < 1 / (1 + np.exp(-x["a"]))).astype(int))
+    params = {"num_leaves": 3, "min_child_samples": 20, "num_threads": 1}
+    booster = fit_fixed_trees(x[:200], y[:200], params, 10, seed=1)
+    linear = fit_logistic(x[:200], y[:200], ["kind"], seed=1)
+    categories = {"kind": ["x", "y"]}
+    model = calibrate_booster(
+        booster, x[200:], y[200:], "sigmoid", FeatureSpec(()), categories, linear, 0.5
+    )
+    assert model.linear is not None
+    assert unsafe_globals(pickle.dumps(model)) == []
 
 
 @pytest.mark.parametrize(
