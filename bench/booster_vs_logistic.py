@@ -24,9 +24,8 @@ import pandas as pd
 
 from closeprob.features.registry import categorical_features, feature_descriptions
 from closeprob.models.baselines import fit_logistic, logistic_logit, predict_logistic
-from closeprob.models.classifier import encode_features, fit_categories
+from closeprob.models.classifier import blend_scores, encode_features, fit_categories
 from closeprob.models.training import (
-    blend_scores,
     choose_blend_weight,
     fit_calibrator,
     fit_early_stopped,
