@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -188,6 +189,20 @@ def configure_logging(verbose: bool, quiet: bool) -> None:
     logger.handlers = [_ConsoleHandler()]
     logger.propagate = False
     logger.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+    # MLflow's own INFO lines (database set-up, input-example validation) only with -v; its
+    # generic warning that a pickled python_model can run code is dropped, because closeprob
+    # scans every model pickle against an allow-list before it unpickles one (trust.py).
+    level = "DEBUG" if verbose else "WARNING"
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", level)  # read when MLflow is imported
+    logging.getLogger("mlflow").setLevel(os.environ["MLFLOW_LOGGING_LEVEL"].upper())
+    pyfunc_logger = logging.getLogger("mlflow.pyfunc")
+    if not any(isinstance(f, _PickleNoticeFilter) for f in pyfunc_logger.filters):
+        pyfunc_logger.addFilter(_PickleNoticeFilter())
+
+
+class _PickleNoticeFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Passing a Python object as `python_model`" not in record.getMessage()
 
 
 # Commands that write to the tracking store, and whether they may create a new SQLite store
