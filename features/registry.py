@@ -64,26 +64,26 @@ def market_features(spec: FeatureSpec) -> dict[str, str]:
     days = spec.market_window_days
     if days <= 0:
         return {}
-    short = (
-        {}
-        if days <= 7
-        else {
-            "touches_7d_vs_market": (
-                "interactions in the last 7 days against an average open deal's (1 = as busy)"
-            )
-        }
-    )
+    short = {
+        "touches_7d_vs_market": (
+            "interactions in the last 7 days, as a multiple of an average open deal's (1 = as busy)"
+        )
+    }
+    if days <= 7:
+        short = {}
     return {
         f"market_touches_{days}d": (
             f"interactions per open deal in the last {days} days, across all open deals "
             "(the season's activity level)"
         ),
         f"touches_{days}d_vs_market": (
-            f"interactions in the last {days} days against an average open deal's (1 = as busy)"
+            f"interactions in the last {days} days, as a multiple of an average open deal's "
+            "(1 = as busy)"
         ),
         **short,
         "lifetime_touches_vs_market": (
-            "interactions per day of the deal's life against the market's current daily level"
+            "interactions per day over the deal's life, as a multiple of an average open deal's "
+            "recent daily rate"
         ),
         "quiet_vs_market": (
             "interactions an average open deal logs in the time this deal has been quiet"
