@@ -33,8 +33,10 @@ def ece_noise_floor(p: ArrayLike, draws: int = 200, seed: int = 0) -> float:
     p = np.asarray(p, dtype=float)
     if len(p) == 0:
         return float("nan")
-    outcomes = np.random.default_rng(seed).random((draws, len(p))) < p
-    return float(np.mean([expected_calibration_error(y, p) for y in outcomes]))
+    rng = np.random.default_rng(seed)  # one draw at a time: memory stays one row set
+    return float(
+        np.mean([expected_calibration_error(rng.random(len(p)) < p, p) for _ in range(draws)])
+    )
 
 
 def classification_metrics(y_true: ArrayLike, p: ArrayLike) -> dict[str, float]:
