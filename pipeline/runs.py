@@ -185,12 +185,12 @@ def log_family_run(
     """One run per evaluated policy (model or baseline), tagged with its `model_family`, so the
     MLflow UI's compare view lines them up on the same split and metrics."""
     use_experiment(config.experiment)
-    with mlflow.start_run(run_name=f"evaluate-{evaluation.family}") as run:
+    with tracked_run(f"evaluate-{evaluation.family}") as run_id:
         _log_common(config, dataset, result, evaluation.family)
         mlflow.set_tag("job", "evaluate")
         mlflow.log_metrics(evaluation.metrics)
         _log_evaluation(evaluation, skip=set())
-    return run.info.run_id
+    return run_id
 
 
 def run_name(job: str, name: str, fingerprint: dict[str, str]) -> str:
@@ -301,7 +301,7 @@ def log_backtest_run(
     """One run: per-week metrics `columns` (step = week), their means, the pooled calibration
     (`pooled_*`), the table and the chart."""
     use_experiment(config.experiment)
-    with mlflow.start_run(run_name="backtest") as run:
+    with tracked_run("backtest") as run_id:
         mlflow.set_tags({"git_commit": git_commit(), "job": "backtest", "model_family": "backtest"})
         mlflow.log_params(
             {
@@ -319,13 +319,13 @@ def log_backtest_run(
         mlflow.log_metrics({f"pooled_{k}": v for k, v in pooled.items() if v == v})
         mlflow.log_table(weeks.astype({"as_of": str}), "backtest_weeks.json")
         _log_figures({"backtest.png": figure})
-    return run.info.run_id
+    return run_id
 
 
 def log_results_run(table: pd.DataFrame) -> str:
     """The results table as an artifact, and each data set's headline figures as metrics."""
     use_experiment("closeprob-results")
-    with mlflow.start_run(run_name="results") as run:
+    with tracked_run("results") as run_id:
         mlflow.set_tags({"git_commit": git_commit(), "job": "results"})
         mlflow.log_table(table, "results.json")
         mlflow.log_text(table.to_markdown(index=False, floatfmt=".3f"), "results.md")
@@ -337,4 +337,4 @@ def log_results_run(table: pd.DataFrame) -> str:
                     mlflow.log_metric(
                         f"{name}_{key.replace('@', '_at_').replace(' ', '_').lower()}", value
                     )
-    return run.info.run_id
+    return run_id

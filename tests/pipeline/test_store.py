@@ -155,3 +155,43 @@ def test_the_tests_and_make_ui_turn_telemetry_off() -> None:
     assert os.environ.get("MLFLOW_DISABLE_TELEMETRY") in {"true", "True", "1"}
     makefile = (ROOT / "Makefile").read_text()
     assert "export MLFLOW_DISABLE_TELEMETRY ?= true" in makefile
+
+
+@pytest.mark.parametrize(
+    ("stop", "status"),
+    [(KeyboardInterrupt(), "KILLED"), (OSError("disk full"), "FAILED")],
+    ids=["ctrl-c", "error"],
+)
+def test_backtest_and_results_runs_end_killed_or_failed_like_train_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop: BaseException, status: str
+) -> None:
+    """Every job's run goes through `tracked_run`: stopped while logging it ends KILLED, on an
+    error FAILED with the error tagged, never left RUNNING."""
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    from mlflow import MlflowClient
+
+    from closeprob.pipeline import runs
+    from closeprob.pipeline.config import Config
+    from tests.conftest import use_store
+
+    use_store(monkeypatch, tmp_path)
+    runs.prepare_store()
+
+    def fail(*_: object, **__: object) -> None:
+        raise stop
+
+    monkeypatch.setattr(runs, "_log_figures", fail)
+    weeks = pd.DataFrame({"as_of": ["2024-01-01"], "ece": [0.03]})
+    figure = plt.figure()
+    with pytest.raises(type(stop)):
+        runs.log_backtest_run(weeks, ["ece"], {"ece": 0.02}, figure, Config(), 1)
+    plt.close(figure)
+    monkeypatch.setattr(runs.mlflow, "log_text", fail)
+    with pytest.raises(type(stop)):
+        runs.log_results_run(pd.DataFrame({"data set": ["x"]}))
+    client = MlflowClient()
+    for experiment in ("close-probability", "closeprob-results"):
+        (run,) = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+        assert run.info.status == status
+        assert ("error" in run.data.tags) == (status == "FAILED")
