@@ -218,6 +218,13 @@ def legacy_module_names() -> Iterator[None]:
                 sys.modules[old] = previous
 
 
+def registered_name(uri: str, default: str = "close-probability") -> str:
+    """The registered model's name in a `models:/NAME@alias` or `models:/NAME/version` URI."""
+    if not uri.startswith("models:/"):
+        return default
+    return uri.removeprefix("models:/").split("@")[0].split("/")[0] or default
+
+
 def load_registered_model(uri: str) -> LoadedModel:
     """The classifier and value estimator behind any MLflow model URI; a clear error if absent.
 
@@ -234,11 +241,11 @@ def load_registered_model(uri: str) -> LoadedModel:
             version = resolve_version(uri)
         except (MlflowException, OSError) as exc:
             first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            name = registered_name(uri)
             raise ModelNotFoundError(
                 f"model {uri!r} could not be loaded from {tracking_uri()} ({first_line}); "
-                "run `make train` first, or pass --model with an existing URI "
-                "(models:/close-probability@champion, models:/close-probability/3, "
-                "runs:/<id>/model)"
+                "run `make train` first (with the same config or NAME), or pass --model with "
+                f"an existing URI (models:/{name}@champion, models:/{name}/3, runs:/<id>/model)"
             ) from None
     wrapper = pyfunc.unwrap_python_model()
     if not isinstance(wrapper, CloseProbabilityModel):

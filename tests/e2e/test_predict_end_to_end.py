@@ -109,6 +109,10 @@ def test_an_unknown_model_uri_is_refused_with_advice(
     code = main(["predict", "--config", str(store), "--model", "models:/close-probability@nope"])
     assert code == 2
     assert "make train" in capsys.readouterr().err
+    # The advice names the model asked for, not the built-in one.
+    assert main(["predict", "--config", str(store), "--model", "models:/acme@champion"]) == 2
+    err = capsys.readouterr().err
+    assert "models:/acme@champion, models:/acme/3" in err and "close-probability" not in err
 
 
 @pytest.mark.slow
