@@ -362,3 +362,15 @@ def test_nan_spelled_out_in_a_numeric_column_is_refused() -> None:
 def test_a_closed_at_of_spaces_is_empty_like_an_empty_cell() -> None:
     deals = validate_deals(deals_frame(closed_at=["   ", "2024-02-01", "2024-02-02"]), "deals.csv")
     assert pd.isna(deals["closed_at"].iloc[0])
+
+
+def test_first_ids_skip_missing_ids_and_never_print_nan() -> None:
+    """An error or warning names real deal ids; an unmapped or empty deal_id column reads as
+    'none readable', not as 'nan'."""
+    import pandas as pd
+
+    from closeprob.pipeline.validate import first_ids
+
+    assert first_ids([float("nan"), None, "D1", pd.NA, "D2"]) == "'D1', 'D2'"
+    assert first_ids(pd.Series([None, None], dtype="str")) == "none readable"
+    assert first_ids(pd.Series([float("nan")])) == "none readable"
