@@ -12,6 +12,8 @@ import argparse
 import logging
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from closeprob.pipeline.config import Config, load_config, with_data_paths, with_name
@@ -211,6 +213,21 @@ STORE_WRITERS = {"train": True, "evaluate": True, "backtest": True, "results": T
 STORE_READERS = {"promote": False}
 
 
+@contextmanager
+def closing_figures() -> Iterator[None]:
+    """Charts a job drew and did not log (it stopped or refused its model first) are closed
+    when it ends; charts that existed before are left alone."""
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    before = set(pyplot.get_fignums()) if pyplot is not None else set()
+    try:
+        yield
+    finally:
+        pyplot = sys.modules.get("matplotlib.pyplot")
+        if pyplot is not None:
+            for number in set(pyplot.get_fignums()) - before:
+                pyplot.close(number)
+
+
 def main(argv: list[str] | None = None) -> int:
     set_mlflow_environment_defaults()  # before MLflow is imported: telemetry starts then
     try:
@@ -229,7 +246,8 @@ def main(argv: list[str] | None = None) -> int:
             create = (STORE_WRITERS | STORE_READERS).get(args.command)
             if create is not None:
                 check_store(create)
-            _dispatch(args, config)
+            with closing_figures():
+                _dispatch(args, config)
     except CloseprobError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

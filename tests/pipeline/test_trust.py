@@ -147,9 +147,13 @@ def _write_signal_free_crm(folder: Path) -> Path:
 def test_a_model_no_better_than_chance_is_refused_with_counts_and_advice(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    import matplotlib.pyplot as plt
+
     config = _write_signal_free_crm(tmp_path)
+    open_before = plt.get_fignums()
     assert main(["train", "--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: not registered: ")
     assert "won and" in err and "training rows" in err and "Use a longer history" in err
     assert MlflowClient().search_registered_models() == []
+    assert plt.get_fignums() == open_before  # the charts it drew and never logged are closed
