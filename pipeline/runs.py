@@ -21,6 +21,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from mlflow import MlflowClient
 from mlflow.data.pandas_dataset import from_pandas
+from mlflow.models import infer_signature
 
 from closeprob.models.ranker import TIERS
 from closeprob.pipeline.config import Config, flatten_config
@@ -198,6 +199,9 @@ def run_name(job: str, name: str, fingerprint: dict[str, str]) -> str:
     return f"{job} {name} {fingerprint['data.last_at'][:10]}"
 
 
+SCHEMA_ROWS = 10_000
+
+
 def log_data_inputs(dataset: Dataset, config: Config, digest: str, context: str) -> None:
     """Both tables as the run's dataset inputs (the MLflow UI's Dataset column), named for the
     data and identified by the content hash already computed (MLflow's own digest would visit
@@ -214,6 +218,10 @@ def log_data_inputs(dataset: Dataset, config: Config, digest: str, context: str)
             data = from_pandas(
                 frame, source=str(path), name=f"{config.name} {table}", digest=digest
             )
+        # The column types from the first rows: MLflow's own inference visits every cell in
+        # Python (29 s for 1 M interactions, about 5 minutes for 10 M); the profile (row count)
+        # stays the whole table's.
+        data.__dict__["schema"] = infer_signature(frame.head(SCHEMA_ROWS)).inputs
         mlflow.log_input(data, context=context)
 
 

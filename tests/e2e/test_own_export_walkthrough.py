@@ -71,6 +71,11 @@ def test_a_raw_export_goes_through_check_mapping_train_and_predict_under_its_own
     inputs = {d.dataset.name: d for d in run.inputs.dataset_inputs}
     assert set(inputs) == {"acme deals", "acme interactions"}
     assert inputs["acme deals"].dataset.source_type == "local"
+    # The schema (read from the first rows) names the contract's columns; the profile counts
+    # every row.
+    deals_input = inputs["acme deals"].dataset
+    assert "deal_id" in deals_input.schema and "created_at" in deals_input.schema
+    assert '"num_rows": 600' in deals_input.profile
 
     # 4. Predict with the champion of that name.
     assert main(["predict", "--config", "configs/acme.yaml"]) == 0
