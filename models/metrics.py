@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -197,14 +197,52 @@ def deal_bootstrap(
     order = np.argsort(codes, kind="stable")
     counts = np.bincount(codes)
     starts = np.cumsum(counts) - counts
-    rng = np.random.default_rng(seed)
-    draws: dict[str, list[float]] = {}
-    for _ in range(resamples):
-        chosen = rng.integers(0, len(counts), len(counts))
+
+    def rows_of(chosen: np.ndarray) -> np.ndarray:
         sizes = counts[chosen]
         offsets = np.arange(sizes.sum()) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-        rows = order[np.repeat(starts[chosen], sizes) + offsets]
-        for name, value in statistic(rows).items():
+        return np.asarray(order[np.repeat(starts[chosen], sizes) + offsets])
+
+    return _percentiles(
+        (statistic(rows_of(chosen)) for chosen in _deal_draws(len(counts), resamples, seed)),
+        level,
+    )
+
+
+def deal_bootstrap_weights(
+    deal_ids: ArrayLike,
+    statistic: Callable[[np.ndarray], dict[str, float]],
+    resamples: int = 200,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, tuple[float, float]]:
+    """`deal_bootstrap` with the same draws, handing `statistic` each row's multiplicity (how
+    often its deal was drawn) instead of the rows themselves: statistics that take weights
+    (`weighted_roc_auc`, `weighted_ece`, `WeightedCapture`) then sort once, not per resample
+    (800 k test rows: seconds instead of minutes)."""
+    codes, _ = pd.factorize(pd.Series(np.asarray(deal_ids)))
+    n_deals = int(codes.max()) + 1 if len(codes) else 0
+    return _percentiles(
+        (
+            statistic(np.bincount(chosen, minlength=n_deals)[codes].astype(float))
+            for chosen in _deal_draws(n_deals, resamples, seed)
+        ),
+        level,
+    )
+
+
+def _deal_draws(n_deals: int, resamples: int, seed: int) -> Iterator[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    for _ in range(resamples):
+        yield rng.integers(0, n_deals, n_deals)
+
+
+def _percentiles(
+    figures: Iterable[dict[str, float]], level: float
+) -> dict[str, tuple[float, float]]:
+    draws: dict[str, list[float]] = {}
+    for figure in figures:
+        for name, value in figure.items():
             draws.setdefault(name, []).append(value)
     tail = 100 * (1 - level) / 2
     intervals = {}
@@ -217,3 +255,73 @@ def deal_bootstrap(
             else (float("nan"), float("nan"))
         )
     return intervals
+
+
+class WeightedRanking:
+    """Rows sorted once by a score, so that weighted ROC-AUC can be read for any row weights
+    in one pass (ties share their rank, as in `roc_auc_score`)."""
+
+    def __init__(self, y_true: ArrayLike, score: ArrayLike) -> None:
+        score = np.asarray(score, dtype=float)
+        self.order = np.argsort(score, kind="stable")
+        self.y = np.asarray(y_true, dtype=float)[self.order]
+        ranked = score[self.order]
+        self.tie_starts = np.flatnonzero(np.r_[True, ranked[1:] != ranked[:-1]])
+
+    def roc_auc(self, weights: np.ndarray) -> float:
+        """ROC-AUC of the rows, each counted `weights` times (NaN with one class only)."""
+        w = np.asarray(weights, dtype=float)[self.order]
+        positive = np.add.reduceat(w * self.y, self.tie_starts)
+        negative = np.add.reduceat(w * (1.0 - self.y), self.tie_starts)
+        total_pos, total_neg = positive.sum(), negative.sum()
+        if total_pos <= 0 or total_neg <= 0:
+            return float("nan")
+        below = np.cumsum(negative) - negative
+        return float((positive * (below + 0.5 * negative)).sum() / (total_pos * total_neg))
+
+
+def weighted_ece(y_true: ArrayLike, p: ArrayLike, weights: ArrayLike, bins: int = 10) -> float:
+    """`expected_calibration_error` with each row counted `weights` times."""
+    y, p, w = (np.asarray(a, dtype=float) for a in (y_true, p, weights))
+    which = np.clip((p * bins).astype(int), 0, bins - 1)
+    gap = np.abs(
+        np.bincount(which, weights=w * y, minlength=bins)
+        - np.bincount(which, weights=w * p, minlength=bins)
+    )
+    return float(gap.sum() / max(w.sum(), 1e-300))
+
+
+class WeightedCapture:
+    """`value_captured` at one capacity for any row weights (a row of weight k is k queue
+    entries), from one sort per ranking: each queue's entries are counted in score order until
+    `capacity` entries are in."""
+
+    def __init__(
+        self, won_value: ArrayLike, score: ArrayLike, groups: ArrayLike, capacity: int
+    ) -> None:
+        self.won = np.asarray(won_value, dtype=float)
+        codes, _ = pd.factorize(pd.Series(np.asarray(groups)), sort=True)
+        self.capacity = float(capacity)
+        self.by_score = self._ranking(np.asarray(score, dtype=float), codes)
+        self.by_won = self._ranking(self.won, codes)
+
+    @staticmethod
+    def _ranking(score: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        order = np.lexsort((-score, codes))  # as `_top_k_totals`: group, then score descending
+        sorted_codes = codes[order]
+        starts = np.flatnonzero(np.r_[True, sorted_codes[1:] != sorted_codes[:-1]])
+        return order, starts
+
+    def _top(self, ranking: tuple[np.ndarray, np.ndarray], weights: np.ndarray) -> float:
+        order, starts = ranking
+        w = weights[order]
+        cumulative = np.cumsum(w)
+        group_start = np.repeat(cumulative[starts] - w[starts], np.diff(np.r_[starts, len(order)]))
+        before = cumulative - w - group_start  # entries of the same queue ranked higher
+        taken = np.clip(self.capacity - before, 0.0, w)
+        return float((self.won[order] * taken).sum())
+
+    def value_captured(self, weights: ArrayLike) -> float:
+        w = np.asarray(weights, dtype=float)
+        best = self._top(self.by_won, w)
+        return self._top(self.by_score, w) / best if best > 0 else float("nan")

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from sklearn.metrics import roc_auc_score
 
 from closeprob.features.registry import categorical_features
 from closeprob.models.baselines import (
@@ -19,13 +18,14 @@ from closeprob.models.baselines import (
     rfm_scores,
 )
 from closeprob.models.metrics import (
+    WeightedCapture,
+    WeightedRanking,
     classification_metrics,
-    deal_bootstrap,
-    expected_calibration_error,
+    deal_bootstrap_weights,
     ranking_metrics,
     segment_metrics,
-    value_captured,
     value_captured_curve,
+    weighted_ece,
 )
 from closeprob.models.value import DealValueModel, deal_values
 from closeprob.pipeline.config import Config, named_columns
@@ -112,20 +112,19 @@ def test_intervals(
     groups = data.features.loc[test, "as_of"].to_numpy()
     won = won_values(labels, value)
 
-    def statistic(rows: np.ndarray) -> dict[str, float]:
-        y, p = labels[rows], scores.p_close[rows]
-        both = 0 < y.sum() < len(y)
+    ranking = WeightedRanking(labels, scores.p_close)
+    # A deal drawn twice is two queue entries of the same week: still one queue per as_of.
+    capture = WeightedCapture(won, scores.queue_score, groups, capacity)
+
+    def statistic(weights: np.ndarray) -> dict[str, float]:
         return {
-            "roc_auc": float(roc_auc_score(y, p)) if both else float("nan"),
-            "ece": expected_calibration_error(y, p),
-            # A deal drawn twice is two queue entries of the same week: still one queue per as_of.
-            "value_captured_at_capacity": value_captured(
-                won[rows], scores.queue_score[rows], groups[rows], capacity
-            ),
+            "roc_auc": ranking.roc_auc(weights),
+            "ece": weighted_ece(labels, scores.p_close, weights),
+            "value_captured_at_capacity": capture.value_captured(weights),
         }
 
     deal_ids = data.features.loc[test, "deal_id"].to_numpy()
-    intervals = deal_bootstrap(deal_ids, statistic, resamples, seed)
+    intervals = deal_bootstrap_weights(deal_ids, statistic, resamples, seed)
     metrics = {}
     for name in INTERVAL_METRICS:
         low, high = intervals[name]

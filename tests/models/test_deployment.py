@@ -139,3 +139,58 @@ def test_on_small_data_the_window_widens_until_calibration_has_enough_rows() -> 
     wide = deployment_split(snapshots, 0.05, 0.25, min_rows=150)
     assert len(wide.window) > len(narrow.window)
     assert wide.calibration.sum() >= 150
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(min_value=2, max_value=60),
+    seed=st.integers(min_value=0, max_value=10_000),
+    capacity=st.integers(min_value=1, max_value=8),
+)
+def test_weighted_statistics_equal_the_statistics_of_the_rows_repeated(
+    n: int, seed: int, capacity: int
+) -> None:
+    """A row of weight k counts as k copies: ROC-AUC (ties included), ECE and value captured
+    from one sort equal scikit-learn's and `value_captured` on the expanded rows."""
+    from sklearn.metrics import roc_auc_score
+
+    from closeprob.models.metrics import (
+        WeightedCapture,
+        WeightedRanking,
+        expected_calibration_error,
+        value_captured,
+        weighted_ece,
+    )
+
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < 0.4).astype(float)
+    p = np.round(rng.random(n), 1)  # coarse: ties across rows
+    score = rng.random(n)  # queue scores: continuous (ties broken by row order either way)
+    won = y * rng.uniform(1.0, 100.0, n)
+    groups = rng.integers(0, 3, n)
+    weights = rng.integers(0, 4, n).astype(float)
+    rows = np.repeat(np.arange(n), weights.astype(int))
+    if len(rows) == 0:
+        return
+    if 0 < y[rows].sum() < len(rows):
+        expected = roc_auc_score(y[rows], p[rows])
+        assert WeightedRanking(y, p).roc_auc(weights) == pytest.approx(expected, abs=1e-12)
+    assert weighted_ece(y, p, weights) == pytest.approx(
+        expected_calibration_error(y[rows], p[rows]), abs=1e-12
+    )
+    captured = value_captured(won[rows], score[rows], groups[rows], capacity)
+    weighted = WeightedCapture(won, score, groups, capacity).value_captured(weights)
+    assert weighted == pytest.approx(captured, abs=1e-12, nan_ok=True)
+
+
+def test_the_weighted_bootstrap_draws_the_same_deals_as_the_row_bootstrap() -> None:
+    from closeprob.models.metrics import deal_bootstrap_weights
+
+    rng = np.random.default_rng(0)
+    deal_ids = rng.integers(0, 40, 300).astype(str)
+    values = rng.normal(size=300)
+    by_rows = deal_bootstrap(deal_ids, lambda rows: {"mean": values[rows].mean()}, 100, seed=3)
+    by_weights = deal_bootstrap_weights(
+        deal_ids, lambda w: {"mean": float((values * w).sum() / w.sum())}, 100, seed=3
+    )
+    assert by_weights["mean"] == pytest.approx(by_rows["mean"], abs=1e-12)
