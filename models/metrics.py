@@ -218,7 +218,7 @@ def deal_bootstrap_weights(
 ) -> dict[str, tuple[float, float]]:
     """`deal_bootstrap` with the same draws, handing `statistic` each row's multiplicity (how
     often its deal was drawn) instead of the rows themselves: statistics that take weights
-    (`weighted_roc_auc`, `weighted_ece`, `WeightedCapture`) then sort once, not per resample
+    (`WeightedRanking.roc_auc`, `weighted_ece`, `WeightedCapture`) then sort once, not per resample
     (800 k test rows: seconds instead of minutes)."""
     codes, _ = pd.factorize(pd.Series(np.asarray(deal_ids)))
     n_deals = int(codes.max()) + 1 if len(codes) else 0
