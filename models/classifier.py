@@ -41,19 +41,27 @@ def known_levels(column: pd.Series, levels: list[str]) -> pd.Series:
 
 
 def encode_features(
-    features: pd.DataFrame, names: list[str], categories: dict[str, list[str]]
+    features: pd.DataFrame,
+    names: list[str],
+    categories: dict[str, list[str]],
+    rows: pd.Series | np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """The model's input frame: `names` in order, floats, and fixed categories (unseen → NaN)."""
+    """The model's input frame: `names` in order, floats, and fixed categories (unseen → NaN).
+
+    `rows` (a boolean mask) encodes only those rows, a column at a time: a fit on millions of
+    rows never holds a second full copy of the feature table."""
     encoded: dict[str, pd.Categorical[str] | pd.Series] = {}
+    mask = None if rows is None else np.asarray(rows, dtype=bool)
     for name in names:
-        column = features[name]
+        column = features[name] if mask is None else features[name][mask]
         if name in categories:
             encoded[name] = pd.Categorical(
                 known_levels(column, categories[name]), categories=categories[name]
             )
         else:
             encoded[name] = pd.to_numeric(column, errors="raise").astype(float)
-    return pd.DataFrame(encoded, index=features.index)
+    index = features.index if mask is None else features.index[mask]
+    return pd.DataFrame(encoded, index=index)
 
 
 @dataclass(frozen=True)
