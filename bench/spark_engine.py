@@ -205,6 +205,7 @@ def training_snapshots(
     spec = FeatureSpec(
         event_types=select_event_types(dataset.interactions, dates[len(dates) // 2], 20),
         attributes=ATTRIBUTES,
+        market_window_days=Config().features.market_window_days,  # as `train` builds it
     )
     config = Config(data=data.model_copy(update={"interactions": folder / "interactions"}))
     return dataset, open_deal_snapshots(dataset.deals, dates), spec, config

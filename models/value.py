@@ -60,22 +60,10 @@ def fit_value_model(
         # No declared values at all: estimates stay empty and ranking uses p_close alone.
         return DealValueModel(attributes, {}, None, None, {}, float("nan"))
     select_deals = select_deals[select_deals["amount"].notna()]
-    medians: dict[str, float] = {}
-    if segment is not None and segment in fit_deals.columns:
-        medians = {
-            str(k): float(v)
-            for k, v in fit_deals.groupby(normalise_levels(fit_deals[segment]))["amount"]
-            .median()
-            .items()
-        }
-    global_median = float(fit_deals["amount"].median()) if len(fit_deals) else 0.0
-    fallback = DealValueModel(attributes, {}, None, segment, medians, global_median)
+    fallback = _median_model(fit_deals, attributes, segment)
     if len(fit_deals) < min_declared or not attributes or len(select_deals) == 0:
         return fallback
-    categories = fit_categories(fit_deals, attributes)
-    regressor = lgb.LGBMRegressor(**_regressor_params(seed))
-    regressor.fit(encode_features(fit_deals, attributes, categories), np.log1p(fit_deals["amount"]))
-    candidate = DealValueModel(attributes, categories, regressor, segment, medians, global_median)
+    candidate = _with_regressor(fallback, fit_deals, seed)
     truth = select_deals["amount"].to_numpy(dtype=float)
     model_error = np.abs(candidate.estimate(select_deals)[0] - truth).mean()
     median_error = np.abs(fallback.estimate(select_deals)[0] - truth).mean()
@@ -89,25 +77,29 @@ def refit_value_model(chosen: DealValueModel, deals: pd.DataFrame, seed: int) ->
     declared = deals[deals["amount"].notna()]
     if len(declared) == 0 or np.isnan(chosen.global_median):
         return chosen
+    refitted = _median_model(declared, chosen.attributes, chosen.segment)
+    return refitted if chosen.regressor is None else _with_regressor(refitted, declared, seed)
+
+
+def _median_model(
+    declared: pd.DataFrame, attributes: list[str], segment: str | None
+) -> DealValueModel:
+    """Segment medians (and the global one) of deals with a declared amount; no regressor."""
     medians: dict[str, float] = {}
-    if chosen.segment is not None and chosen.segment in declared.columns:
-        by_segment = declared.groupby(normalise_levels(declared[chosen.segment]))["amount"]
+    if segment is not None and segment in declared.columns:
+        by_segment = declared.groupby(normalise_levels(declared[segment]))["amount"]
         medians = {str(k): float(v) for k, v in by_segment.median().items()}
-    refitted = replace(
-        chosen,
-        categories={},
-        regressor=None,
-        segment_medians=medians,
-        global_median=float(declared["amount"].median()),
-    )
-    if chosen.regressor is None:
-        return refitted
-    categories = fit_categories(declared, chosen.attributes)
+    global_median = float(declared["amount"].median()) if len(declared) else 0.0
+    return DealValueModel(attributes, {}, None, segment, medians, global_median)
+
+
+def _with_regressor(medians: DealValueModel, declared: pd.DataFrame, seed: int) -> DealValueModel:
+    """`medians` plus a LightGBM regressor of log(1 + amount) on its attributes."""
+    categories = fit_categories(declared, medians.attributes)
     regressor = lgb.LGBMRegressor(**_regressor_params(seed))
-    regressor.fit(
-        encode_features(declared, chosen.attributes, categories), np.log1p(declared["amount"])
-    )
-    return replace(refitted, categories=categories, regressor=regressor)
+    encoded = encode_features(declared, medians.attributes, categories)
+    regressor.fit(encoded, np.log1p(declared["amount"]))
+    return replace(medians, categories=categories, regressor=regressor)
 
 
 def _regressor_params(seed: int) -> dict[str, Any]:

@@ -324,7 +324,7 @@ def log_backtest_run(
         mlflow.log_metrics(
             {f"mean_{c}": float(weeks[c].mean()) for c in columns if weeks[c].notna().any()}
         )
-        mlflow.log_metrics({f"pooled_{k}": v for k, v in pooled.items() if v == v})
+        mlflow.log_metrics({f"pooled_{k}": v for k, v in pooled.items() if not np.isnan(v)})
         mlflow.log_table(weeks.astype({"as_of": str}), "backtest_weeks.json")
         _log_figures({"backtest.png": figure})
     return run_id

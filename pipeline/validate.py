@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import pandas as pd
@@ -87,12 +87,8 @@ class Problems:
 def first_ids(ids: Iterable[object]) -> str:
     """The first few ids, quoted; missing ids are skipped (a deal_id column that is absent or
     empty reads as 'none readable', never as 'nan')."""
-    shown = list(islice((i for i in ids if not _missing(i)), SHOWN))
+    shown = list(islice((i for i in ids if not pd.isna(cast(Any, i))), SHOWN))
     return ", ".join(repr(str(i)) for i in shown) if shown else "none readable"
-
-
-def _missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and value != value) or value is pd.NA
 
 
 def _fail(

@@ -96,4 +96,15 @@ def test_features_of_one_deal_do_not_depend_on_which_rows_are_asked_for() -> Non
 
 
 def test_a_model_pickled_before_the_family_existed_reads_no_market_features() -> None:
-    assert FeatureSpec(event_types=()).market_window_days == 0
+    """Its spec has no `market_window_days`: it reads the class default, 0, so the columns it
+    is scored on are exactly those it was fitted on."""
+    from pathlib import Path
+
+    from closeprob.features.registry import feature_descriptions
+    from closeprob.pipeline.registry import load_registered_model
+
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "model_closeprob_0_1" / "model"
+    close = load_registered_model(str(fixture)).close
+    assert "market_window_days" not in vars(close.spec)
+    assert close.spec.market_window_days == 0
+    assert list(feature_descriptions(close.spec)) == close.feature_names
