@@ -267,9 +267,19 @@ class Timeline:
         return [(at[new] - at[old]).astype(float) for new, old in windows]
 
     def total(self, values: np.ndarray) -> np.ndarray:
-        """Sum of `values` (NaN as 0) over each query's events strictly before `as_of`."""
-        running = np.concatenate([[0.0], np.cumsum(np.nan_to_num(values, nan=0.0))])
-        return running[self.bound(0)] - running[self.bound(np.inf)]
+        """Sum of `values` (NaN as 0) over each query's events strictly before `as_of`.
+
+        A running sum per deal, restarting at each deal's first event (not a difference of
+        one running sum over all deals): a deal's total is its own events added in time
+        order, so it never picks up float rounding from other deals' values, later ones
+        included, and training (all deals' events) and predict (open deals only) agree to
+        the last bit."""
+        if len(values) == 0:
+            return np.zeros(len(self.queries.as_of))
+        money = pd.Series(np.nan_to_num(values, nan=0.0))
+        running = money.groupby(self.log.keys // SPAN, sort=False).cumsum().to_numpy()
+        end = self.bound(0)
+        return np.where(end > self.bound(np.inf), running[np.maximum(end - 1, 0)], 0.0)
 
     def last(self, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Position of each query's latest event selected by `mask` before `as_of`; exists?"""
