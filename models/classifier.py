@@ -108,8 +108,8 @@ def blend_scores(booster_raw: np.ndarray, linear_raw: np.ndarray, weight: float)
 class CloseModel:
     """Everything needed to score feature rows: spec, column order, categories, the booster,
     the optional linear part (a `fit_logistic` pipeline on the encoded frame, None for a
-    booster alone), the blend weight of the booster (1.0: booster only; 0.0: linear only) and
-    the calibrator of the blended raw score."""
+    booster alone), the blend weight of the booster (1.0: booster only; 0.0: linear only),
+    the calibrator of the blended raw score and the health reference of its training rows."""
 
     spec: FeatureSpec
     feature_names: list[str]
@@ -119,11 +119,14 @@ class CloseModel:
     calibration_method: str
     linear: Pipeline | None = None
     blend_weight: float = 1.0
+    # The health reference of the training rows (models/health.py): plain JSON-able values;
+    # None for models trained before it existed.
+    reference: dict[str, Any] | None = None
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # closeprob 0.1 pickled a `calibrated` CalibratedClassifierCV instead of `calibrator`;
         # models before the linear part carry neither `linear` nor `blend_weight` (booster only).
-        state = {"linear": None, "blend_weight": 1.0} | dict(state)
+        state = {"linear": None, "blend_weight": 1.0, "reference": None} | dict(state)
         if "calibrated" in state:
             state["calibrator"] = LegacyCalibration(state.pop("calibrated"))
         for key, value in state.items():

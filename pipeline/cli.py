@@ -2,7 +2,8 @@
 
 Commands: check, generate, import, train, evaluate, backtest, results, promote, predict. Errors
 a user can fix, and tracking-store errors, print one line `error: …` and exit with code 2;
-nothing is written. Ctrl-C and SIGTERM print one line and exit 130 and 143. `-v` shows debug
+nothing is written. `predict --fail-on-drift` exits 3 when the batch drifted, after writing
+the queue. Ctrl-C and SIGTERM print one line and exit 130 and 143. `-v` shows debug
 messages, `-q` only warnings and errors.
 """
 
@@ -17,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from closeprob.pipeline.config import Config, load_config, with_data_paths, with_name
-from closeprob.pipeline.errors import CloseprobError
+from closeprob.pipeline.errors import DRIFT_EXIT_CODE, CloseprobError, DriftDetected
 from closeprob.pipeline.signals import Terminated, sigterm_as_exception, stopped_by
 from closeprob.pipeline.store import (
     check_store,
@@ -129,6 +130,11 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--engine", choices=("local", "spark"), default=None, help="default: predict.engine"
     )
+    predict.add_argument(
+        "--fail-on-drift",
+        action="store_true",
+        help="exit 3 when the batch drifted from the training rows (the queue is still written)",
+    )
     return parser
 
 
@@ -170,7 +176,7 @@ def _dispatch(args: argparse.Namespace, config: Config) -> None:
     elif args.command == "predict":
         from closeprob.pipeline.predict import run_predict
 
-        run_predict(config, args.as_of, args.model, args.out, args.engine)
+        run_predict(config, args.as_of, args.model, args.out, args.engine, args.fail_on_drift)
 
 
 class _ConsoleHandler(logging.Handler):
@@ -251,6 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     except CloseprobError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except DriftDetected:  # the warning is out and the queue written: only the exit code
+        return DRIFT_EXIT_CODE
     except (KeyboardInterrupt, Terminated) as exc:
         number = stopped_by(exc)
         print(

@@ -242,6 +242,20 @@ class PredictConfig(_Strict):
     chunk_rows: PositiveInt = 100_000
 
 
+class HealthConfig(_Strict):
+    """Model health in every batch (docs/model-health.md): a feature drifts when its PSI passes
+    `psi_warn` and the PSI a batch of its size reaches by chance with probability
+    `noise_alpha`; `monitor` says a retrain is due when the realised ROC-AUC fell below the
+    expected interval on `retrain_after_misses` consecutive past queues, or when the model is
+    more than `retrain_days_stale` days beyond its horizon."""
+
+    psi_warn: PositiveFloat = 0.25
+    noise_alpha: float = Field(default=0.001, gt=0.0, lt=0.5)
+    retrain_after_misses: PositiveInt = 2
+    retrain_days_stale: PositiveInt = 90
+    expected_draws: int = Field(default=500, ge=100)  # simulated outcome sets per past queue
+
+
 BUILTIN_NAME = "close-probability"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 # Keys that `name` replaced: each now derives from it.
@@ -272,6 +286,7 @@ class Config(_Strict):
     spark: SparkConfig = SparkConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     backtest: BacktestConfig = BacktestConfig()
+    health: HealthConfig = HealthConfig()
 
     @model_validator(mode="before")
     @classmethod

@@ -19,3 +19,10 @@ class TrainingDataError(CloseprobError):
 
 class ModelNotFoundError(CloseprobError):
     """The model URI does not resolve to a closeprob model in the tracking store."""
+
+
+DRIFT_EXIT_CODE = 3
+
+
+class DriftDetected(Exception):  # noqa: N818 (a finding, not an error of the user's)
+    """`predict --fail-on-drift` found drift; the queue was written and the warning said."""

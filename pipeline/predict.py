@@ -15,6 +15,7 @@ from closeprob.features.build import build_features
 from closeprob.features.registry import feature_descriptions
 from closeprob.features.snapshots import data_end, open_deal_snapshots
 from closeprob.models.classifier import CloseModel
+from closeprob.models.health import BatchHealth
 from closeprob.models.ranker import (
     apply_capacity,
     assign_tiers,
@@ -195,6 +196,18 @@ def build_queue(
 ) -> pd.DataFrame:
     """One row per deal open at `as_of`, ranked by expected value, with tiers; reasons for the
     deals people read (`ranking.reasons_for`)."""
+    return build_queue_and_features(dataset, loaded, as_of, ranking, chunk_rows, previous)[0]
+
+
+def build_queue_and_features(
+    dataset: Dataset,
+    loaded: LoadedModel,
+    as_of: pd.Timestamp,
+    ranking: RankingConfig,
+    chunk_rows: int,
+    previous: pd.DataFrame | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`build_queue`, and the feature rows it scored (one per open deal; for model health)."""
     snapshots = open_snapshots(dataset.deals, as_of)
     with stage(f"scoring {len(snapshots):,} open deals"):
         features = snapshot_features(dataset, loaded.close, snapshots)
@@ -202,11 +215,11 @@ def build_queue(
         queue = rank_queue(scored, dataset, loaded, as_of, ranking, previous)
         read = reason_rows(queue, ranking)
         if not read.any():
-            return queue
+            return queue, features
         rows = pd.Index(features["deal_id"]).get_indexer(queue.loc[read, "deal_id"])
         chosen = features.iloc[rows]
         explained = explain_features(chosen, loaded.close, ranking.reasons, chunk_rows)
-        return with_reasons(queue, read, explained)
+        return with_reasons(queue, read, explained), features
 
 
 def open_snapshots(deals: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -286,9 +299,11 @@ def run_predict(
     model_uri: str | None,
     out: Path | None,
     engine: str | None = None,
+    fail_on_drift: bool = False,
 ) -> None:
     """The `predict` job: load the model, score the open deals (locally or on Spark), write
-    the queue, log the run.
+    the queue, log the run with the batch's health (`--fail-on-drift`: DriftDetected once
+    the queue is written, when it drifted).
 
     Before any work: the output may not be an input or a file other than a previous queue,
     and the store must be usable (one that only serves the model is never created). The queue
@@ -296,6 +311,7 @@ def run_predict(
     """
     from closeprob.pipeline.check import amount_outliers
     from closeprob.pipeline.dataset import load_dataset
+    from closeprob.pipeline.health import measure_health, report_health
     from closeprob.pipeline.io import check_output_path, read_previous_queue
     from closeprob.pipeline.registry import load_registered_model
     from closeprob.pipeline.report import print_queue_summary
@@ -319,13 +335,16 @@ def run_predict(
         queue, loaded = build_spark_queue(config, load_model, as_of_text, previous)
         run_id = _publish_queue(queue, path, loaded, config, None)
         print_queue_summary(queue, tier_summary(queue), path, run_id)
+        log.info("health: not measured on the Spark engine (its features stay in Spark)")
         return
     # The data first: a config or data error is reported before the tracking store is touched.
     dataset = load_dataset(config.data, named_columns(config), purpose="predict")
     check_store(create_store)
     loaded = load_registered_model(uri)
-    queue = build_local_queue(dataset, config, loaded, as_of_text, previous)
-    run_id = _publish_queue(queue, path, loaded, config, (dataset, config))
+    queue, features = build_local_batch(dataset, config, loaded, as_of_text, previous)
+    as_of = queue["as_of"].iloc[0]
+    health = measure_health(dataset, loaded.close, features, queue, as_of, config.health)
+    run_id = _publish_queue(queue, path, loaded, config, (dataset, config), health)
     outliers = amount_outliers(
         dataset.deals,
         config.value.segment,
@@ -335,6 +354,7 @@ def run_predict(
     if outliers:
         log.warning(f"{config.data.deals}: {outliers}")
     print_queue_summary(queue, tier_summary(queue), path, run_id)
+    report_health(health, config.health, fail_on_drift)
 
 
 def _publish_queue(
@@ -343,15 +363,23 @@ def _publish_queue(
     loaded: LoadedModel,
     config: Config,
     scored: tuple[Dataset, Config] | None,
+    health: BatchHealth | None = None,
 ) -> str:
     """Write the queue beside `path`, log it, and rename it into place as the run's last step
     (store.tracked_run); the run's id."""
+    from closeprob.pipeline.health import log_health
     from closeprob.pipeline.io import staged_table
     from closeprob.pipeline.runs import log_prediction_run
 
     with staged_table(queue, path) as staged:
         return log_prediction_run(
-            queue, staged, loaded.uri, loaded.version, config.prediction_experiment, scored
+            queue,
+            staged,
+            loaded.uri,
+            loaded.version,
+            config.prediction_experiment,
+            scored,
+            None if health is None else lambda: log_health(health, config.health.psi_warn),
         )
 
 
@@ -364,6 +392,17 @@ def build_local_queue(
 ) -> pd.DataFrame:
     """`build_queue` at `as_of` (default: the end of the data) on validated data, with the
     warnings about rows it does not use."""
+    return build_local_batch(dataset, config, loaded, as_of_text, previous)[0]
+
+
+def build_local_batch(
+    dataset: Dataset,
+    config: Config,
+    loaded: LoadedModel,
+    as_of_text: str | None,
+    previous: pd.DataFrame | None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`build_local_queue`, and the feature rows it scored."""
     from closeprob.pipeline.dataset import rows_after
     from closeprob.pipeline.registry import check_model_matches
 
@@ -381,4 +420,6 @@ def build_local_queue(
     far = far_past_the_data(dataset, as_of, config.snapshots.horizon_days)
     if far:
         log.warning(far)
-    return build_queue(dataset, loaded, as_of, config.ranking, config.predict.chunk_rows, previous)
+    return build_queue_and_features(
+        dataset, loaded, as_of, config.ranking, config.predict.chunk_rows, previous
+    )

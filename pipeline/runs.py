@@ -256,9 +256,11 @@ def log_prediction_run(
     model_version: str,
     experiment: str,
     scored: tuple[Dataset, Config] | None = None,
+    log_extra: Callable[[], None] | None = None,
 ) -> str:
     """One run per batch job: model, as_of, rows scored, score distribution, tiers, the queue;
-    with `scored`, the data scored as the run's dataset inputs and its name in the run name.
+    with `scored`, the data scored as the run's dataset inputs and its name in the run name;
+    `log_extra` logs more into the run (the batch's health) before it publishes.
 
     The artifact is the file this run wrote (`staged`, before its rename), and the rename is
     the run's publication: the queue at `staged.path` and a FINISHED run go together.
@@ -293,6 +295,8 @@ def log_prediction_run(
                 queue.loc[in_tier, "expected_value"].sum()
             )
         mlflow.log_metrics(metrics)
+        if log_extra is not None:
+            log_extra()
         with tempfile.TemporaryDirectory() as folder:
             mlflow.log_artifact(str(staged.copy_named(Path(folder))))
     return run_id

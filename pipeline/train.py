@@ -20,6 +20,7 @@ from closeprob.features.registry import categorical_features, feature_descriptio
 from closeprob.features.snapshots import open_deal_snapshots, training_dates
 from closeprob.features.spec import FeatureSpec, select_event_types
 from closeprob.models.classifier import CloseModel
+from closeprob.models.health import training_reference
 from closeprob.models.metrics import classification_metrics
 from closeprob.models.promotion import implausible_reason, untrusted_reason
 from closeprob.models.split import (
@@ -280,8 +281,17 @@ def train_close_model(
     }
     fit_dates = data.features.loc[data.role("fit"), "as_of"]
     window = data.deployment.window
+    trained_through = _as_date(fit_dates.max())
+    with stage("health reference of the training rows"):
+        reference = training_reference(
+            deployed,
+            data.features[data.role("fit")],
+            dataset.interactions,
+            trained_through,
+            config.snapshots.horizon_days,
+        )
     return TrainingResult(
-        model=deployed,
+        model=replace(deployed, reference=reference),
         evaluated=evaluated,
         data=data,
         metrics=metrics,
@@ -289,7 +299,7 @@ def train_close_model(
         test_p_raw=p_raw,
         value_model=refit_value_model(evaluated_value, dataset.deals, config.seed),
         evaluated_value_model=evaluated_value,
-        trained_through=_as_date(fit_dates.max()),
+        trained_through=trained_through,
         calibrated_on=f"{_as_date(window[0])}/{_as_date(window[-1])}",
     )
 

@@ -140,3 +140,54 @@ def test_reasons_for_the_deals_read_are_those_of_reasons_for_all_and_p_close_doe
     )
     assert every["reasons_up"].str.len().gt(0).mean() > 0.9
     assert none[["reasons_up", "reasons_down"]].eq("").all().all()
+
+
+HEALTH_METRICS = {
+    "health_max_feature_psi",
+    "health_score_psi",
+    "health_expected_roc_auc",
+    "health_expected_wins",
+    "health_unseen_level_share",
+    "health_days_stale",
+}
+
+
+@pytest.mark.slow
+def test_health_is_quiet_on_own_data_and_names_features_when_activity_collapses_or_levels_change(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "queue.csv"
+    assert main(["predict", "--config", str(store), "--out", str(out), "--fail-on-drift"]) == 0
+    captured = capsys.readouterr()
+    assert "health: expected ROC-AUC" in captured.out and "drift" not in captured.err
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name("close-probability-predictions")
+    run = client.search_runs([experiment.experiment_id], order_by=["start_time DESC"])[0]
+    assert run.data.metrics.keys() >= HEALTH_METRICS
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "health")}
+    assert artifacts == {"health/feature_psi.json", "health/feature_psi.png"}
+
+    # Activity cut by 80 % in the last 120 days: a warning naming features, exit 3, queue written.
+    config = load_config(store)
+    dataset = load_dataset(config.data)
+    as_of = default_as_of(dataset)
+    events = pd.read_csv(config.data.interactions)
+    late = pd.to_datetime(events["occurred_at"], utc=True) >= as_of - pd.Timedelta(days=120)
+    dropped = late & (np.random.default_rng(0).random(len(events)) < 0.8)
+    collapsed = tmp_path / "interactions.csv"
+    events[~dropped].to_csv(collapsed, index=False)
+    model = ["--model", "models:/close-probability@champion", "--as-of", as_of.isoformat()]
+    cut = ["--interactions", str(collapsed), *model, "--out", str(out), "--fail-on-drift"]
+    out.unlink()
+    assert main(["predict", "--config", str(store), *cut]) == 3
+    err = capsys.readouterr().err
+    assert "drift:" in err and "touches_30d" in err
+    assert len(pd.read_csv(out)) > 0
+
+    # Attribute levels renamed: the attribute is named; without --fail-on-drift, exit 0.
+    deals = pd.read_csv(config.data.deals)
+    deals["industry"] = deals["industry"] + " (renamed)"
+    renamed = tmp_path / "deals.csv"
+    deals.to_csv(renamed, index=False)
+    assert main(["predict", "--config", str(store), "--deals", str(renamed), *model]) == 0
+    assert "attr_industry (PSI" in capsys.readouterr().err
