@@ -162,6 +162,7 @@ def _deal_lines(
     outliers = describe_outliers(flagged, multiple, segment)
     if outliers:
         problems.warn(f"{config.data.deals}: {outliers}")
+    _leaky_columns(deals, config, purpose, problems)
     return [
         ("deals", f"{len(deals):,} rows{_span(deals['created_at'])} (created_at)"),
         (
@@ -176,6 +177,20 @@ def _deal_lines(
             + (f"; {len(flagged)} far above their segment's median (warned)" if outliers else ""),
         ),
     ]
+
+
+def _leaky_columns(
+    deals: pd.DataFrame, config: Config, purpose: Purpose, problems: Problems
+) -> None:
+    """Input columns that tell open deals from closed ones: an error for train (it refuses
+    them), a warning for predict (the champion was trained already)."""
+    from closeprob.pipeline.leaks import leak_messages
+
+    keys = tuple(k for k in config.features.history_keys if k in deals.columns)
+    columns = (*config.data.attributes, *keys)
+    allowed = config.data.allow_suspect_columns
+    for message in leak_messages(deals, columns, allowed, str(config.data.deals)):
+        (problems.error if purpose == "train" else problems.warn)(message)
 
 
 def _share(flags: pd.Series) -> str:

@@ -243,8 +243,11 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(args.verbose, args.quiet)
     try:
         with sigterm_as_exception():
+            # `import` reads no config: it runs in a team's own folder, without configs/.
             config = with_data_paths(
-                load_config(args.config),
+                Config()
+                if args.command == "import" and args.config == DEFAULT_CONFIG
+                else load_config(args.config),
                 getattr(args, "deals", None),
                 getattr(args, "interactions", None),
             )

@@ -66,6 +66,10 @@ class DataConfig(_Strict):
     unknown_deal_interactions: Literal["fail", "drop"] = "fail"
     # A public data set (pipeline/adapters): `train` imports it first when the files are missing.
     adapter: str | None = None
+    # The adapter's raw export folder (salesforce, hubspot): imported again on every run.
+    source: Path | None = None
+    # Input columns that look set at close (pipeline/leaks.py) but are known at creation.
+    allow_suspect_columns: tuple[str, ...] = ()
     # The export's own headers: contract or configured name -> header, e.g. {amount: "Amount"}.
     columns: dict[str, str] = {}
     # Interaction rows equal in every column (an export imported twice): drop | keep | fail.

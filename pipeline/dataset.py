@@ -305,7 +305,8 @@ def run_generate(config: Config, out: Path | None, force: bool = False) -> None:
 def run_import(name: str, source: Path | None, out: Path | None) -> tuple[Path, Path]:
     from closeprob.pipeline.adapters import run_adapter, source_folder
 
-    adapted = run_adapter(name, source or source_folder(name))
+    source = source or source_folder(name)
+    adapted = run_adapter(name, source)
     folder = out or Path("data") / name
     deals_path, interactions_path = folder / "deals.parquet", folder / "interactions.parquet"
     write_table(adapted.deals, deals_path)
@@ -314,13 +315,33 @@ def run_import(name: str, source: Path | None, out: Path | None) -> tuple[Path, 
         f"imported {name}: {len(adapted.deals):,} deals, {len(adapted.interactions):,} "
         f"interactions -> {deals_path}, {interactions_path}"
     )
+    if adapted.settings is not None:
+        from closeprob.pipeline.adapters.crm_export import write_config
+
+        written = write_config(
+            folder, name, source, adapted.settings, deals_path, interactions_path
+        )
+        log.info(f"  config: {written} (closeprob check|train|predict --config {written})")
     for note in adapted.notes:
         log.info(f"  note: {note}")
     return deals_path, interactions_path
 
 
+def import_fresh_export(config: Config) -> bool:
+    """With data.adapter and data.source (a team's CRM export, the nightly case): import the
+    export again into the deals table's folder, and say so."""
+    data = config.data
+    if data.adapter is None or data.source is None:
+        return False
+    log.info(f"importing {data.adapter} from {data.source}")
+    run_import(data.adapter, data.source, data.deals.parent)
+    return True
+
+
 def ensure_data(config: Config) -> None:
     """Generate the built-in CRM, or import the configured public data set, when missing."""
+    if import_fresh_export(config):
+        return
     if config.data.deals.exists():
         return
     if config.data.adapter is not None:

@@ -310,7 +310,7 @@ def run_predict(
     is published (renamed into place) together with its FINISHED run, or not at all.
     """
     from closeprob.pipeline.check import amount_outliers
-    from closeprob.pipeline.dataset import load_dataset
+    from closeprob.pipeline.dataset import import_fresh_export, load_dataset
     from closeprob.pipeline.health import measure_health, report_health
     from closeprob.pipeline.io import check_output_path, read_previous_queue
     from closeprob.pipeline.registry import load_registered_model
@@ -321,6 +321,7 @@ def run_predict(
     path = out or config.predict.out
     data = config.data
     check_output_path(path, [p for p in (data.deals, data.interactions, data.truth) if p])
+    import_fresh_export(config)
     previous = read_previous_queue(path)
     create_store = not uri.startswith(("models:/", "runs:/"))
     if (engine or config.predict.engine) == "spark":

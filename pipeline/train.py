@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
@@ -13,7 +12,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from closeprob.features.attributes import open_closed_contrast
 from closeprob.features.build import build_features
 from closeprob.features.labels import label_outcomes
 from closeprob.features.registry import categorical_features, feature_descriptions
@@ -58,9 +56,6 @@ FeatureBuilder = Callable[[pd.DataFrame, pd.DataFrame, pd.DataFrame, FeatureSpec
 MIN_OUTCOMES = 40
 SLICES = ("train", "validation", "calibration", "test")
 ROLES = ("fit", "calibration", "comparison")
-# A leak warning when an attribute's fill rate differs by this much between open and closed
-# deals, or its values by this total-variation distance.
-LEAK_FILL_GAP, LEAK_VALUE_DISTANCE = 0.3, 0.5
 
 
 @dataclass(frozen=True)
@@ -110,22 +105,16 @@ def check_outcomes(deals: pd.DataFrame, source: str) -> None:
         )
 
 
-def warn_leaky_attributes(deals: pd.DataFrame, attributes: tuple[str, ...], source: str) -> None:
-    """A warning per model input column (attributes, history keys) filled, or valued, very
-    differently in open and closed deals: a column set at close time (an account filled only
-    when a deal is won) leaks the label."""
-    for row in open_closed_contrast(deals, attributes).to_dict("records"):
-        open_fill, closed_fill = float(row["open_fill"]), float(row["closed_fill"])
-        distance = float(row["value_distance"])
-        if abs(open_fill - closed_fill) >= LEAK_FILL_GAP or distance >= LEAK_VALUE_DISTANCE:
-            warnings.warn(
-                f"{source}: attribute {row['attribute']!r} may leak the outcome: filled in "
-                f"{open_fill:.0%} of open deals and {closed_fill:.0%} of closed deals, "
-                f"value distributions {distance:.2f} apart (total variation). Keep only "
-                "attributes known when a deal is created; remove it from data.attributes "
-                "(or features.history_keys) if it is set or filled at close",
-                stacklevel=2,
-            )
+def refuse_leaky_columns(
+    deals: pd.DataFrame, columns: tuple[str, ...], allowed: tuple[str, ...], source: str
+) -> None:
+    """A TrainingDataError naming every model input column (attributes, history keys) filled,
+    or valued, very differently in open and closed deals (`pipeline/leaks.py`)."""
+    from closeprob.pipeline.leaks import leak_messages
+
+    messages = leak_messages(deals, columns, allowed, source)
+    if messages:
+        raise TrainingDataError("; ".join(messages))
 
 
 def prepare_training_data(
@@ -136,8 +125,11 @@ def prepare_training_data(
     for evaluation and by role for the deployed model."""
     check_outcomes(dataset.deals, str(config.data.deals))
     history_keys = tuple(k for k in config.features.history_keys if k in dataset.deals.columns)
-    warn_leaky_attributes(
-        dataset.deals, (*config.data.attributes, *history_keys), str(config.data.deals)
+    refuse_leaky_columns(
+        dataset.deals,
+        (*config.data.attributes, *history_keys),
+        config.data.allow_suspect_columns,
+        str(config.data.deals),
     )
     horizon = config.snapshots.horizon_days
     dates = training_dates(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -17,11 +18,14 @@ from closeprob.pipeline.errors import ConfigError, DataContractError
 from closeprob.pipeline.io import read_source_csv
 
 # name -> (module, folder under the shared data root)
-ADAPTERS = {
+ADAPTERS: dict[str, tuple[str, str | None]] = {
     "bpi2012": ("closeprob.pipeline.adapters.bpi2012", "bpi2012"),
     "olist": ("closeprob.pipeline.adapters.olist", "olist-marketing-funnel"),
     "crm_sales": ("closeprob.pipeline.adapters.crm_sales", "crm-sales-opportunities"),
     "bank_marketing": ("closeprob.pipeline.adapters.bank_marketing", "uci-bank-marketing"),
+    # A team's own CRM export: no shared folder, --source names it.
+    "salesforce": ("closeprob.pipeline.adapters.salesforce", None),
+    "hubspot": ("closeprob.pipeline.adapters.hubspot", None),
 }
 DEFAULT_SHARED_DATA = Path("../shared/data")
 
@@ -33,6 +37,8 @@ class Adapted:
     deals: pd.DataFrame
     interactions: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    # A CRM export's config sections (data.attributes, segments): `import` writes config.yaml.
+    settings: dict[str, Any] | None = None
 
 
 def read_csv_columns(path: Path, columns: list[str], expected: str) -> pd.DataFrame:
@@ -52,7 +58,13 @@ def source_folder(name: str, shared_root: Path = DEFAULT_SHARED_DATA) -> Path:
     """Where the raw files of data set `name` live."""
     if name not in ADAPTERS:
         raise ConfigError(f"unknown data set {name!r}; known: {sorted(ADAPTERS)}")
-    return shared_root / ADAPTERS[name][1]
+    folder = ADAPTERS[name][1]
+    if folder is None:
+        raise ConfigError(
+            f"{name} reads your own CRM export: pass --source DIR (the folder of its CSV files), "
+            "or set data.source in the config"
+        )
+    return shared_root / folder
 
 
 def run_adapter(name: str, source: Path) -> Adapted:
