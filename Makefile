@@ -29,7 +29,7 @@ PREDICT_FLAGS = $(DATA_FLAGS) $(if $(AS_OF),--as-of $(call quote,$(AS_OF))) $(if
 # MLflow's usage telemetry is off unless you opt in: MLFLOW_DISABLE_TELEMETRY=false make ui
 export MLFLOW_DISABLE_TELEMETRY ?= true
 
-.PHONY: help setup check generate train predict compare results backtest bench bench-featuretools test test-fast lint format ui clean
+.PHONY: help setup check generate train predict monitor compare results backtest bench bench-featuretools test test-fast lint format ui clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -53,6 +53,9 @@ train: $(STAMP) ## Train, evaluate, log to MLflow and register (DEALS=… INTERA
 
 predict: $(STAMP) ## Score open deals into outputs/priority_queue.csv (AS_OF=… MODEL=… OUT=…)
 	$(BIN)/closeprob predict --config $(call quote,$(CONFIG)) $(PREDICT_FLAGS)
+
+monitor: $(STAMP) ## Past queues against the outcomes now known: realised vs expected accuracy, retrain due?
+	$(BIN)/closeprob monitor --config $(call quote,$(CONFIG)) $(DATA_FLAGS)
 
 compare: $(STAMP) ## Model vs baselines (RFM, ABC by value, logistic) on one split, logged to MLflow
 	$(BIN)/closeprob evaluate --baselines --config $(call quote,$(CONFIG)) $(DATA_FLAGS)

@@ -36,6 +36,7 @@ from scipy.stats import chi2, rankdata
 
 from closeprob.features.attributes import normalise_levels
 from closeprob.models.classifier import CloseModel
+from closeprob.models.metrics import expected_calibration_error, value_captured
 
 REFERENCE_SCHEMA = 1
 DECILES = np.linspace(0.1, 0.9, 9)
@@ -299,15 +300,9 @@ def simulated_roc_auc(p: ArrayLike, draws: int, seed: int) -> np.ndarray:
     p = np.asarray(p, dtype=float)
     ranks = rankdata(p)
     rng = np.random.default_rng(seed)
-    aucs = np.full(draws, np.nan)
-    for draw in range(draws):
-        won = rng.random(len(p)) < p
-        positives = int(won.sum())
-        negatives = len(p) - positives
-        if positives and negatives:
-            rank_sum = ranks[won].sum() - positives * (positives + 1) / 2
-            aucs[draw] = rank_sum / (positives * negatives)
-    return aucs
+    return np.array(
+        [rank_roc_auc((rng.random(len(p)) < p).astype(float), ranks) for _ in range(draws)]
+    )
 
 
 def days_stale(reference: dict[str, Any], as_of: pd.Timestamp) -> int:
@@ -388,3 +383,103 @@ def health_flags(health: BatchHealth) -> dict[str, Any]:
         "expected_roc_auc": round(metrics["health_expected_roc_auc"], 4),
         "expected_wins": round(metrics["health_expected_wins"], 2),
     }
+
+
+def rank_roc_auc(won: np.ndarray, ranks: np.ndarray) -> float:
+    """ROC-AUC from the rows' score ranks (`rankdata`, ties averaged): the Mann-Whitney U over
+    positives × negatives; NaN with one class only."""
+    positives = int(won.sum())
+    negatives = len(won) - positives
+    if positives == 0 or negatives == 0:
+        return float("nan")
+    return float((ranks[won > 0].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def queue_metrics(
+    won: np.ndarray, p: np.ndarray, value: np.ndarray, rank_score: np.ndarray, capacity: int
+) -> dict[str, float]:
+    """ROC-AUC of `p`, ECE (10 bins) and won value captured at `capacity` by the queue's order
+    (`rank_score`), for one set of outcomes `won` (0/1 per row); NaN ROC-AUC with one class."""
+    won = np.asarray(won, dtype=float)
+    return {
+        "roc_auc": rank_roc_auc(won, rankdata(p)),
+        "ece": expected_calibration_error(won, p),
+        "value_captured": value_captured(
+            won * np.nan_to_num(value, nan=0.0), rank_score, np.zeros(len(won)), capacity
+        ),
+    }
+
+
+def expected_queue_metrics(
+    p: ArrayLike, value: ArrayLike, rank_score: ArrayLike, capacity: int, draws: int, seed: int
+) -> pd.DataFrame:
+    """`queue_metrics` under `draws` outcome sets drawn from `p` itself: what a calibrated
+    model expects of this queue, one row per draw (their mean and percentiles are the
+    expectation and its interval)."""
+    p = np.asarray(p, dtype=float)
+    value = np.nan_to_num(np.asarray(value, dtype=float), nan=0.0)
+    rank_score = np.asarray(rank_score, dtype=float)
+    ranks, groups = rankdata(p), np.zeros(len(p))
+    rng = np.random.default_rng(seed)
+    rows = []
+    for _ in range(draws):
+        won = (rng.random(len(p)) < p).astype(float)
+        rows.append(
+            {
+                "roc_auc": rank_roc_auc(won, ranks),
+                "ece": expected_calibration_error(won, p),
+                "value_captured": value_captured(won * value, rank_score, groups, capacity),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def realised_against_expected(
+    won: ArrayLike,
+    p: ArrayLike,
+    value: ArrayLike,
+    rank_score: ArrayLike,
+    capacity: int,
+    draws: int,
+    seed: int,
+) -> dict[str, float]:
+    """One past queue scored against its outcomes: each of `queue_metrics` realised, expected
+    (the mean over draws from `p`) and the expected 95 % interval (`_low`, `_high`); wins
+    realised and expected (Σ p)."""
+    p = np.asarray(p, dtype=float)
+    won = np.asarray(won, dtype=float)
+    realised = queue_metrics(won, p, np.asarray(value, float), np.asarray(rank_score), capacity)
+    expected = expected_queue_metrics(p, value, rank_score, capacity, draws, seed)
+    row: dict[str, float] = {"deals": float(len(p)), "wins": float(won.sum())}
+    row["expected_wins"] = float(p.sum())
+    for name, figure in realised.items():
+        column = expected[name].dropna()
+        row[name] = figure
+        row[f"expected_{name}"] = float(column.mean()) if len(column) else float("nan")
+        row[f"{name}_low"], row[f"{name}_high"] = (
+            (float(column.quantile(0.025)), float(column.quantile(0.975)))
+            if len(column)
+            else (float("nan"), float("nan"))
+        )
+    return row
+
+
+def retrain_reason(
+    realised_auc: list[float],
+    low_auc: list[float],
+    misses: int,
+    days_stale: float | None,
+    max_days_stale: int,
+) -> str | None:
+    """Why a retrain is due, or None: the realised ROC-AUC fell below its expected interval on
+    the last `misses` past queues in a row (oldest first in the lists), or the latest queue's
+    model was more than `max_days_stale` days stale."""
+    below = [r < lo for r, lo in zip(realised_auc, low_auc, strict=True)]
+    if len(below) >= misses and all(below[-misses:]):
+        return (
+            f"the realised ROC-AUC fell below its expected 95 % interval on the last {misses} "
+            "past queues in a row"
+        )
+    if days_stale is not None and days_stale > max_days_stale:
+        return f"the latest queue's model was {days_stale:.0f} days stale (> {max_days_stale})"
+    return None

@@ -1,10 +1,10 @@
 """`closeprob <command>` (or `python -m closeprob`): the one entry point of every job.
 
-Commands: check, generate, import, train, evaluate, backtest, results, promote, predict. Errors
-a user can fix, and tracking-store errors, print one line `error: …` and exit with code 2;
-nothing is written. `predict --fail-on-drift` exits 3 when the batch drifted, after writing
-the queue. Ctrl-C and SIGTERM print one line and exit 130 and 143. `-v` shows debug
-messages, `-q` only warnings and errors.
+Commands: check, generate, import, train, evaluate, backtest, results, promote, predict,
+monitor. Errors a user can fix, and tracking-store errors, print one line `error: …` and exit
+with code 2; nothing is written. `predict --fail-on-drift` exits 3 when the batch drifted,
+after writing the queue. Ctrl-C and SIGTERM print one line and exit 130 and 143. `-v` shows
+debug messages, `-q` only warnings and errors.
 """
 
 from __future__ import annotations
@@ -135,6 +135,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="exit 3 when the batch drifted from the training rows (the queue is still written)",
     )
+    _command(
+        commands,
+        "monitor",
+        "past queues against the outcomes now known: realised vs expected, retrain due?",
+        data=True,
+    )
     return parser
 
 
@@ -177,6 +183,10 @@ def _dispatch(args: argparse.Namespace, config: Config) -> None:
         from closeprob.pipeline.predict import run_predict
 
         run_predict(config, args.as_of, args.model, args.out, args.engine, args.fail_on_drift)
+    elif args.command == "monitor":
+        from closeprob.pipeline.monitor import run_monitor
+
+        run_monitor(config)
 
 
 class _ConsoleHandler(logging.Handler):
@@ -216,7 +226,7 @@ class _PickleNoticeFilter(logging.Filter):
 # Commands that write to the tracking store, and whether they may create a new SQLite store
 # (`predict` checks its own: whether it may create one depends on its model URI).
 STORE_WRITERS = {"train": True, "evaluate": True, "backtest": True, "results": True}
-STORE_READERS = {"promote": False}
+STORE_READERS = {"promote": False, "monitor": False}  # monitor logs a run, into an existing store
 
 
 @contextmanager

@@ -191,3 +191,29 @@ def test_health_is_quiet_on_own_data_and_names_features_when_activity_collapses_
     deals.to_csv(renamed, index=False)
     assert main(["predict", "--config", str(store), "--deals", str(renamed), *model]) == 0
     assert "attr_industry (PSI" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_monitor_scores_past_queues_against_outcomes_and_logs_a_chart(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["monitor", "--config", str(store)]) == 2
+    assert "no queue to monitor" in capsys.readouterr().err
+
+    config = load_config(store)
+    dataset = load_dataset(config.data)
+    back = default_as_of(dataset) - pd.Timedelta(days=config.snapshots.horizon_days + 14)
+    out = ["--out", str(tmp_path / "queue.csv")]
+    assert main(["predict", "--config", str(store), "--as-of", back.isoformat(), *out]) == 0
+    capsys.readouterr()
+    assert main(["monitor", "--config", str(store)]) == 0
+    printed = capsys.readouterr().out
+    assert "1 past queues scored" in printed and "expected_roc_auc" in printed
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name("close-probability-predictions")
+    (run,) = client.search_runs([experiment.experiment_id], filter_string="tags.job = 'monitor'")
+    assert run.data.metrics["monitor_past_queues"] == 1.0
+    assert {a.path for a in client.list_artifacts(run.info.run_id)} >= {
+        "monitor.json",
+        "monitor.png",
+    }

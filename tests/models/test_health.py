@@ -25,6 +25,8 @@ from closeprob.models.health import (
     psi,
     psi_by_group,
     psi_noise_floor,
+    realised_against_expected,
+    retrain_reason,
     simulated_roc_auc,
 )
 from tests.conftest import utc
@@ -265,3 +267,35 @@ def test_a_feature_that_varies_between_training_dates_needs_more_than_that_to_dr
     row = feature_psi_table(reference, batch, 0.25, 1e-3).set_index("feature").loc["touches_30d"]
     assert 0.25 < row["psi"] < spread
     assert row["threshold"] == pytest.approx(spread) and not row["drifted"]
+
+
+def test_expected_queue_metrics_average_to_the_expected_roc_auc_and_wins() -> None:
+    rng = np.random.default_rng(8)
+    p, value = rng.beta(2.0, 5.0, size=300), rng.uniform(1, 10, size=300)
+    row = realised_against_expected(
+        (rng.random(300) < p).astype(float), p, value, p * value, 30, draws=400, seed=9
+    )
+    assert row["expected_roc_auc"] == pytest.approx(expected_roc_auc(p), abs=0.005)
+    assert row["expected_wins"] == pytest.approx(p.sum())
+    assert row["roc_auc_low"] < row["expected_roc_auc"] < row["roc_auc_high"]
+    assert row["ece_low"] <= row["expected_ece"] <= row["ece_high"]
+
+
+def test_a_calibrated_queue_lands_inside_its_expected_interval_about_95_percent_of_the_time() -> (
+    None
+):
+    rng = np.random.default_rng(10)
+    p, value = rng.beta(2.0, 5.0, size=300), np.ones(300)
+    inside = []
+    for seed in range(20):
+        won = (np.random.default_rng(100 + seed).random(300) < p).astype(float)
+        row = realised_against_expected(won, p, value, p, 30, draws=100, seed=seed)
+        inside.append(row["roc_auc_low"] <= row["roc_auc"] <= row["roc_auc_high"])
+    assert np.mean(inside) >= 0.8
+
+
+def test_a_retrain_is_due_after_consecutive_misses_or_when_stale() -> None:
+    assert retrain_reason([0.8, 0.6, 0.6], [0.7, 0.7, 0.7], 2, 0.0, 90) is not None
+    assert retrain_reason([0.6, 0.8, 0.6], [0.7, 0.7, 0.7], 2, 0.0, 90) is None
+    assert "stale" in str(retrain_reason([0.8], [0.7], 2, 120.0, 90))
+    assert retrain_reason([0.8], [0.7], 2, None, 90) is None
