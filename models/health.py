@@ -15,11 +15,12 @@ n·m/(n+m)·PSI is approximately χ² with (bins − 1) degrees of freedom, so P
 (bins − 1)·(1/n + 1/m): a small batch shows a large PSI by chance (`psi_noise_floor`). Rows of
 one batch are not independent either: deals of one owner share the owner's track record, and
 every deal of a batch shares its date's season. So the reference also keeps, per feature, how
-far the training's own snapshot dates lie from the pooled rows (their PSI's median and 95th
-percentile, the `spread`). A feature drifts when its PSI passes the configured threshold, the
-chance level of the batch's size and its spread, unless it is unstable in training (its median
-date already past the threshold: a track record that grows with time). docs/model-health.md
-measures all three on the built-in and public data.
+far the training's own snapshot dates lie from the pooled rows beyond chance (the median and
+95th percentile of their PSI less its chance level, the `spread`). A feature drifts when its
+PSI passes the configured threshold, the chance level of the batch's size and its spread,
+unless it is unstable in training (its median date already past the threshold: a track
+record that grows with time). docs/model-health.md measures all three on the built-in and
+public data.
 
 Pure functions: frames and arrays in, numbers and dicts out; no disk, no MLflow.
 """
@@ -114,12 +115,16 @@ def psi_by_group(bins: np.ndarray, groups: np.ndarray, expected: ArrayLike) -> n
 
 
 def binned_reference(bins: np.ndarray, n_bins: int, dates: np.ndarray) -> dict[str, Any]:
-    """Shares over the bins, and how far the training's own snapshot dates lie from them: the
-    median and the 95th percentile of their PSI (`spread`). A feature whose median date is
-    already far from the pooled rows (a track record that grows with time) cannot tell a
-    drifted batch from an ordinary one."""
+    """Shares over the bins, and how far the training's own snapshot dates lie from them
+    beyond chance: each date's PSI less the (bins − 1)/rows a date of its size shows by
+    chance, floored at 0; their median and 95th percentile (`spread`). A feature whose median
+    date is already far from the pooled rows (a track record that grows with time) cannot
+    tell a drifted batch from an ordinary one."""
     shares = bin_shares(bins, n_bins)
-    per_date = psi_by_group(bins, dates, shares)
+    occupied = int((shares > 0).sum())
+    rows_per_date = np.bincount(dates).astype(float)
+    chance = (occupied - 1) / np.maximum(rows_per_date, 1.0)
+    per_date = np.maximum(psi_by_group(bins, dates, shares) - chance, 0.0)
     return {
         "shares": shares.tolist(),
         "date_psi_median": float(np.median(per_date)),

@@ -18,7 +18,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from closeprob.models.classifier import CloseModel
-from closeprob.models.health import BatchHealth, measure_batch
+from closeprob.models.health import REFERENCE_SCHEMA, BatchHealth, measure_batch
 from closeprob.pipeline.config import HealthConfig
 from closeprob.pipeline.errors import DriftDetected
 
@@ -52,6 +52,12 @@ def measure_health(
     references were stored (said on the console)."""
     if model.reference is None:
         log.info("health: not measured (the model was trained before closeprob stored one)")
+        return None
+    if model.reference.get("schema") != REFERENCE_SCHEMA:
+        log.info(
+            f"health: not measured (the model's reference has schema "
+            f"{model.reference.get('schema')!r}, this closeprob reads {REFERENCE_SCHEMA}); retrain"
+        )
         return None
     days = max(model.spec.windows_days, default=90)
     types = batch_event_types(dataset.interactions, features["deal_id"], as_of, days)
@@ -130,14 +136,15 @@ def health_figure(table: pd.DataFrame, psi_warn: float) -> Figure:
     `psi_warn`, the chance PSI of the batch's size and the feature's training spread)."""
     shown = table.dropna(subset=["psi"]).head(CHART_FEATURES).iloc[::-1]
     figure, axes = plt.subplots(figsize=(7, 0.28 * len(shown) + 1.4))
-    colours = np.where(shown["drifted"], "tab:red", "tab:blue")
+    unstable = shown["unstable"].fillna(False).astype(bool)
+    colours = np.where(shown["drifted"], "tab:red", np.where(unstable, "lightgrey", "tab:blue"))
     axes.barh(shown["feature"], shown["psi"], color=colours)
     axes.scatter(
         shown["threshold"], shown["feature"], marker="|", color="black", s=80, label="threshold"
     )
     axes.axvline(psi_warn, color="grey", linestyle="--", label=f"health.psi_warn = {psi_warn:g}")
     axes.set_xlabel("PSI against the training rows")
-    axes.set_title("Feature drift of this batch (red: drifted)")
+    axes.set_title("Feature drift of this batch (red: drifted; grey: unstable in training)")
     axes.legend(loc="lower right")
     figure.tight_layout()
     return figure

@@ -130,6 +130,8 @@ def log_training_run(
         mlflow.log_param("value.model_kind", kind)
         mlflow.log_table(artifacts.features, "features.json")
         mlflow.log_text(artifacts.features_text, "features.txt")
+        if result.model.reference is not None:  # also inside the model; here to read it
+            mlflow.log_dict(result.model.reference, "health_reference.json")
         _log_figures(artifacts.figures)
         _log_evaluation(evaluation, skip={"reliability.png"})
         log_extra()

@@ -166,6 +166,12 @@ def test_health_is_quiet_on_own_data_and_names_features_when_activity_collapses_
     assert run.data.metrics.keys() >= HEALTH_METRICS
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "health")}
     assert artifacts == {"health/feature_psi.json", "health/feature_psi.png"}
+    # The reference travels with the registered model, and the train run shows it too.
+    reference = load_registered_model("models:/close-probability@champion").close.reference
+    assert reference is not None and reference["schema"] == 1 and reference["features"]
+    trained = client.search_runs([client.get_experiment_by_name("close-probability").experiment_id])
+    logged = [{a.path for a in client.list_artifacts(r.info.run_id)} for r in trained]
+    assert any("health_reference.json" in paths for paths in logged)
 
     # Activity cut by 80 % in the last 120 days: a warning naming features, exit 3, queue written.
     config = load_config(store)
