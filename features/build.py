@@ -13,6 +13,7 @@ from closeprob.features.recency import recency_features
 from closeprob.features.registry import feature_descriptions
 from closeprob.features.spec import FeatureSpec
 from closeprob.features.stage import stage_features
+from closeprob.features.stage_history import stage_history_features
 from closeprob.features.timeline import (
     Timeline,
     default_threads,
@@ -78,6 +79,11 @@ def build_features(
                 for key in spec.history_keys
             ),
             attribute_features(rows, spec.attributes),
+            *(
+                [_stage_history(interactions, snapshots, spec.stage_event_type)]
+                if spec.stage_history
+                else []
+            ),
         ],
         axis=1,
     )
@@ -87,6 +93,14 @@ def build_features(
     features.insert(0, "as_of", snapshots["as_of"].array)
     features.insert(0, "deal_id", snapshots["deal_id"].array)
     return features.set_axis(snapshots.index)
+
+
+def _stage_history(
+    interactions: pd.DataFrame, snapshots: pd.DataFrame, stage_type: str
+) -> pd.DataFrame:
+    """The stage-history family on a 0..n-1 index, as the other families are concatenated."""
+    family = stage_history_features(interactions, snapshots, stage_type)
+    return family.reset_index(drop=True)
 
 
 def _per_query(market: pd.Series | None, as_of_seconds: np.ndarray) -> np.ndarray:

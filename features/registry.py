@@ -91,6 +91,12 @@ def market_features(spec: FeatureSpec) -> dict[str, str]:
     }
 
 
+STAGE_HISTORY = {
+    "stage_moves_30d": "stage changes in the last 30 days",
+    "stage_moved_back": "whether the deal ever moved back to an earlier stage (1 = yes)",
+}
+
+
 def history_features(spec: FeatureSpec) -> dict[str, str]:
     described: dict[str, str] = {}
     for key in spec.history_keys:
@@ -113,6 +119,7 @@ def feature_descriptions(spec: FeatureSpec) -> dict[str, str]:
         **window_features(spec),
         **ENGAGEMENT_FIXED,
         **STAGE,
+        **(STAGE_HISTORY if spec.stage_history else {}),
         **market_features(spec),
         **history_features(spec),
         **attribute_features(spec),

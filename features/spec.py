@@ -24,6 +24,11 @@ class FeatureSpec:
     # Activity against every open deal's over this many days (features/market.py); 0: none,
     # which is what models pickled before the family existed read.
     market_window_days: int = 0
+    # Stage moves in 30 days and moved back (features/stage_history.py); False: what models
+    # pickled before the family existed read.
+    stage_history: bool = False
+    # The stages' names in order (stage number 1 is the first): the queue shows them.
+    stage_names: tuple[str, ...] = ()
 
 
 def slug(name: str) -> str:

@@ -68,6 +68,8 @@ class DataConfig(_Strict):
     adapter: str | None = None
     # The adapter's raw export folder (salesforce, hubspot): imported again on every run.
     source: Path | None = None
+    # The pipeline's stages in order: a stage change's `value` may name one (pipeline/stages.py).
+    stages: tuple[str, ...] = ()
     # Input columns that look set at close (pipeline/leaks.py) but are known at creation.
     allow_suspect_columns: tuple[str, ...] = ()
     # The export's own headers: contract or configured name -> header, e.g. {amount: "Amount"}.
@@ -115,6 +117,8 @@ class FeatureConfig(_Strict):
     # Activity against every open deal's over this many days (0: off): seasons quieten all
     # deals at once, and absolute counts alone read a quiet August as stalled deals.
     market_window_days: NonNegativeInt = 30
+    # Stage moves in the last 30 days and moved back, from the stage-change events.
+    stage_history: bool = True
 
 
 class SplitConfig(_Strict):
@@ -210,6 +214,9 @@ class EvaluationConfig(_Strict):
     # promoted. Real close prediction rarely passes 0.9; a label leak easily does.
     max_plausible_auc: float = Field(default=0.98, gt=0.5, le=1.0)
     bootstrap_resamples: int = Field(default=200, ge=20)  # resamples of deals for 95 % intervals
+    # Open deals' mean p_close under this share of the past win rate of open deals of their
+    # ages: registered, not promoted (a model that tells open deals from closed ones).
+    min_queue_ratio: float = Field(default=0.2, ge=0.0, lt=1.0)
 
     @field_validator("primary_metric")
     @classmethod

@@ -16,6 +16,7 @@ from closeprob.pipeline.config import Config, DataConfig
 from closeprob.pipeline.errors import DataContractError
 from closeprob.pipeline.io import OutputError, read_table, write_table
 from closeprob.pipeline.progress import stage
+from closeprob.pipeline.stages import stage_names_as_numbers
 from closeprob.pipeline.validate import (
     DEAL_COLUMNS,
     DEAL_OPTIONAL,
@@ -111,6 +112,7 @@ def inspect_dataset(
         wanted = (*INTERACTION_COLUMNS, *INTERACTION_OPTIONAL)
         source = str(data.interactions)
         events_raw = map_columns(events_raw, data.columns, wanted, source, problems)
+        events_raw = stage_names_as_numbers(events_raw, data.stages, source, problems)
         interactions = validate_interactions(
             events_raw,
             source,

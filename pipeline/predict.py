@@ -31,6 +31,7 @@ from closeprob.pipeline.dataset import Dataset
 from closeprob.pipeline.errors import DataContractError, TrainingDataError
 from closeprob.pipeline.progress import stage
 from closeprob.pipeline.registry import LoadedModel
+from closeprob.pipeline.stages import stage_labels
 from closeprob.pipeline.validate import first_ids
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ QUEUE_COLUMNS = [
     "deal_id",
     "account_id",
     "owner_id",
+    "stage",
     "p_close",
     "deal_value",
     "value_source",
@@ -158,6 +160,7 @@ def score_features(features: pd.DataFrame, model: CloseModel, chunk_rows: int) -
             "days_quiet": features["days_since_last_touch"]
             .fillna(features["deal_age_days"])
             .to_numpy(),
+            "stage_value": features["current_stage"].to_numpy(dtype=float),
         }
     )
 
@@ -280,6 +283,7 @@ def rank_queue(
     queue["tier"] = apply_capacity(tiers, queue["owner_id"], ranking.capacity_per_owner)
     queue = compare_with_previous(queue, previous)
     queue["reasons_up"] = queue["reasons_down"] = ""
+    queue["stage"] = stage_labels(queue["stage_value"], loaded.close.spec.stage_names)
     queue["model_version"] = loaded.version
     queue["as_of"] = as_of
     return queue[QUEUE_COLUMNS]

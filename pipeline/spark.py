@@ -37,6 +37,7 @@ from closeprob.models.classifier import CloseModel
 from closeprob.pipeline.config import Config, DataConfig, SparkConfig, named_columns
 from closeprob.pipeline.dataset import Dataset, check_named_columns, configured_from
 from closeprob.pipeline.errors import CloseprobError, DataContractError
+from closeprob.pipeline.stages import stage_names_as_numbers
 from closeprob.pipeline.validate import (
     DEAL_COLUMNS,
     DEAL_OPTIONAL,
@@ -210,6 +211,7 @@ def validate_bucket(
     source = str(data.interactions)
     wanted = (*INTERACTION_COLUMNS, *INTERACTION_OPTIONAL)
     frame = map_columns(raw_events.drop(columns=["bucket"]), data.columns, wanted, source, problems)
+    frame = stage_names_as_numbers(frame, data.stages, source, problems)
     events = validate_interactions(
         frame,
         source,
@@ -322,7 +324,7 @@ def worker_error(exc: Exception) -> Exception:
     return exc
 
 
-SCORE_SCHEMA = "deal_id string, p_close double, days_quiet double"
+SCORE_SCHEMA = "deal_id string, p_close double, days_quiet double, stage_value double"
 REASON_SCHEMA = "deal_id string, reasons_up string, reasons_down string"
 
 
@@ -334,7 +336,7 @@ def score_bucket(
 
     features = bucket_features(raw_events, to_score["deal_id"], context)
     if features is None:
-        return pd.DataFrame({"deal_id": [], "p_close": [], "days_quiet": []})
+        return pd.DataFrame({"deal_id": [], "p_close": [], "days_quiet": [], "stage_value": []})
     return score_features(features, context.model, chunk_rows)
 
 

@@ -157,6 +157,8 @@ def prepare_training_data(
         stage_event_type=config.features.stage_event_type,
         prior_strength=config.features.prior_strength,
         market_window_days=config.features.market_window_days,
+        stage_history=config.features.stage_history,
+        stage_names=config.data.stages,
     )
     with stage(f"features for {len(snapshots):,} snapshot rows"):
         features = build(dataset.deals, dataset.interactions, snapshots, spec)
@@ -349,6 +351,27 @@ def training_artifacts(result: TrainingResult) -> TrainingArtifacts:
     )
 
 
+def queue_shortfall(result: TrainingResult, dataset: Dataset, config: Config) -> str | None:
+    """Why the deployed model's queue at the data's end is not believable (its mean p_close far
+    below the past win rate of open deals of the same ages), or None."""
+    from closeprob.models.queue_plausibility import queue_shortfall_reason
+    from closeprob.pipeline.predict import default_as_of
+
+    as_of = default_as_of(dataset, pd.Timestamp.now(tz="UTC"))
+    snapshots = open_deal_snapshots(dataset.deals, pd.DatetimeIndex([as_of]))
+    if snapshots.empty:
+        return None
+    features = build_features(dataset.deals, dataset.interactions, snapshots, result.data.spec)
+    p_close, _ = result.model.predict_both(features)
+    return queue_shortfall_reason(
+        p_close,
+        features["deal_age_days"].to_numpy(dtype=float),
+        result.data.features["deal_age_days"].to_numpy(dtype=float),
+        result.data.labels.to_numpy(dtype=float),
+        config.evaluation.min_queue_ratio,
+    )
+
+
 def check_trustworthy(
     result: TrainingResult, metrics: dict[str, float], deals: pd.DataFrame
 ) -> None:
@@ -414,6 +437,7 @@ def run_train(config: Config, engine: str = "local") -> None:
     metrics = result.metrics | evaluation.metrics
     check_trustworthy(result, metrics, dataset.deals)
     implausible = implausible_reason(metrics, config.evaluation.max_plausible_auc)
+    implausible = implausible or queue_shortfall(result, dataset, config)
     comparison = comparison_metrics(result.model, result, dataset, config)
     metrics |= comparison
     challenge = judge_challenger(result, dataset, config, implausible, comparison)

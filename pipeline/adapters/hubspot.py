@@ -332,14 +332,18 @@ def adapt(source: Path) -> Adapted:
         typed["deal_id"],
     )
     notes = describe(typed, interactions, counts | activity_counts, order)
-    return Adapted(typed, interactions, notes, settings(typed, attributes))
+    by_number: dict[int, str] = {}
+    for name, number in order.items():
+        by_number.setdefault(number, name)
+    stages = [by_number[n] for n in sorted(by_number)]
+    return Adapted(typed, interactions, notes, settings(typed, attributes, stages))
 
 
-def settings(deals: pd.DataFrame, attributes: list[str]) -> dict[str, object]:
+def settings(deals: pd.DataFrame, attributes: list[str], stages: list[str]) -> dict[str, object]:
     filled = [a for a in attributes if deals[a].notna().any() and deals[a].nunique() > 1]
     segment = "deal_type" if "deal_type" in filled else None
     return {
-        "data": {"attributes": filled},
+        "data": {"attributes": filled, "stages": stages},
         "value": {"segment": segment},
         "evaluation": {"segment": segment},
     }

@@ -383,16 +383,20 @@ def adapt(source: Path) -> Adapted:
     )
     counts |= task_counts | event_counts
     notes = describe(typed, interactions, counts, order)
-    return Adapted(typed, interactions, notes, settings(typed, attributes))
+    by_number: dict[int, str] = {}
+    for name, number in order.items():
+        by_number.setdefault(number, name)
+    stages = [by_number[n] for n in sorted(by_number)]
+    return Adapted(typed, interactions, notes, settings(typed, attributes, stages))
 
 
-def settings(deals: pd.DataFrame, attributes: list[str]) -> dict[str, object]:
+def settings(deals: pd.DataFrame, attributes: list[str], stages: list[str]) -> dict[str, object]:
     """The config the import writes: the attributes found filled, segments among them."""
     filled = [a for a in attributes if deals[a].notna().any()]
     segment = "opportunity_type" if "opportunity_type" in filled else None
     by_source = "lead_source" if "lead_source" in filled else segment
     return {
-        "data": {"attributes": filled},
+        "data": {"attributes": filled, "stages": stages},
         "value": {"segment": segment},
         "evaluation": {"segment": by_source},
     }

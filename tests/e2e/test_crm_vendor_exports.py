@@ -47,5 +47,40 @@ def test_an_export_goes_through_import_check_train_and_predict_with_the_written_
     open_ids = set(deals.loc[deals["closed_at"].isna(), "deal_id"].astype(str))
     assert set(queue["deal_id"].astype(str)) == open_ids and len(queue) == len(open_ids)
     assert queue["p_close"].between(0, 1).all()
+    # Each deal's stage at as_of, by name (the import wrote the order into data.stages).
+    assert set(queue["stage"].dropna()) <= set(raw["data"]["stages"])
+    assert queue["stage"].notna().all()
     # Stage moves are point-in-time events, so the model read the stage from history.
     assert "stage" in " ".join(queue["reasons_up"].fillna("") + queue["reasons_down"].fillna(""))
+
+
+@pytest.mark.slow
+def test_a_model_whose_open_deals_score_far_below_history_is_registered_but_not_promoted(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "acme"
+    assert (
+        main(["import", "salesforce", "--source", str(FIXTURES / "salesforce"), "--out", str(out)])
+        == 0
+    )
+    # The export-day stage put back by hand, vouched for, and the ROC-AUC cap lifted: only the
+    # queue's shortfall against history is left to catch it.
+    deals = pd.read_parquet(out / "deals.parquet")
+    stage = pd.read_csv(FIXTURES / "salesforce" / "Opportunity.csv", usecols=["Id", "StageName"])
+    deals = deals.merge(stage.rename(columns={"Id": "deal_id"}), on="deal_id", how="left")
+    deals.to_parquet(out / "deals.parquet")
+    raw = yaml.safe_load((out / "config.yaml").read_text())
+    raw["data"]["attributes"] = [*raw["data"]["attributes"], "StageName"]
+    raw["data"]["allow_suspect_columns"] = ["StageName"]
+    raw["evaluation"]["max_plausible_auc"] = 1.0
+    (out / "config.yaml").write_text(yaml.safe_dump(raw))
+    capsys.readouterr()
+    assert main(["train", "--config", str(out / "config.yaml")]) == 0
+    trained = capsys.readouterr().out
+    assert "version 1 not promoted: the 31 open deals' mean p_close" in trained
+    assert "of what history says for open deals of their ages" in trained
+    client = MlflowClient()
+    assert {k: str(v) for k, v in client.get_registered_model("acme").aliases.items()} == {
+        "challenger": "1"
+    }
+    assert "open deals' mean p_close" in client.get_model_version("acme", "1").tags["implausible"]

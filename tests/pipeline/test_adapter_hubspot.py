@@ -125,7 +125,17 @@ def test_an_activity_file_that_names_no_kind_is_refused(tmp_path: Path) -> None:
 def test_the_fixture_export_offers_no_export_day_field_and_numbers_its_stages() -> None:
     adapted = adapt(FIXTURE)
     assert adapted.settings == {
-        "data": {"attributes": ["deal_type"]},
+        "data": {
+            "attributes": ["deal_type"],
+            "stages": [
+                "Appointment Scheduled (Sales Pipeline)",
+                "Qualified to Buy (Sales Pipeline)",
+                "Presentation Scheduled (Sales Pipeline)",
+                "Contract Sent (Sales Pipeline)",
+                "Closed Lost (Sales Pipeline)",
+                "Closed Won (Sales Pipeline)",
+            ],
+        },
         "value": {"segment": "deal_type"},
         "evaluation": {"segment": "deal_type"},
     }
