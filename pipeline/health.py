@@ -81,7 +81,8 @@ def drift_message(health: BatchHealth, psi_warn: float) -> str | None:
         named = ", ".join(f"{f} (PSI {psi[f]:.2f})" for f in health.drifted[:SHOWN_FEATURES])
         more = len(health.drifted) - SHOWN_FEATURES
         parts.append(
-            f"{len(health.drifted)} features moved away from the training rows (PSI above "
+            f"{len(health.drifted)} feature{'s' if len(health.drifted) > 1 else ''} moved "
+            f"away from the training rows (PSI above "
             f"{psi_warn:g}, above chance for {health.rows:,} deals and above the spread of "
             f"the training's own dates): {named}" + (f" and {more} more" if more > 0 else "")
         )

@@ -225,7 +225,11 @@ def run_monitor(config: Config) -> None:
 
 def print_monitor(table: pd.DataFrame, pending: int, reason: str | None, run_id: str) -> None:
     """The table on stdout, the retrain verdict (a warning when due)."""
-    shown = table[SHOWN_COLUMNS].assign(as_of=table["as_of"].dt.strftime("%Y-%m-%d"))
+    shown = table[SHOWN_COLUMNS].assign(
+        as_of=table["as_of"].dt.strftime("%Y-%m-%d"),
+        deals=table["deals"].astype(int),
+        wins=table["wins"].astype(int),
+    )
     log.info(
         f"{len(table)} past queues scored against outcomes now known ({pending} still inside "
         "their horizon); expected: what calibrated p_close expects, low/high: its 95 % interval"
