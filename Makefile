@@ -29,7 +29,7 @@ PREDICT_FLAGS = $(DATA_FLAGS) $(if $(AS_OF),--as-of $(call quote,$(AS_OF))) $(if
 # MLflow's usage telemetry is off unless you opt in: MLFLOW_DISABLE_TELEMETRY=false make ui
 export MLFLOW_DISABLE_TELEMETRY ?= true
 
-.PHONY: help setup check generate train predict monitor compare results backtest bench bench-featuretools test test-fast lint format ui clean
+.PHONY: help setup check generate train predict monitor compare results backtest bench bench-featuretools test test-fast system-packages lint format ui clean
 
 help: ## Show this help
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-10s %s\n", $$1, $$2}'
@@ -81,8 +81,11 @@ $(FT_VENV)/.installed:
 	$(FT_VENV)/bin/pip install --quiet 'featuretools==1.31.0' 'pandas>=2.2,<3' 'pyarrow>=14'
 	touch $@
 
-test: $(STAMP) $(VENV)/.spark-installed ## Run the whole test suite (with the Spark engine's tests: needs Java 17)
+test: $(STAMP) $(VENV)/.spark-installed system-packages ## Run the whole test suite (with the Spark engine's tests: needs Java 17)
 	$(BIN)/python -m pytest
+
+system-packages: ## Install PostgreSQL and Chromium with apt-get when absent (the tests use them)
+	.ci/system-packages
 
 $(VENV)/.spark-installed: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[spark]'

@@ -151,9 +151,11 @@ def _formatted(values: np.ndarray) -> np.ndarray:
 
 
 def compare_with_previous(queue: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
-    """`p_close_change` (now − before) and `tier_change` ('B→A', 'new', or '' if unchanged)."""
+    """`p_close_change` (now − before), `tier_change` ('B→A', 'new', or '' if unchanged) and
+    `rank_change` (places moved up: before − now; missing for a new deal or without ranks)."""
+    no_rank = pd.array([pd.NA] * len(queue), dtype="Int64")
     if previous is None:
-        return queue.assign(p_close_change=np.nan, tier_change="")
+        return queue.assign(p_close_change=np.nan, tier_change="", rank_change=no_rank)
     before = previous.drop_duplicates("deal_id").set_index("deal_id")
     old_p = queue["deal_id"].map(before["p_close"]).astype(float)
     old_tier = queue["deal_id"].map(before["tier"].astype("str"))
@@ -162,4 +164,10 @@ def compare_with_previous(queue: pd.DataFrame, previous: pd.DataFrame | None) ->
         "new",
         np.where(old_tier == queue["tier"], "", old_tier.fillna("") + "→" + queue["tier"]),
     )
-    return queue.assign(p_close_change=queue["p_close"] - old_p, tier_change=change)
+    moved = pd.Series(no_rank, index=queue.index)
+    if "rank" in before.columns and "rank" in queue.columns:
+        old_rank = pd.to_numeric(queue["deal_id"].map(before["rank"]), errors="coerce")
+        moved = (old_rank - queue["rank"]).astype("Int64")
+    return queue.assign(
+        p_close_change=queue["p_close"] - old_p, tier_change=change, rank_change=moved
+    )

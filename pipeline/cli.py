@@ -1,10 +1,12 @@
 """`closeprob <command>` (or `python -m closeprob`): the one entry point of every job.
 
 Commands: check, generate, import, train, evaluate, backtest, results, promote, predict,
-monitor. Errors a user can fix, and tracking-store errors, print one line `error: …` and exit
-with code 2; nothing is written. `predict --fail-on-drift` exits 3 when the batch drifted,
-after writing the queue. Ctrl-C and SIGTERM print one line and exit 130 and 143. `-v` shows
-debug messages, `-q` only warnings and errors.
+monitor, history. Errors a user can fix, and tracking-store errors, print one line `error: …`
+and exit with code 2; nothing is written. A temporary failure (the score database does not
+answer, another predict holds the queue's lock) exits 75, so a scheduler may retry.
+`predict --fail-on-drift` exits 3 when the batch drifted, after writing the queue. Ctrl-C and
+SIGTERM print one line and exit 130 and 143. `-v` shows debug messages, `-q` only warnings and
+errors.
 """
 
 from __future__ import annotations
@@ -13,12 +15,18 @@ import argparse
 import logging
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from closeprob.pipeline.config import Config, load_config, with_data_paths, with_name
-from closeprob.pipeline.errors import DRIFT_EXIT_CODE, CloseprobError, DriftDetected
+from closeprob.pipeline.errors import (
+    DRIFT_EXIT_CODE,
+    CloseprobError,
+    DriftDetected,
+    RetryableError,
+)
 from closeprob.pipeline.signals import Terminated, sigterm_as_exception, stopped_by
 from closeprob.pipeline.store import (
     check_store,
@@ -27,6 +35,7 @@ from closeprob.pipeline.store import (
 )
 
 DEFAULT_CONFIG = Path("configs/default.yaml")
+EXIT_RETRY = 75  # EX_TEMPFAIL (sysexits.h): a database, the store or a lock is unavailable
 
 
 def _positive_int(text: str) -> int:
@@ -135,11 +144,22 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="exit 3 when the batch drifted from the training rows (the queue is still written)",
     )
+    predict.add_argument(
+        "--to",
+        default=None,
+        help="score table: sqlite:///FILE or postgresql://… or 'off' (default: predict.to, "
+        "else scores.db beside the queue)",
+    )
     _command(
         commands,
         "monitor",
         "past queues against the outcomes now known: realised vs expected, retrain due?",
         data=True,
+    )
+    history = _command(commands, "history", "a deal's scores over time and why they changed")
+    history.add_argument("deal_id", help="the deal's id, as in the queue")
+    history.add_argument(
+        "--to", default=None, help="score table to read (default: predict.to, as predict does)"
     )
     return parser
 
@@ -179,10 +199,16 @@ def _dispatch(args: argparse.Namespace, config: Config) -> None:
         from closeprob.pipeline.results import run_results
 
         run_results(args.datasets)
+    elif args.command == "history":
+        from closeprob.pipeline.history import run_history
+
+        run_history(config, args.deal_id, args.to)
     elif args.command == "predict":
         from closeprob.pipeline.predict import run_predict
 
-        run_predict(config, args.as_of, args.model, args.out, args.engine, args.fail_on_drift)
+        run_predict(
+            config, args.as_of, args.model, args.out, args.engine, args.fail_on_drift, args.to
+        )
     elif args.command == "monitor":
         from closeprob.pipeline.monitor import run_monitor
 
@@ -191,14 +217,25 @@ def _dispatch(args: argparse.Namespace, config: Config) -> None:
 
 class _ConsoleHandler(logging.Handler):
     """Info to stdout, warnings and errors to stderr prefixed with their level; the streams
-    are looked up at each message (so a caller's redirection, or pytest's, is honoured)."""
+    are looked up at each message (so a caller's redirection, or pytest's, is honoured).
+    Written to a file or a pipe (cron, systemd, Airflow), each message starts with its UTC
+    time; on a terminal it does not."""
 
     def emit(self, record: logging.LogRecord) -> None:
         message = self.format(record)
+        stream = sys.stderr if record.levelno >= logging.WARNING else sys.stdout
         if record.levelno >= logging.WARNING:
-            print(f"{record.levelname.lower()}: {message}", file=sys.stderr, flush=True)
-        else:
-            print(message, file=sys.stdout, flush=True)
+            message = f"{record.levelname.lower()}: {message}"
+        if not _is_terminal(stream):
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(record.created))
+            lead = "\n" * (len(message) - len(message.lstrip("\n")))  # blank lines stay blank
+            message = f"{lead}{stamp} {message.lstrip(chr(10))}"
+        print(message, file=stream, flush=True)
+
+
+def _is_terminal(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
 
 
 def configure_logging(verbose: bool, quiet: bool) -> None:
@@ -267,6 +304,9 @@ def main(argv: list[str] | None = None) -> int:
                 check_store(create)
             with closing_figures():
                 _dispatch(args, config)
+    except RetryableError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_RETRY
     except CloseprobError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -251,6 +251,12 @@ class PredictConfig(_Strict):
     engine: Literal["local", "spark"] = "local"
     out: Path = Path("outputs/priority_queue.csv")
     chunk_rows: PositiveInt = 100_000
+    # The score table (pipeline/scores_db.py): sqlite:///… or postgresql://…; none: a SQLite
+    # file scores.db beside the queue (outputs/scores.db); "off": no table.
+    to: str | None = None
+    # A second predict on the same queue waits this long for the first, then exits 75.
+    lock_wait_seconds: NonNegativeFloat = 0.0
+    html: bool = True  # the queue as one HTML page beside it (queue.csv -> queue.html)
 
 
 class HealthConfig(_Strict):

@@ -26,3 +26,8 @@ DRIFT_EXIT_CODE = 3
 
 class DriftDetected(Exception):  # noqa: N818 (a finding, not an error of the user's)
     """`predict --fail-on-drift` found drift; the queue was written and the warning said."""
+
+
+class RetryableError(CloseprobError):
+    """A temporary failure (a database, the tracking store or a lock is unavailable): the CLI
+    exits 75 (EX_TEMPFAIL), so a scheduler may retry later; nothing was written."""

@@ -259,6 +259,8 @@ def log_prediction_run(
     experiment: str,
     scored: tuple[Dataset, Config] | None = None,
     log_extra: Callable[[], None] | None = None,
+    publish_first: Callable[[], None] | None = None,
+    also: tuple[StagedFile, ...] = (),
 ) -> str:
     """One run per batch job: model, as_of, rows scored, score distribution, tiers, the queue;
     with `scored`, the data scored as the run's dataset inputs and its name in the run name;
@@ -266,12 +268,23 @@ def log_prediction_run(
 
     The artifact is the file this run wrote (`staged`, before its rename), and the rename is
     the run's publication: the queue at `staged.path` and a FINISHED run go together.
+    `publish_first` (the score table's transaction) runs just before the rename, signals held;
+    if it fails, nothing is renamed and the run ends FAILED. `also` (the HTML report) are
+    logged as artifacts too and renamed into place after the queue.
     """
     use_experiment(experiment)
     p_close = queue["p_close"].to_numpy()
     as_of = str(queue["as_of"].iloc[0])
     name = f"predict {scored[1].name} {as_of[:10]}" if scored else "predict"
-    with tracked_run(name, staged.publish) as run_id:
+
+    def publish() -> None:
+        if publish_first is not None:
+            publish_first()
+        staged.publish()
+        for extra in also:
+            extra.publish()
+
+    with tracked_run(name, publish) as run_id:
         mlflow.set_tags({"git_commit": git_commit(), "job": "predict"})
         if scored is not None:
             dataset, config = scored
@@ -300,7 +313,8 @@ def log_prediction_run(
         if log_extra is not None:
             log_extra()
         with tempfile.TemporaryDirectory() as folder:
-            mlflow.log_artifact(str(staged.copy_named(Path(folder))))
+            for logged in (staged, *also):
+                mlflow.log_artifact(str(logged.copy_named(Path(folder))))
     return run_id
 
 

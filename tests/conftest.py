@@ -123,3 +123,60 @@ def train_small_crm(folder: Path, n_deals: int, **sections: dict[str, object]) -
         use_store(patch, folder)
         assert main(["train", "--config", str(path)]) == 0
     return path
+
+
+POSTGRES_INSTALL = "apt-get update && apt-get install -y postgresql"
+
+
+def postgres_binaries() -> Path:
+    """The folder of Debian's PostgreSQL server programs (initdb, pg_ctl), newest first."""
+    found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"), reverse=True)
+    if not found:
+        pytest.fail(
+            f"the score table's tests need a PostgreSQL server; install it: {POSTGRES_INSTALL}"
+        )
+    return found[0].parent
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server for the session: initdb + pg_ctl in a temporary folder on a free
+    local port (as the `postgres` user when the tests run as root: PostgreSQL refuses root),
+    trust authentication, stopped and removed at the end."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    binaries = postgres_binaries()
+    folder = Path(tempfile.mkdtemp(prefix="closeprob-pg-"))
+    as_owner: list[str] = []
+    if os.geteuid() == 0:
+        import pwd
+
+        owner = pwd.getpwnam("postgres")
+        os.chown(folder, owner.pw_uid, owner.pw_gid)
+        as_owner = ["runuser", "-u", "postgres", "--"]
+    data, port = folder / "data", _free_port()
+
+    def run(*command: str) -> None:
+        subprocess.run([*as_owner, *command], check=True, capture_output=True, timeout=120)
+
+    try:
+        run(str(binaries / "initdb"), "-D", str(data), "-A", "trust", "-U", "closeprob",
+            "--no-sync")  # fmt: skip
+        options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
+        run(str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l",
+            str(folder / "server.log"), "-w", "start")  # fmt: skip
+        yield f"postgresql://closeprob@127.0.0.1:{port}/postgres"
+    finally:
+        if (data / "postmaster.pid").exists():
+            run(str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
+        shutil.rmtree(folder, ignore_errors=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import mlflow
@@ -223,3 +224,144 @@ def test_monitor_scores_past_queues_against_outcomes_and_logs_a_chart(
         "monitor.json",
         "monitor.png",
     }
+
+
+def open_deal_count(config_path: Path, as_of: str) -> int:
+    dataset = load_dataset(load_config(config_path).data)
+    return len(
+        open_deal_snapshots(dataset.deals, pd.DatetimeIndex([pd.Timestamp(as_of, tz="UTC")]))
+    )
+
+
+@pytest.mark.slow
+def test_two_days_and_a_rerun_leave_the_rows_of_both_days_in_sqlite_and_postgresql(
+    store: Path, tmp_path: Path, postgres_url: str
+) -> None:
+    """The score table through `predict --to`, against a real PostgreSQL server and SQLite."""
+    from closeprob.pipeline.scores_db import parse_scores_url, read_scores
+
+    sqlite_url = f"sqlite:///{tmp_path / 'scores.db'}"
+    days = ["2024-11-17", "2024-12-01"]
+    for url in (sqlite_url, postgres_url):
+        for day in [*days, days[1]]:
+            out = tmp_path / "queue.csv"
+            command = ["predict", "--config", str(store), "--out", str(out), "--as-of", day]
+            assert main([*command, "--to", url]) == 0
+        rows = read_scores(parse_scores_url(url))
+        per_day = pd.to_datetime(rows["as_of"], utc=True).dt.strftime("%Y-%m-%d").value_counts()
+        assert per_day.to_dict() == {day: open_deal_count(store, day) for day in days}
+        assert not rows.duplicated(["deal_id", "as_of", "model_version"]).any()
+    latest = read_latest(postgres_url)
+    assert latest["deal_id"].is_unique and len(latest) == open_deal_count(store, days[1])
+
+
+def read_latest(url: str) -> pd.DataFrame:
+    import adbc_driver_postgresql.dbapi
+
+    with adbc_driver_postgresql.dbapi.connect(url) as connection, connection.cursor() as cursor:
+        cursor.execute("SELECT deal_id, p_close FROM deal_scores_latest")
+        return cursor.fetch_df()
+
+
+@pytest.mark.slow
+def test_a_failing_table_write_leaves_the_table_and_the_previous_queue_as_they_were(
+    store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import sqlite3
+
+    from closeprob.pipeline import scores_db
+
+    out = tmp_path / "queue.csv"
+    base = ["predict", "--config", str(store), "--out", str(out)]
+    assert main([*base, "--as-of", "2024-11-17"]) == 0  # scores.db beside the queue
+    queue_before = out.read_bytes()
+    table_before = scores_db.read_scores(
+        scores_db.parse_scores_url(f"sqlite:///{tmp_path / 'scores.db'}")
+    )
+
+    def fail_half_way(cursor, connection, target, rows):  # type: ignore[no-untyped-def]
+        cursor.execute(f"DELETE FROM {scores_db.TABLE}")
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(scores_db, "insert_rows", fail_half_way)
+    capsys.readouterr()
+    assert main([*base, "--as-of", "2024-12-01"]) == 2
+    error = capsys.readouterr().err
+    assert "disk I/O error" in error and "nothing was written" in error
+    assert out.read_bytes() == queue_before
+    table_after = scores_db.read_scores(
+        scores_db.parse_scores_url(f"sqlite:///{tmp_path / 'scores.db'}")
+    )
+    pd.testing.assert_frame_equal(table_after, table_before)
+
+
+@pytest.mark.slow
+def test_history_answers_for_a_deal_scored_on_three_days_with_the_table_or_without(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "queue.csv"
+    base = ["predict", "--config", str(store), "--out", str(out)]
+    to = f"sqlite:///{tmp_path / 'scores.db'}"
+    for day in ("2024-11-10", "2024-11-24", "2024-12-08"):
+        assert main([*base, "--as-of", day, "--to", to]) == 0
+    queue = pd.read_csv(out)
+    # why_changed for every deal whose tier changed (and was open at the earlier date), only.
+    tier_moved = queue["tier_change"].fillna("").str.contains("→")
+    assert tier_moved.any()
+    assert queue.loc[tier_moved, "why_changed"].fillna("").str.contains("the score").all()
+    assert queue.loc[~tier_moved, "why_changed"].isna().all()
+    assert queue.loc[queue["tier_change"].isna(), "rank_change"].notna().all()  # unchanged tier
+
+    deal = str(queue.loc[tier_moved, "deal_id"].iloc[0])
+    capsys.readouterr()
+    assert main(["history", deal, "--config", str(store), "--to", to]) == 0
+    shown = capsys.readouterr().out
+    assert "3 scorings, from table deal_scores" in shown
+    assert shown.count("→") >= 2 and "the score)" in shown
+    # Without a table: the queues the three predict runs logged to MLflow.
+    # (other tests of this module log predict runs to the same store: at least these three)
+    assert main(["history", deal, "--config", str(store), "--to", "off"]) == 0
+    logged = re.search(r"(\d+) scorings, from the queues logged to MLflow", capsys.readouterr().out)
+    assert logged is not None and int(logged.group(1)) >= 3
+    assert main(["history", "NO-SUCH-DEAL", "--config", str(store), "--to", to]) == 2
+    assert "deal_id 'NO-SUCH-DEAL': never scored" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_the_cron_line_of_the_docs_runs_under_env_i_and_ends_with_the_json_summary(
+    store: Path, tmp_path: Path
+) -> None:
+    """docs/scores-out.md's crontab line, as cron runs it: an empty environment, /bin/sh,
+    `\\%` unescaped; /srv/closeprob stands for a project folder made here."""
+    import json
+    import shutil
+    import subprocess
+    import sys
+
+    import yaml
+
+    docs = Path(__file__).resolve().parents[2] / "docs" / "scores-out.md"
+    block = docs.read_text().split("```cron\n")[1].split("```")[0]
+    line = next(row for row in block.splitlines() if row and not row.startswith("#"))
+    command = line.split(None, 5)[5].replace("\\%", "%")
+    project = tmp_path / "srv"
+    (project / "configs").mkdir(parents=True)
+    (project / "logs").mkdir()
+    (project / ".venv").symlink_to(Path(sys.prefix))
+    shutil.copy(store.parent / "mlflow.db", project / "mlflow.db")
+    nightly = yaml.safe_load(store.read_text())
+    nightly["predict"]["out"] = "outputs/priority_queue.csv"  # relative: the cron line's cd
+    (project / "configs" / "nightly.yaml").write_text(yaml.safe_dump(nightly))
+    done = subprocess.run(
+        ["env", "-i", "/bin/sh", "-c", command.replace("/srv/closeprob", str(project))],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    log = (project / "logs" / "predict.log").read_text()
+    assert done.returncode == 0, log[-3000:]
+    summary = json.loads(log.strip().splitlines()[-1])
+    queue = pd.read_csv(project / "outputs" / "priority_queue.csv")
+    assert summary["rows"] == len(queue) and summary["outputs"]["queue"].startswith("outputs/")
+    assert summary["outputs"]["scores"] == "sqlite:///outputs/scores.db"
+    assert (project / "outputs" / "priority_queue.html").exists()
+    assert {"drift", "drifted_features", "days_stale"} <= set(summary["flags"])  # health
+    assert re.search(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ Scored ", log, re.MULTILINE)

@@ -233,3 +233,15 @@ def test_read_deals_equal_a_row_by_row_count(
         if owner is not None:
             seen[owner] = seen.get(owner, 0) + 1
         assert read[position] == (position < top or mine)
+
+
+def test_rank_change_counts_the_places_a_deal_moved_up() -> None:
+    queue = pd.DataFrame(
+        {"rank": [1, 2, 3], "deal_id": ["D2", "D1", "D3"], "p_close": [0.5, 0.4, 0.1],
+         "tier": ["A", "B", "C"]}
+    )  # fmt: skip
+    previous = pd.DataFrame(
+        {"rank": [1, 2], "deal_id": ["D1", "D2"], "p_close": [0.5, 0.4], "tier": ["A", "B"]}
+    )
+    moved = compare_with_previous(queue, previous)["rank_change"]
+    assert moved.iloc[:2].tolist() == [1, -1] and moved.isna().iloc[2]

@@ -1,0 +1,186 @@
+"""A deal's score over time, and why it changed: the features whose contributions to the
+model's score moved most between two scorings, in plain words.
+
+A change is explained with one model (the one scoring now) at both dates, from features built
+at each as_of with only what was known before it: what moved is the deal's data, not the model.
+`why_changed` fills the queue's column for deals whose tier changed; `run_history` is
+`closeprob history DEAL_ID`, from the score table or, without one, the queues the predict runs
+logged to MLflow.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from closeprob.features.build import build_features
+from closeprob.features.registry import feature_descriptions
+from closeprob.features.snapshots import open_deal_snapshots
+from closeprob.models.classifier import CloseModel
+from closeprob.models.ranker import format_value
+from closeprob.pipeline.config import Config
+from closeprob.pipeline.dataset import Dataset
+from closeprob.pipeline.errors import CloseprobError
+
+log = logging.getLogger(__name__)
+HISTORY_COLUMNS = ["as_of", "model_version", "p_close", "tier", "rank", "expected_value"]
+
+
+def describe_changes(
+    before: np.ndarray,
+    now: np.ndarray,
+    values_before: pd.DataFrame,
+    values_now: pd.DataFrame,
+    descriptions: dict[str, str],
+    top: int = 2,
+) -> list[str]:
+    """Per row, the `top` features whose contribution moved most from `before` to `now`
+    (log-odds, one column per feature in `descriptions` order; a bias column after is
+    ignored), those whose value changed first: "<description> went from X to Y (raised the
+    score)", joined by "; "."""
+    names = list(descriptions)
+    moved = np.asarray(now)[:, : len(names)] - np.asarray(before)[:, : len(names)]
+    texts = []
+    for row in range(len(moved)):
+        old = [values_before[n].iloc[row] for n in names]
+        new = [values_now[n].iloc[row] for n in names]
+        changed = [format_value(a) != format_value(b) for a, b in zip(old, new, strict=True)]
+        order = sorted(range(len(names)), key=lambda i: (not changed[i], -abs(moved[row, i])))
+        picked = [i for i in order[:top] if moved[row, i] != 0]
+        texts.append("; ".join(_change_text(descriptions[names[i]], old[i], new[i], moved[row, i])
+                               for i in picked))  # fmt: skip
+    return texts
+
+
+def _change_text(description: str, old: object, new: object, moved: float) -> str:
+    effect = "raised the score" if moved > 0 else "lowered the score"
+    old_text, new_text = format_value(old), format_value(new)
+    if old_text == new_text:
+        return f"{description} still {new_text} ({effect} as the rest changed)"
+    return f"{description} went from {old_text} to {new_text} ({effect})"
+
+
+def contributions_at(
+    dataset: Dataset, model: CloseModel, deal_ids: pd.Series, as_of: pd.Timestamp
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Contributions and feature values of `deal_ids` (open at `as_of`) in that order."""
+    snapshots = open_deal_snapshots(dataset.deals, pd.DatetimeIndex([as_of]))
+    snapshots = snapshots[snapshots["deal_id"].isin(deal_ids)]
+    features = build_features(dataset.deals, dataset.interactions, snapshots, model.spec)
+    features = features.set_index("deal_id").loc[list(deal_ids)].reset_index()
+    return model.contributions(model.encode(features)), features
+
+
+def why_changed(
+    dataset: Dataset, model: CloseModel, queue: pd.DataFrame, previous: pd.DataFrame | None
+) -> pd.DataFrame:
+    """The queue with `why_changed` filled for the deals whose tier changed since `previous`
+    (both dates scored by `model`); empty for the others."""
+    changed = queue["tier_change"].fillna("").str.contains("→")
+    if previous is None or not changed.any():
+        return queue
+    before_at = pd.Timestamp(pd.to_datetime(previous["as_of"], utc=True).iloc[0])
+    now_at = pd.Timestamp(pd.to_datetime(queue["as_of"], utc=True).iloc[0])
+    deal_ids = queue.loc[changed, "deal_id"].reset_index(drop=True)
+    open_before = open_deal_snapshots(dataset.deals, pd.DatetimeIndex([before_at]))["deal_id"]
+    deal_ids = deal_ids[deal_ids.isin(open_before)].reset_index(drop=True)
+    if deal_ids.empty:
+        return queue
+    before, values_before = contributions_at(dataset, model, deal_ids, before_at)
+    now, values_now = contributions_at(dataset, model, deal_ids, now_at)
+    described = feature_descriptions(model.spec)
+    texts = describe_changes(before, now, values_before, values_now, described)
+    by_deal = pd.Series(texts, index=deal_ids.to_numpy())
+    filled = queue["deal_id"].map(by_deal).fillna(queue["why_changed"]).astype(object)
+    return queue.assign(why_changed=filled)
+
+
+def run_history(config: Config, deal_id: str, to: str | None) -> None:
+    """`closeprob history DEAL_ID`: p_close, tier and rank at each scoring, then what moved
+    the score between consecutive scorings."""
+    from closeprob.pipeline.scores_db import read_scores, resolve_scores_url
+
+    target = resolve_scores_url(to or config.predict.to, config.predict.out)
+    scores = read_scores(target, deal_id) if target is not None else pd.DataFrame()
+    source = f"table deal_scores in {target.shown}" if target is not None else ""
+    if scores.empty:
+        scores = logged_history(config.prediction_experiment, deal_id)
+        source = f"the queues logged to MLflow experiment {config.prediction_experiment!r}"
+    if scores.empty:
+        raise CloseprobError(
+            f"deal_id {deal_id!r}: never scored (no row in {source or 'a score table'}, none in "
+            f"the queues logged to {config.prediction_experiment!r}); check the id, or run "
+            "`closeprob predict` first"
+        )
+    scores = history_rows(scores)
+    log.info(f"deal {deal_id}: {len(scores)} scorings, from {source}\n")
+    money = {"p_close": "{:.3f}".format, "expected_value": "{:,.0f}".format}
+    log.info(scores.to_string(index=False, formatters=money))
+    if len(scores) > 1:
+        print_changes(config, deal_id, scores)
+
+
+def history_rows(scores: pd.DataFrame) -> pd.DataFrame:
+    """One row per scoring, oldest first: the latest write of each as_of day."""
+    rows = scores.assign(
+        as_of=pd.to_datetime(scores["as_of"], utc=True, format="ISO8601"),
+        **{c: pd.to_numeric(scores[c]) for c in ("p_close", "expected_value", "rank")},
+        model_version=scores["model_version"].astype(str),
+    )
+    rows = rows.sort_values("as_of", kind="stable")
+    day = rows["as_of"].dt.strftime("%Y-%m-%d")
+    return rows.assign(_day=day).drop_duplicates("_day", keep="last")[HISTORY_COLUMNS]
+
+
+def print_changes(config: Config, deal_id: str, scores: pd.DataFrame) -> None:
+    """Between each two scorings, the features whose contributions moved most (the current
+    champion's view of the deal's data at both dates)."""
+    from closeprob.pipeline.config import named_columns
+    from closeprob.pipeline.dataset import load_dataset
+    from closeprob.pipeline.registry import load_registered_model
+
+    dataset = load_dataset(config.data, named_columns(config), purpose="predict")
+    model = load_registered_model(config.model_uri).close
+    described = feature_descriptions(model.spec)
+    ids = pd.Series([deal_id])
+    log.info(f"\nWhy it changed (contributions of {config.model_uri} at each date):")
+    dates = list(scores["as_of"])
+    for before_at, now_at in itertools.pairwise(dates):
+        before, values_before = contributions_at(dataset, model, ids, before_at)
+        now, values_now = contributions_at(dataset, model, ids, now_at)
+        text = describe_changes(before, now, values_before, values_now, described, top=3)[0]
+        log.info(f"  {before_at.date()} → {now_at.date()}: {text or 'nothing moved'}")
+
+
+def logged_history(experiment: str, deal_id: str) -> pd.DataFrame:
+    """The deal's rows in every queue the FINISHED predict runs of `experiment` logged."""
+    import tempfile
+
+    import mlflow
+    from mlflow import MlflowClient
+
+    from closeprob.pipeline.io import read_table
+    from closeprob.pipeline.store import tracking_uri
+
+    mlflow.set_tracking_uri(tracking_uri())
+    client = MlflowClient()
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        return pd.DataFrame()
+    runs = client.search_runs([found.experiment_id], "attributes.status = 'FINISHED'")
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        for run in runs:
+            name = Path(run.data.params.get("queue_path", "")).name
+            if not name:
+                continue
+            path = mlflow.artifacts.download_artifacts(
+                run_id=run.info.run_id, artifact_path=name, dst_path=folder
+            )
+            queue = read_table(Path(path))
+            rows.append(queue[queue["deal_id"].astype(str) == deal_id])
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
