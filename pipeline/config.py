@@ -58,6 +58,20 @@ CONTRACT_DEAL_COLUMNS = (
 )
 
 
+TABLES = ("deals", "interactions")
+
+
+class NumberFormatConfig(_Strict):
+    decimal: Literal[".", ","]
+    thousands: Literal[".", ",", " ", "'"] | None = None
+
+    @model_validator(mode="after")
+    def _two_different_separators(self) -> NumberFormatConfig:
+        if self.thousands == self.decimal:
+            raise ValueError(f"decimal and thousands separators are both {self.decimal!r}")
+        return self
+
+
 class DataConfig(_Strict):
     deals: Path = Path("data/deals.csv")
     interactions: Path = Path("data/interactions.csv")
@@ -70,10 +84,21 @@ class DataConfig(_Strict):
     source: Path | None = None
     # The pipeline's stages in order: a stage change's `value` may name one (pipeline/stages.py).
     stages: tuple[str, ...] = ()
+    # How amounts write their separators, when the column cannot show it (`17.000`): e.g.
+    # {decimal: ",", thousands: "."}. None: inferred, an ambiguous column refused.
+    number_format: NumberFormatConfig | None = None
+    # Amounts in several currencies (a `currency` column): each one's rate to one reporting
+    # currency, e.g. {USD: 1.0, EUR: 1.08}; several currencies without rates is an error.
+    currency_rates: dict[str, PositiveFloat] = {}
+    # Interactions dated before their deal's creation: keep (counted) or drop (counted).
+    events_before_creation: Literal["keep", "drop"] = "keep"
+    # One deal holding more than this share of all interactions is flagged (pipeline/plausibility).
+    max_deal_event_share: float = Field(default=0.1, gt=0.0, le=1.0)
     # Input columns that look set at close (pipeline/leaks.py) but are known at creation.
     allow_suspect_columns: tuple[str, ...] = ()
-    # The export's own headers: contract or configured name -> header, e.g. {amount: "Amount"}.
-    columns: dict[str, str] = {}
+    # The export's own headers: contract or configured name -> header, e.g. {amount: "Amount"};
+    # per file under `deals:` / `interactions:` where the two name a column differently.
+    columns: dict[str, str | dict[str, str]] = {}
     # Interaction rows equal in every column (an export imported twice): drop | keep | fail.
     duplicate_interactions: Literal["drop", "keep", "fail"] = "drop"
     # A header-only interactions table: an error at `train` unless the data set has no events
@@ -81,6 +106,24 @@ class DataConfig(_Strict):
     empty_interactions: Literal["fail", "allow"] = "fail"
     # A declared amount above this multiple of its value.segment's median is flagged (a typo?).
     amount_outlier_multiple: PositiveFloat = 1000.0
+
+    @field_validator("columns")
+    @classmethod
+    def _per_file_keys(cls, columns: dict[str, Any]) -> dict[str, Any]:
+        nested = [k for k, v in columns.items() if isinstance(v, dict) and k not in TABLES]
+        if nested:
+            raise ValueError(
+                f"{nested[0]!r} maps to a mapping; only {list(TABLES)} may (per-file headers), "
+                f"e.g. columns: {{deals: {{deal_id: 'Record ID'}}}}"
+            )
+        return columns
+
+    def columns_for(self, table: str) -> dict[str, str]:
+        """The header mapping of one file ('deals' or 'interactions'): the shared entries,
+        overridden by that file's own."""
+        shared = {k: v for k, v in self.columns.items() if isinstance(v, str)}
+        own = self.columns.get(table, {})
+        return shared | (own if isinstance(own, dict) else {})
 
     @model_validator(mode="after")
     def _attributes_are_not_contract_columns(self) -> DataConfig:

@@ -15,6 +15,11 @@ import pandas as pd
 from closeprob.pipeline.config import Config, DataConfig
 from closeprob.pipeline.errors import DataContractError
 from closeprob.pipeline.io import OutputError, read_table, write_table
+from closeprob.pipeline.plausibility import (
+    listed_deals,
+    plausible_deals,
+    plausible_interactions,
+)
 from closeprob.pipeline.progress import stage
 from closeprob.pipeline.stages import stage_names_as_numbers
 from closeprob.pipeline.validate import (
@@ -29,6 +34,7 @@ from closeprob.pipeline.validate import (
     validate_deals,
     validate_interactions,
 )
+from closeprob.pipeline.values import NumberFormat
 
 log = logging.getLogger(__name__)
 Purpose = Literal["train", "predict"]
@@ -102,17 +108,30 @@ def inspect_dataset(
     if deals_raw is not None:
         source = str(data.deals)
         wanted = (*DEAL_COLUMNS, *DEAL_OPTIONAL, *data.attributes, *configured)
-        deals_raw = map_columns(deals_raw, data.columns, wanted, source, problems)
+        deals_raw = map_columns(deals_raw, data.columns_for("deals"), wanted, source, problems)
         named = named_columns or {"data.attributes": data.attributes}
         check_named_columns(deals_raw, source, named, problems)
-        deals = validate_deals(deals_raw, source, data.attributes, problems, configured, False)
+        declared = data.number_format
+        deals = validate_deals(
+            deals_raw,
+            source,
+            data.attributes,
+            problems,
+            configured,
+            False,
+            None if declared is None else NumberFormat(declared.decimal, declared.thousands),
+        )
+        deals = plausible_deals(deals, deals_raw, data, source, problems)
     events_raw = _read(data.interactions, problems)
     interactions = None
     if events_raw is not None:
         wanted = (*INTERACTION_COLUMNS, *INTERACTION_OPTIONAL)
         source = str(data.interactions)
-        events_raw = map_columns(events_raw, data.columns, wanted, source, problems)
+        events_raw = map_columns(
+            events_raw, data.columns_for("interactions"), wanted, source, problems
+        )
         events_raw = stage_names_as_numbers(events_raw, data.stages, source, problems)
+        events_raw = listed_deals(events_raw, source, problems)
         interactions = validate_interactions(
             events_raw,
             source,
@@ -123,6 +142,10 @@ def inspect_dataset(
         )
         if len(events_raw) == 0:
             _no_interactions(source, deals, data, purpose, problems)
+        elif deals is not None:
+            interactions = plausible_interactions(
+                interactions, events_raw, deals, data, source, problems
+            )
     dataset = None
     if deals is not None and interactions is not None:
         truth = _read_truth(data.truth) if data.truth is not None else None
@@ -143,10 +166,11 @@ def _unknown_mapping_keys(
         *configured,
     )
     names = list(dict.fromkeys(known))
-    for key in data.columns:
+    mapped = {**data.columns_for("deals"), **data.columns_for("interactions")}
+    for key in mapped:
         if key not in known:
             problems.error(
-                f"data.columns maps {key!r} (to {data.columns[key]!r}), but {key!r} is neither a "
+                f"data.columns maps {key!r} (to {mapped[key]!r}), but {key!r} is neither a "
                 f"contract column nor a configured attribute; use one of {names}"
             )
 

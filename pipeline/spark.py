@@ -210,7 +210,13 @@ def validate_bucket(
     problems = Problems(strict=False)
     source = str(data.interactions)
     wanted = (*INTERACTION_COLUMNS, *INTERACTION_OPTIONAL)
-    frame = map_columns(raw_events.drop(columns=["bucket"]), data.columns, wanted, source, problems)
+    frame = map_columns(
+        raw_events.drop(columns=["bucket"]),
+        data.columns_for("interactions"),
+        wanted,
+        source,
+        problems,
+    )
     frame = stage_names_as_numbers(frame, data.stages, source, problems)
     events = validate_interactions(
         frame,
@@ -458,7 +464,7 @@ def read_deals(
     source = str(data.deals)
     configured = configured_from(named)
     wanted = (*DEAL_COLUMNS, *DEAL_OPTIONAL, *data.attributes, *configured)
-    raw = map_columns(raw, data.columns, wanted, source, problems)
+    raw = map_columns(raw, data.columns_for("deals"), wanted, source, problems)
     check_named_columns(raw, source, named or {"data.attributes": data.attributes}, problems)
     deals = validate_deals(raw, source, data.attributes, problems, configured, False)
     problems.raise_errors()
@@ -471,7 +477,7 @@ def read_interactions(spark: SparkSession, data: DataConfig) -> DataFrame:
     """The interactions as Spark reads them, with the export's headers that `data.columns`
     maps renamed (bucketing needs `deal_id`); each bucket maps and validates the rest."""
     interactions = read_spark_table(spark, data.interactions)
-    for target, header in data.columns.items():
+    for target, header in data.columns_for("interactions").items():
         if header in interactions.columns and target not in interactions.columns:
             interactions = interactions.withColumnRenamed(header, target)
     return interactions

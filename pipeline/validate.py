@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from closeprob.pipeline.errors import DataContractError
+from closeprob.pipeline.values import NumberFormat, parse_amounts, written_format
 
 DEAL_COLUMNS = ("deal_id", "created_at", "closed_at", "outcome")
 DEAL_OPTIONAL = ("amount", "account_id", "owner_id")
@@ -382,14 +383,17 @@ def parse_numbers(
     raw = frame[column]
     numbers = pd.to_numeric(raw, errors="coerce").astype(float)
     present = raw.notna() & (raw.astype("str").str.strip() != "")
+    bad = present & numbers.isna()
     _fail(
         problems,
         source,
         column,
-        present & numbers.isna(),
+        bad,
         ids,
         "is not numeric",
-        "use plain numbers like 12500.50",
+        f"use plain numbers like 12500.50 (first value: {str(raw[bad].iloc[0])!r})"
+        if bad.any()
+        else "",
     )
     infinite = numbers.abs() == np.inf
     _fail(
@@ -424,8 +428,12 @@ def validate_deals(
     problems: Problems | None = None,
     configured: Mapping[str, str] | None = None,
     report_missing_configured: bool = True,
+    number_format: NumberFormat | None = None,
 ) -> pd.DataFrame:
     """The deals table, typed: UTC timestamps, float amount, lower-case outcome, text ids.
+
+    Amounts with thousands separators or currency signs are read when the column shows (or
+    `number_format` declares) its separators; one that could be read two ways is an error.
 
     `report_missing_configured=False`: the caller reports configured columns that are absent
     (`dataset.check_named_columns`, with the config's own words).
@@ -489,7 +497,7 @@ def validate_deals(
     )
     typed["outcome"] = _outcomes(frame, typed["closed_at"], source, ids, problems)
     typed["amount"] = (
-        parse_numbers(frame, "amount", source, ids, problems)
+        _amounts(frame, source, ids, problems, number_format)
         if "amount" in frame.columns
         else np.nan
     )
@@ -511,6 +519,31 @@ def validate_deals(
     if strict:
         _emit(problems)
     return typed.reset_index(drop=True)
+
+
+def _amounts(
+    frame: pd.DataFrame,
+    source: str,
+    ids: pd.Series,
+    problems: Problems,
+    declared: NumberFormat | None,
+) -> pd.Series:
+    """Plain numbers as before; `12,500.00`, `1.234,50 €` where the column (or `declared`)
+    says which separator is which; `17.000` alone refused (pipeline/values.py)."""
+    raw = frame["amount"]
+    if pd.api.types.is_numeric_dtype(raw.dtype) and declared is None:
+        return parse_numbers(frame, "amount", source, ids, problems)
+    fmt, problem, ambiguous = written_format(raw, source, "amount")
+    if declared is None and problem is not None:
+        problems.error(f"{problem} (first deal_id: {first_ids(ids[ambiguous])})")
+        blanked = frame.assign(amount=raw.where(~ambiguous))
+        return parse_numbers(blanked, "amount", source, ids, problems).where(~ambiguous)
+    if declared is None and fmt is None:
+        return parse_numbers(frame, "amount", source, ids, problems)
+    numbers, errors = parse_amounts(raw, source, "amount", ids, declared or fmt)
+    for message in errors:
+        problems.error(message)
+    return numbers
 
 
 def _times(

@@ -71,6 +71,20 @@ def _decimal_evidence(text: str) -> str | None:
     return "?"
 
 
+def written_format(
+    raw: pd.Series, source: str, column: str
+) -> tuple[NumberFormat | None, str | None, pd.Series]:
+    """What a text column of amounts proves about its separators (`infer_number_format`), and
+    which rows could be read two ways."""
+    text = raw.astype("str").str.strip()
+    present = raw.notna() & (text != "")
+    cleaned = _clean(text.where(present, ""))
+    shaped = present & cleaned.str.match(_NUMBER)
+    fmt, problem = infer_number_format(cleaned[shaped], source, column)
+    ambiguous = shaped & (cleaned.map(_decimal_evidence) == "?")
+    return fmt, problem, ambiguous
+
+
 def infer_number_format(
     text: pd.Series, source: str, column: str
 ) -> tuple[NumberFormat | None, str | None]:
@@ -136,9 +150,9 @@ def parse_amounts(
     not_number = present & ~shaped
     if not_number.any():
         errors.append(
-            f"{source}: column {column!r} is not a number in {int(not_number.sum())} rows "
-            f"(first: {_first(text[not_number])}, deal_id {_ids(ids, not_number)}); write "
-            "amounts like 12500.50, 12,500.50 or 12.500,50 (currency signs are dropped)"
+            f"{source}: column {column!r} is not numeric in {int(not_number.sum())} rows "
+            f"(first deal_id: {_ids(ids, not_number)}; first value: {_first(text[not_number])}); "
+            "write amounts like 12500.50, 12,500.50 or 12.500,50 (currency signs are dropped)"
         )
     fmt = declared
     if fmt is None:

@@ -9,6 +9,7 @@ import pytest
 
 from closeprob.pipeline.errors import DataContractError
 from closeprob.pipeline.validate import validate_deals, validate_interactions
+from closeprob.pipeline.values import NumberFormat
 from tests.conftest import utc
 
 
@@ -232,14 +233,28 @@ def test_a_negative_amount_is_refused() -> None:
         validate_deals(deals, "deals.csv")
 
 
-def test_a_non_numeric_amount_is_refused() -> None:
-    deals = deals_frame(amount=["12,500", "abc", "3"])
+def test_a_non_numeric_amount_is_refused_showing_the_value() -> None:
+    deals = deals_frame(amount=["12 apples", "abc", "3"])
     with pytest.raises(
         DataContractError,
         match=r"deals\.csv: column 'amount' is not numeric in 2 rows "
-        r"\(first deal_id: 'D1', 'D2'\)",
+        r"\(first deal_id: 'D1', 'D2'\).*first value: '12 apples'",
     ):
         validate_deals(deals, "deals.csv")
+
+
+def test_an_amount_that_reads_two_ways_is_refused_unless_the_format_is_declared() -> None:
+    deals = deals_frame(amount=["17.000", None, "3"])
+    with pytest.raises(DataContractError, match=r"1 amounts that read two ways \(first: '17\.000'"):
+        validate_deals(deals, "deals.csv")
+    european = NumberFormat(decimal=",", thousands=".")
+    typed = validate_deals(deals, "deals.csv", number_format=european)
+    assert typed["amount"].tolist()[::2] == [17000.0, 3.0]
+
+
+def test_amounts_with_separators_and_currency_signs_are_read_when_the_column_shows_them() -> None:
+    typed = validate_deals(deals_frame(amount=["12,500.00", "$1,200", None]), "deals.csv")
+    assert typed["amount"].tolist()[:2] == [12500.0, 1200.0]
 
 
 def test_an_infinite_amount_is_refused() -> None:

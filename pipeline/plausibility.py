@@ -1,0 +1,234 @@
+"""Plausibility, not only schema: data that pass the contract but cannot be right, reported with
+counts and first ids at `check`, `train` and `predict` (they all read through
+`dataset.inspect_dataset`).
+
+- placeholder dates (1900-01-01, 1970-01-01, Excel's 1899-12-30 at midnight) are errors; one
+  timestamp on more than 5 % of the rows is a warning;
+- interactions before their deal's creation: kept or dropped (`data.events_before_creation`),
+  counted either way;
+- amounts: all zero (a warning); a `currency` column with several currencies and no
+  `data.currency_rates` (an error: sums across currencies are meaningless), converted with them;
+- one deal holding more than `data.max_deal_event_share` of the interactions (a warning: one
+  runaway integration moves every other deal's market features);
+- interaction deal ids that match the deals' only after stripping leading zeros or a `.0` (an
+  error naming the id format as the likely cause).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from closeprob.pipeline.config import DataConfig
+from closeprob.pipeline.validate import Problems, first_ids, header_key
+from closeprob.pipeline.values import split_id_lists
+
+PLACEHOLDER_DATES = tuple(
+    pd.Timestamp(day, tz="UTC") for day in ("1900-01-01", "1970-01-01", "1899-12-30", "1899-12-31")
+)
+SAME_STAMP_SHARE, SAME_STAMP_MIN_ROWS = 0.05, 40
+# A deal is flagged only well above the typical deal too (small data sets are lumpy).
+DOMINANT_OVER_MEDIAN = 20
+
+
+def placeholder_dates(
+    times: pd.Series, ids: pd.Series, source: str, column: str, problems: Problems
+) -> None:
+    """Errors for placeholder dates; a warning for one timestamp on > 5 % of the rows."""
+    placeholder = times.isin(PLACEHOLDER_DATES)
+    if placeholder.any():
+        problems.error(
+            f"{source}: column {column!r} holds placeholder dates in {int(placeholder.sum())} "
+            f"rows (first: {str(times[placeholder].iloc[0].date())!r}, deal_id "
+            f"{first_ids(ids[placeholder])}); a deal cannot date from then: fix the dates or "
+            "leave them empty where the column allows it"
+        )
+    present = times.dropna()
+    if len(present) < SAME_STAMP_MIN_ROWS:
+        return
+    counts = present.value_counts()
+    stamp, count = counts.index[0], int(counts.iloc[0])
+    if count > SAME_STAMP_SHARE * len(present) and count > 1:
+        problems.warn(
+            f"{source}: column {column!r} has the same timestamp {str(stamp)!r} on {count:,} of "
+            f"{len(present):,} rows ({count / len(present):.0%}; first deal_id "
+            f"{first_ids(ids[times == stamp])}): a default filled in by an import? Features "
+            "read it as when those rows happened"
+        )
+
+
+def currency_amounts(
+    deals: pd.DataFrame, deals_raw: pd.DataFrame, data: DataConfig, source: str, problems: Problems
+) -> pd.DataFrame:
+    """`deals` with amounts in one currency: a `currency` column with several currencies needs
+    `data.currency_rates` (an error without), which converts each amount by its rate."""
+    column = next((c for c in deals_raw.columns if header_key(c) == "currency"), None)
+    if column is None or len(deals_raw) != len(deals):
+        return deals
+    currency = deals_raw[column].astype("str").str.strip().str.upper()
+    currency = currency.where(deals_raw[column].notna() & (currency != ""))
+    counts = currency.value_counts()
+    if len(counts) <= 1 and not data.currency_rates:
+        return deals
+    shown = ", ".join(f"{c!r} {n:,} deals" for c, n in counts.head(5).items())
+    if not data.currency_rates:
+        problems.error(
+            f"{source}: column {column!r} holds {len(counts)} currencies ({shown}); amounts in "
+            "different currencies cannot be added or ranked together: set data.currency_rates "
+            "(one reporting currency: {USD: 1.0, EUR: 1.08, JPY: 0.0067, …})"
+        )
+        return deals
+    rates = {k.upper(): v for k, v in data.currency_rates.items()}
+    unknown = currency.notna() & ~currency.isin(list(rates)) & deals["amount"].notna()
+    if unknown.any():
+        problems.error(
+            f"{source}: column {column!r} has currencies missing from data.currency_rates in "
+            f"{int(unknown.sum())} deals (first: {currency[unknown].iloc[0]!r}, deal_id "
+            f"{first_ids(deals.loc[unknown, 'deal_id'])}); add their rates"
+        )
+    rate = currency.map(rates).astype(float).to_numpy()
+    return deals.assign(amount=(deals["amount"] * rate).where(currency.notna(), deals["amount"]))
+
+
+def zero_amounts(deals: pd.DataFrame, source: str, problems: Problems) -> None:
+    amount = deals["amount"].dropna()
+    if len(amount) >= 2 and (amount == 0).all():
+        problems.warn(
+            f"{source}: column 'amount' is 0 on every one of the {len(amount):,} deals that "
+            "declare it: expected values would all be 0. Leave unknown amounts empty (they "
+            "are then estimated) or export the real values"
+        )
+
+
+def events_before_creation(
+    interactions: pd.DataFrame,
+    deals: pd.DataFrame,
+    data: DataConfig,
+    source: str,
+    problems: Problems,
+) -> pd.DataFrame:
+    """Interactions dated before their deal was created: counted, and dropped or kept."""
+    created = interactions["deal_id"].map(deals.set_index("deal_id")["created_at"])
+    created = created.astype("datetime64[ns, UTC]")
+    early = (interactions["occurred_at"] < created).fillna(False).astype(bool)
+    if not early.any():
+        return interactions
+    gap = (created[early] - interactions.loc[early, "occurred_at"]).dt.days.max()
+    kept = data.events_before_creation == "keep"
+    problems.warn(
+        f"{source}: {int(early.sum()):,} interactions are dated before their deal was created "
+        f"(up to {gap} days; first deal_id {first_ids(interactions.loc[early, 'deal_id'])}); "
+        + (
+            "kept: they count in the deal's features (data.events_before_creation: drop to "
+            "leave them out)"
+            if kept
+            else "dropped (data.events_before_creation: drop)"
+        )
+    )
+    return interactions if kept else interactions[~early].reset_index(drop=True)
+
+
+def dominant_deals(
+    interactions: pd.DataFrame, data: DataConfig, source: str, problems: Problems
+) -> None:
+    counts = interactions["deal_id"].value_counts()
+    if counts.empty:
+        return
+    share = counts / counts.sum()
+    flagged = counts[
+        (share > data.max_deal_event_share) & (counts > DOMINANT_OVER_MEDIAN * counts.median())
+    ]
+    if flagged.empty:
+        return
+    top = str(flagged.index[0])
+    problems.warn(
+        f"{source}: deal {top!r} holds {int(flagged.iloc[0]):,} of {int(counts.sum()):,} "
+        f"interactions ({share[top]:.0%}; the median deal has {counts.median():g}); "
+        f"{len(flagged)} deal{'s' * (len(flagged) > 1)} above data.max_deal_event_share "
+        f"{data.max_deal_event_share:.0%}: a runaway integration or a test deal? Remove them"
+    )
+
+
+def _id_key(ids: pd.Series) -> pd.Series:
+    """An id as a number-minded export may have rewritten it: no leading zeros, no '.0'."""
+    text = ids.astype("str").str.strip().str.replace(r"\.0+$", "", regex=True)
+    return text.str.lstrip("0").replace("", "0")
+
+
+def id_format_mismatch(
+    events_raw: pd.DataFrame, deals: pd.DataFrame, source: str, problems: Problems
+) -> None:
+    """An error when interaction deal ids missing from the deals table match it once leading
+    zeros and '.0' are stripped: the id format, not missing deals, is the likely cause."""
+    if "deal_id" not in events_raw.columns or deals["deal_id"].isna().all():
+        return
+    raw = events_raw["deal_id"].dropna().astype("str").str.strip()
+    missing = raw[~raw.isin(deals["deal_id"])]
+    if missing.empty:
+        return
+    keys = _id_key(deals["deal_id"].dropna())
+    by_key = pd.Series(deals["deal_id"].dropna().to_numpy(), index=keys.to_numpy())
+    by_key = by_key[~by_key.index.duplicated()]
+    matched = _id_key(missing).map(by_key)
+    if matched.notna().any():
+        first = matched.notna().to_numpy().argmax()
+        problems.error(
+            f"{source}: {int(matched.notna().sum()):,} interaction deal ids match a deal only "
+            f"after stripping leading zeros or '.0' (first: {missing.iloc[first]!r} for deal "
+            f"{matched.iloc[first]!r}): the likely cause is an id written as a number by one of "
+            "the exports (Excel, a float Parquet column). Export the ids as text in both files"
+        )
+
+
+def plausible_deals(
+    deals: pd.DataFrame, deals_raw: pd.DataFrame, data: DataConfig, source: str, problems: Problems
+) -> pd.DataFrame:
+    """The deals' plausibility rules; amounts converted to one currency when rates are set."""
+    for column in ("created_at", "closed_at"):
+        placeholder_dates(deals[column], deals["deal_id"], source, column, problems)
+    deals = currency_amounts(deals, deals_raw, data, source, problems)
+    zero_amounts(deals, source, problems)
+    return deals
+
+
+def plausible_interactions(
+    interactions: pd.DataFrame,
+    events_raw: pd.DataFrame,
+    deals: pd.DataFrame,
+    data: DataConfig,
+    source: str,
+    problems: Problems,
+) -> pd.DataFrame:
+    """The interactions' plausibility rules; those before creation dropped if so configured.
+    Deals without an id or with a repeated one (errors already) are left out of the lookups."""
+    deals = deals.dropna(subset=["deal_id"]).drop_duplicates("deal_id")
+    if deals.empty:
+        return interactions
+    id_format_mismatch(events_raw, deals, source, problems)
+    if interactions.empty:
+        return interactions
+    placeholder_dates(
+        interactions["occurred_at"], interactions["deal_id"], source, "occurred_at", problems
+    )
+    dominant_deals(interactions, data, source, problems)
+    return events_before_creation(interactions, deals, data, source, problems)
+
+
+def listed_deals(events: pd.DataFrame, source: str, problems: Problems) -> pd.DataFrame:
+    """Interactions whose `deal_id` lists several deals (`12;34`, as CRMs export associations)
+    as one row per deal, counted in a warning; a row whose list holds no id stays, empty, for
+    validation to name."""
+    if "deal_id" not in events.columns or (
+        events["deal_id"].dtype.kind not in "OTU"
+        and not (pd.api.types.is_string_dtype(events["deal_id"].dtype))
+    ):
+        return events
+    listed = events["deal_id"].astype("str").str.contains(";", regex=False).fillna(False)
+    if not listed.any():
+        return events
+    split = split_id_lists(events[listed], "deal_id")
+    problems.warn(
+        f"{source}: {int(listed.sum()):,} interactions list several deals in 'deal_id' (first: "
+        f"{events.loc[listed, 'deal_id'].iloc[0]!r}): split into {len(split):,} rows, one per "
+        "deal"
+    )
+    return pd.concat([events[~listed], split], ignore_index=True)
