@@ -21,8 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.integrate import quad
 from scipy.optimize import OptimizeResult, minimize
-from scipy.special import digamma, expit, gammaln, hyp2f1
+from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
 Floats = NDArray[np.float64]
 
@@ -177,19 +178,55 @@ def expected_purchases(
 ) -> Floats:
     """E[repeat purchases in (T, T + t] | x, t_x, T] (paper's equation 10).
 
-    The paper's 2F1(r+x, b+x; a+b+x-1; z) diverges as x grows; Euler's transformation folds
-    its (1 - z)^(c-a-b) factor into the ((alpha+T)/(alpha+T+t))^(r+x) term, leaving
-    (1 - z)^(a-1) * 2F1(a+b-1-r, a-1; a+b+x-1; z), bounded for every x."""
+    The printed 2F1(r+x, b+x; a+b+x-1; z) overflows as x grows; there Euler's transformation
+    folds its (1 - z)^(c-a-b) factor into the ((alpha+T)/(alpha+T+t))^(r+x) term, leaving
+    (1 - z)^(a-1) * 2F1(a+b-1-r, a-1; a+b+x-1; z) (lifetimes does the same). Where neither
+    gives a value inside its bounds (SciPy's 2F1 loses accuracy when a + b + x - 1 is near 0
+    or negative, as for fits with a and b near 0), the expectation is integrated over the
+    posterior dropout probability instead (`_expected_purchases_by_quadrature`)."""
     x, t_x, t_obs = _as_floats(frequency), _as_floats(recency), _as_floats(age)
+    x, t_x, t_obs = np.broadcast_arrays(x, t_x, t_obs)
     if t <= 0:
-        return np.zeros(np.broadcast(x, t_x, t_obs).shape)
+        return np.zeros(x.shape)
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
     z = t / (alpha + t_obs + t)
     c = a + b + x - 1
-    log_tail = (a - 1) * np.log1p(-z) + np.log(hyp2f1(a + b - 1 - r, a - 1, c, z))
-    # (1 - e^u) / (a - 1) with u -> 0 as a -> 1: -expm1 keeps the digits.
-    mean_if_alive = c * -np.expm1(log_tail) / (a - 1)
+    with np.errstate(all="ignore"):
+        printed = (r + x) * np.log1p(-z) + np.log(hyp2f1(r + x, b + x, c, z))
+        euler = (a - 1) * np.log1p(-z) + np.log(hyp2f1(a + b - 1 - r, a - 1, c, z))
+        log_tail = np.where(np.isfinite(printed), printed, euler)
+        # (1 - e^u) / (a - 1) with u -> 0 as a -> 1: -expm1 keeps the digits.
+        mean_if_alive = c * -np.expm1(log_tail) / (a - 1)
+    # Alive with rate lambda and dropout p: (1 - e^(-lambda p t)) / p <= lambda t.
+    most = (r + x) * t / (alpha + t_obs)
+    bad = ~((mean_if_alive >= 0) & (mean_if_alive <= most * (1 + 1e-9)))
+    if bad.any():
+        mean_if_alive = mean_if_alive.copy()
+        mean_if_alive[bad] = _expected_purchases_by_quadrature(params, t, x[bad], t_obs[bad])
     return np.asarray(mean_if_alive * probability_alive(params, x, t_x, t_obs), dtype=float)
+
+
+def _expected_purchases_by_quadrature(
+    params: BgNbdParams, t: float, frequency: Floats, age: Floats
+) -> Floats:
+    """E[purchases in t | alive] = E[(1 - E[e^(-lambda p t)]) / p], lambda ~ Gamma(r + x,
+    alpha + T) and p ~ Beta(a, b + x) given alive: one integral over p per distinct (x, T),
+    with QUADPACK's algebraic weight for the Beta density's endpoint singularities."""
+    r, alpha, a, b = params.r, params.alpha, params.a, params.b
+    pairs, inverse = np.unique(np.column_stack([frequency, age]), axis=0, return_inverse=True)
+    means = np.empty(len(pairs))
+    for i, (x, t_obs) in enumerate(pairs):
+        scale = t / (alpha + t_obs)
+
+        def not_yet_bought(p: float, x: float = x, scale: float = scale) -> float:
+            # (1 - (1 + p t / (alpha + T))^-(r+x)) / p, finite as p -> 0.
+            return (
+                float(-np.expm1(-(r + x) * np.log1p(p * scale)) / p) if p > 0 else (r + x) * scale
+            )
+
+        integral, _ = quad(not_yet_bought, 0.0, 1.0, weight="alg", wvar=(a - 1, b + x - 1))
+        means[i] = integral / np.exp(betaln(a, b + x))
+    return np.asarray(means[inverse.ravel()], dtype=float)
 
 
 def expected_purchases_new_customer(params: BgNbdParams, t: float) -> float:

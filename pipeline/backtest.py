@@ -19,6 +19,7 @@ from closeprob.models.metrics import (
     expected_calibration_error,
     value_captured,
 )
+from closeprob.pipeline.account_values import clv_queue_scores
 from closeprob.pipeline.config import Config, named_columns
 from closeprob.pipeline.dataset import Dataset, known_at
 from closeprob.pipeline.predict import build_queue
@@ -100,7 +101,7 @@ def evaluate_week(
         "p_only": queue["p_close"].to_numpy(),
         "value_only": np.nan_to_num(value, nan=0.0),
         "rfm": rfm_scores(features, value, pd.Series(0, index=features.index)),
-    }
+    } | clv_queue_scores(past.deals, queue, as_of, config.value)
     group = np.zeros(len(queue))
     capacity = config.evaluation.capacity
     p_close = queue["p_close"].to_numpy(dtype=float)
@@ -199,7 +200,7 @@ def run_backtest(dataset: Dataset, config: Config, weeks: int, retrain_every: in
                 "model": loaded.version,
                 "open_deals": week.open_deals,
                 "won_in_horizon": week.won_deals,
-                **{f"captured_{name}": week.captured[name] for name in POLICIES},
+                **{f"captured_{name}": captured for name, captured in week.captured.items()},
                 "mean_p_close": week.mean_p_close,
                 **week.calibration,
                 **week.references,
@@ -221,7 +222,8 @@ def run_backtest_job(config: Config, weeks: int, retrain_every: int) -> None:
     dataset = load_dataset(config.data, named_columns(config))
     backtest = run_backtest(dataset, config, weeks, retrain_every)
     table = backtest.weeks
-    columns = [f"captured_{name}" for name in POLICIES] + ["tier_churn", "mean_p_close"]
+    columns = [c for c in table.columns if c.startswith("captured_")]
+    columns += ["tier_churn", "mean_p_close"]
     columns += list(CALIBRATION) + list(REFERENCES)
     figure = backtest_figure(table, POLICIES)
     pooled = backtest.pooled

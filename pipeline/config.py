@@ -211,10 +211,16 @@ class CalibrationConfig(_Strict):
 
 
 class ValueConfig(_Strict):
-    """The deal-value estimate for deals without a declared amount."""
+    """The deal-value estimate for deals without a declared amount, and what a deal is worth:
+    `source: deal` its value alone; `source: clv` its value plus its account's expected value
+    over `clv_horizon_days` (BG/NBD and Gamma-Gamma on the won deals before `as_of`)."""
 
     segment: str | None = "company_size"
     min_declared: PositiveInt = 200
+    source: Literal["deal", "clv"] = "deal"
+    clv_horizon_days: PositiveInt = 365
+    clv_annual_discount_rate: NonNegativeFloat = 0.1
+    clv_min_accounts: PositiveInt = 20  # fewer accounts with a win before as_of: no CLV
 
 
 class UrgencyConfig(_Strict):
@@ -227,6 +233,8 @@ class UrgencyConfig(_Strict):
 
 
 class RankingConfig(_Strict):
+    # A/B/C tiers by the deal's expected value, or by its account's CLV (value.source: clv).
+    tier_by: Literal["expected_value", "account_clv"] = "expected_value"
     a_share: PositiveFloat = Field(default=0.8, lt=1.0)
     b_share: PositiveFloat = Field(default=0.15, lt=1.0)
     capacity_per_owner: PositiveInt | None = None

@@ -28,6 +28,11 @@ from closeprob.models.metrics import (
     weighted_ece,
 )
 from closeprob.models.value import DealValueModel, deal_values
+from closeprob.pipeline.account_values import (
+    clv_baseline,
+    value_source_metrics,
+    value_source_summary,
+)
 from closeprob.pipeline.config import Config, named_columns
 from closeprob.pipeline.dataset import Dataset
 from closeprob.pipeline.plots import (
@@ -154,6 +159,7 @@ def policy_scores(result: TrainingResult, dataset: Dataset, config: Config) -> l
     y_cal = data.labels[calibration].to_numpy()
     rfm_map = fit_score_map(rfm[calibration], y_cal)
     value_map = fit_score_map(log_value[calibration], y_cal)
+    clv = clv_baseline(dataset.deals, data.features, calibration, test, y_cal, config.value)
     return [
         PolicyScores(
             "lightgbm_calibrated", result.test_p_close, expected_values(result.test_p_close, v_test)
@@ -164,6 +170,7 @@ def policy_scores(result: TrainingResult, dataset: Dataset, config: Config) -> l
         PolicyScores("logistic", p_logistic, expected_values(p_logistic, v_test)),
         PolicyScores("rfm", map_scores(rfm_map, rfm[test]), rfm[test]),
         PolicyScores("abc_value", map_scores(value_map, log_value[test]), log_value[test]),
+        *([] if clv is None else [PolicyScores("clv_expected_purchases", *clv)]),
     ]
 
 
@@ -275,6 +282,10 @@ def evaluate_policies(
             metrics |= test_intervals(
                 data, policy, value, capacity, config.evaluation.bootstrap_resamples, config.seed
             )
+            rows = data.features.loc[test, ["deal_id", "as_of"]]
+            metrics |= value_source_metrics(
+                dataset.deals, rows, labels, policy.p_close, value, config.value, capacity
+            )
         evaluations.append(
             Evaluation(
                 family=policy.family,
@@ -303,6 +314,9 @@ def run_evaluate(config: Config, baselines: bool) -> None:
         log_family_run(evaluation, result, dataset, config)
     table = comparison_table({e.family: e.metrics for e in evaluations})
     print_comparison(table, config.evaluation.capacity, int(result.data.rows("test").sum()))
+    by_source = value_source_summary(evaluations[0].metrics, config.evaluation.capacity)
+    if by_source is not None:
+        log.info(by_source)
     log.info(
         f"\nlogged {len(evaluations)} runs to experiment '{config.experiment}' (tag model_family)"
     )

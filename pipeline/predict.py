@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 from closeprob.features.build import build_features
 from closeprob.features.registry import feature_descriptions
 from closeprob.features.snapshots import data_end, open_deal_snapshots
+from closeprob.models.account_value import add_account_value, tiers_by_account_clv
 from closeprob.models.classifier import CloseModel
 from closeprob.models.health import BatchHealth, health_flags
 from closeprob.models.ranker import (
@@ -27,7 +28,8 @@ from closeprob.models.ranker import (
     urgency_factor,
 )
 from closeprob.models.value import deal_values
-from closeprob.pipeline.config import Config, RankingConfig, named_columns
+from closeprob.pipeline.account_values import queue_account_clv
+from closeprob.pipeline.config import Config, RankingConfig, ValueConfig, named_columns
 from closeprob.pipeline.dataset import Dataset
 from closeprob.pipeline.errors import DataContractError, DriftDetected, TrainingDataError
 from closeprob.pipeline.progress import stage
@@ -200,10 +202,11 @@ def build_queue(
     ranking: RankingConfig,
     chunk_rows: int,
     previous: pd.DataFrame | None,
+    value: ValueConfig | None = None,
 ) -> pd.DataFrame:
     """One row per deal open at `as_of`, ranked by expected value, with tiers; reasons for the
     deals people read (`ranking.reasons_for`)."""
-    return build_queue_and_features(dataset, loaded, as_of, ranking, chunk_rows, previous)[0]
+    return build_queue_and_features(dataset, loaded, as_of, ranking, chunk_rows, previous, value)[0]
 
 
 def build_queue_and_features(
@@ -213,13 +216,14 @@ def build_queue_and_features(
     ranking: RankingConfig,
     chunk_rows: int,
     previous: pd.DataFrame | None,
+    value: ValueConfig | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`build_queue`, and the feature rows it scored (one per open deal; for model health)."""
     snapshots = open_snapshots(dataset.deals, as_of)
     with stage(f"scoring {len(snapshots):,} open deals"):
         features = snapshot_features(dataset, loaded.close, snapshots)
         scored = score_features(features, loaded.close, chunk_rows)
-        queue = rank_queue(scored, dataset, loaded, as_of, ranking, previous)
+        queue = rank_queue(scored, dataset, loaded, as_of, ranking, previous, value)
         read = reason_rows(queue, ranking)
         if not read.any():
             return queue, features
@@ -266,10 +270,19 @@ def rank_queue(
     as_of: pd.Timestamp,
     ranking: RankingConfig,
     previous: pd.DataFrame | None,
+    value: ValueConfig | None = None,
 ) -> pd.DataFrame:
-    """Deal values, expected value, rank, tiers, owner capacity and change since `previous`."""
+    """Deal values, expected value, rank, tiers, owner capacity and change since `previous`.
+    With `value.source: clv`, a deal's value includes its account's CLV (value_source clv)."""
     deals = dataset.deals.set_index("deal_id").loc[scored["deal_id"]].reset_index()
     values = deal_values(deals, loaded.value)
+    value = value or ValueConfig()
+    clv = np.full(len(scored), np.nan)
+    if value.source == "clv" or ranking.tier_by == "account_clv":
+        source = "deals"  # the Spark engine's dataset names no file
+        clv = queue_account_clv(dataset.deals, scored["deal_id"], as_of, value, source)
+    if value.source == "clv":
+        values = add_account_value(values, clv)
     scored = scored.assign(
         account_id=deals.get("account_id"),
         owner_id=deals.get("owner_id"),
@@ -283,7 +296,12 @@ def rank_queue(
         else None
     )
     queue = rank_deals(scored, weight)
-    tiers = assign_tiers(queue["expected_value"].to_numpy(), ranking.a_share, ranking.b_share)
+    if ranking.tier_by == "account_clv":
+        by_deal = pd.Series(clv, index=scored["deal_id"].to_numpy())
+        account_clv = by_deal.reindex(queue["deal_id"]).to_numpy()
+        tiers = tiers_by_account_clv(account_clv, ranking.a_share, ranking.b_share)
+    else:
+        tiers = assign_tiers(queue["expected_value"].to_numpy(), ranking.a_share, ranking.b_share)
     queue["tier"] = apply_capacity(tiers, queue["owner_id"], ranking.capacity_per_owner)
     queue = compare_with_previous(queue, previous)
     queue["reasons_up"] = queue["reasons_down"] = queue["why_changed"] = ""
@@ -507,6 +525,6 @@ def build_local_batch(
     from closeprob.pipeline.history import why_changed
 
     queue, features = build_queue_and_features(
-        dataset, loaded, as_of, config.ranking, config.predict.chunk_rows, previous
+        dataset, loaded, as_of, config.ranking, config.predict.chunk_rows, previous, config.value
     )
     return why_changed(dataset, loaded.close, queue, previous), features

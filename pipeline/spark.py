@@ -437,7 +437,7 @@ def build_spark_queue(
     buckets = map_buckets(spark, interactions, to_score.to_frame(), partitions, score, SCORE_SCHEMA)
     scored = run_spark(buckets.toPandas)
     no_events = Dataset(deals, pd.DataFrame(), None)  # ranking reads the deals only
-    queue = rank_queue(scored, no_events, loaded, as_of, config.ranking, previous)
+    queue = rank_queue(scored, no_events, loaded, as_of, config.ranking, previous, config.value)
     read = reason_rows(queue, config.ranking)
     if not read.any():
         return queue, loaded

@@ -9,6 +9,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from mlflow import MlflowClient
 
 from closeprob.features.build import build_features
@@ -365,3 +366,23 @@ def test_the_cron_line_of_the_docs_runs_under_env_i_and_ends_with_the_json_summa
     assert (project / "outputs" / "priority_queue.html").exists()
     assert {"drift", "drifted_features", "days_stale"} <= set(summary["flags"])  # health
     assert re.search(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ Scored ", log, re.MULTILINE)
+
+
+@pytest.mark.slow
+def test_value_source_clv_adds_account_value_to_repeat_accounts_deals_in_the_queue(
+    store: Path, tmp_path: Path
+) -> None:
+    raw = yaml.safe_load(store.read_text())
+    raw["value"] = {**raw.get("value", {}), "source": "clv"}
+    raw["ranking"] = {**raw.get("ranking", {}), "tier_by": "account_clv"}
+    config_path = tmp_path / "clv.yaml"
+    config_path.write_text(yaml.safe_dump(raw))
+    out = tmp_path / "queue.csv"
+    assert main(["predict", "--config", str(config_path), "--out", str(out)]) == 0
+    queue = pd.read_csv(out)
+    deals = load_dataset(load_config(config_path).data).deals.set_index("deal_id")
+    with_clv = queue[queue["value_source"] == "clv"]
+    assert 0 < len(with_clv) < len(queue)
+    declared = deals.loc[with_clv["deal_id"], "amount"].fillna(0).to_numpy()
+    assert (with_clv["deal_value"].to_numpy() > declared).all()
+    assert set(queue["tier"]) <= {"A", "B", "C"} and (queue["tier"] == "A").any()
