@@ -16,12 +16,13 @@ space with `gammaln`; the optimiser works on log-parameters so they stay positiv
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.integrate import quad
+from scipy.integrate import IntegrationWarning, quad
 from scipy.optimize import OptimizeResult, minimize
 from scipy.special import betaln, digamma, expit, gammaln, hyp2f1
 
@@ -209,9 +210,13 @@ def expected_purchases(
 def _expected_purchases_by_quadrature(
     params: BgNbdParams, t: float, frequency: Floats, age: Floats
 ) -> Floats:
-    """E[purchases in t | alive] = E[(1 - E[e^(-lambda p t)]) / p], lambda ~ Gamma(r + x,
-    alpha + T) and p ~ Beta(a, b + x) given alive: one integral over p per distinct (x, T),
-    with QUADPACK's algebraic weight for the Beta density's endpoint singularities."""
+    """E[purchases in t | alive] = E[g(p)], g(p) = (1 - E[e^(-lambda p t)]) / p, lambda ~
+    Gamma(r + x, alpha + T) and p ~ Beta(a, b + x) given alive: one integral over p per
+    distinct (x, T), with QUADPACK's algebraic weight for the Beta density's endpoints.
+
+    Where QUADPACK fails (a fit with a near 0 and b huge: hardly anyone drops out, the Beta
+    density a spike at 0), g(E[p]) is used: g is convex and decreasing, so the expectation lies
+    between g(E[p]) and g(0), which meet as E[p] = a / (a + b + x) goes to 0."""
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
     pairs, inverse = np.unique(np.column_stack([frequency, age]), axis=0, return_inverse=True)
     means = np.empty(len(pairs))
@@ -224,8 +229,16 @@ def _expected_purchases_by_quadrature(
                 float(-np.expm1(-(r + x) * np.log1p(p * scale)) / p) if p > 0 else (r + x) * scale
             )
 
-        integral, _ = quad(not_yet_bought, 0.0, 1.0, weight="alg", wvar=(a - 1, b + x - 1))
-        means[i] = integral / np.exp(betaln(a, b + x))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", IntegrationWarning)
+            try:
+                integral, _ = quad(not_yet_bought, 0.0, 1.0, weight="alg", wvar=(a - 1, b + x - 1))
+                mean = integral / np.exp(betaln(a, b + x))
+            except IntegrationWarning:
+                mean = np.nan
+        if not 0 <= mean <= (r + x) * scale * (1 + 1e-9):
+            mean = not_yet_bought(a / (a + b + x))
+        means[i] = mean
     return np.asarray(means[inverse.ravel()], dtype=float)
 
 

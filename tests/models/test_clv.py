@@ -111,6 +111,14 @@ def test_a_fit_with_a_plus_b_below_1_still_gives_bounded_expectations() -> None:
     assert expected[0] == pytest.approx(quad(integrand, 0, 1, limit=200)[0], rel=1e-6)
 
 
+def test_a_fit_where_nobody_drops_out_expects_the_no_dropout_purchases() -> None:
+    # a -> 0, b huge (crm_sales): p is a spike at 0; the limit is Poisson-Gamma's (r+x)t/(alpha+T).
+    params = BgNbdParams(r=13.0, alpha=105.0, a=2e-9, b=9e4, log_likelihood=0, n_customers=0)
+    expected = expected_purchases(params, 365.0, [0, 4], [0.0, 90.0], [100.0, 120.0])
+    limit = (params.r + np.array([0, 4])) * 365.0 / (params.alpha + np.array([100.0, 120.0]))
+    np.testing.assert_allclose(expected, limit, rtol=1e-3)
+
+
 def test_expected_purchases_stay_finite_for_heavy_buyers() -> None:
     # The printed 2F1 overflows here; the transformed one does not.
     expected = expected_purchases(PAPER, 52.0, [400], [38.0], [39.0])
