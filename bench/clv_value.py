@@ -9,7 +9,8 @@ value (value.source: deal) and by p_close x (deal value + the account's CLV at a
 value.source: clv). Each is scored on two truths: the won deal's value, and that plus the
 account's other wins within value.clv_horizon_days. `--account COLUMN` uses a deal column as
 the account (crm_sales keeps its account out of account_id: it is filled in at the close, so
-its presence leaks the outcome; the figures are then given on the rows with an account).
+its presence leaks the outcome; the close model is trained without it, and the figures are
+given on the test rows with an account).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import pandas as pd
 from closeprob.models.account_value import account_values_for_rows
 from closeprob.pipeline.account_values import value_source_metrics
 from closeprob.pipeline.config import load_config, named_columns
-from closeprob.pipeline.dataset import Dataset, ensure_data, load_dataset
+from closeprob.pipeline.dataset import ensure_data, load_dataset
 from closeprob.pipeline.evaluate import row_values
 from closeprob.pipeline.train import train_close_model
 
@@ -36,12 +37,13 @@ def measure(name: str, account: str | None) -> dict[str, object]:
     config = load_config(ROOT / "configs" / f"{name}.yaml")
     ensure_data(config)
     dataset = load_dataset(config.data, named_columns(config))
+    deals = dataset.deals
     if account is not None:
-        # The loader keeps the contract's and the config's columns: read the account back.
+        # The loader keeps the contract's and the config's columns: read the account back,
+        # for the account values only (the close model is trained without it, as configured).
         accounts = pd.read_parquet(config.data.deals, columns=["deal_id", account])
         by_deal = accounts.set_index("deal_id")[account]
-        deals = dataset.deals.assign(account_id=dataset.deals["deal_id"].map(by_deal))
-        dataset = Dataset(deals, dataset.interactions, dataset.truth)
+        deals = deals.assign(account_id=deals["deal_id"].map(by_deal))
     started = time.perf_counter()
     result = train_close_model(dataset, config)
     data = result.data
@@ -51,15 +53,13 @@ def measure(name: str, account: str | None) -> dict[str, object]:
     p_close = result.test_p_close
     value = row_values(dataset.deals, data.features["deal_id"], result.evaluated_value_model)[test]
     if account is not None:  # only rows whose deal has an account (see the docstring)
-        known = rows["deal_id"].map(dataset.deals.set_index("deal_id")["account_id"]).notna()
+        known = rows["deal_id"].map(deals.set_index("deal_id")["account_id"]).notna()
         keep = known.to_numpy()
         rows, labels, p_close, value = rows[keep], labels[keep], p_close[keep], value[keep]
     capacity = config.evaluation.capacity
-    metrics = value_source_metrics(
-        dataset.deals, rows, labels, p_close, value, config.value, capacity
-    )
+    metrics = value_source_metrics(deals, rows, labels, p_close, value, config.value, capacity)
     clv = account_values_for_rows(
-        dataset.deals,
+        deals,
         rows,
         config.value.clv_horizon_days,
         config.value.clv_annual_discount_rate,
