@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any, cast
 
 import numpy as np
@@ -26,14 +27,17 @@ LATER = AS_OF + pd.Timedelta(days=1)
 
 
 class _Loaded:
+    """What rank_queue reads of a registry model: no value model, a version, stage names."""
+
     value = None
     version = "7"
+    close = SimpleNamespace(spec=SimpleNamespace(stage_names=()))
 
 
 def _queue(ranking: RankingConfig, value: ValueConfig) -> pd.DataFrame:
     deals = _repeat_buyers(40)
     open_ids = deals.loc[deals["outcome"].isna(), "deal_id"]
-    scored = pd.DataFrame({"deal_id": open_ids.to_numpy(), "p_close": 0.5})
+    scored = pd.DataFrame({"deal_id": open_ids.to_numpy(), "p_close": 0.5, "stage_value": np.nan})
     loaded = cast(Any, _Loaded())
     return rank_queue(
         scored, Dataset(deals, pd.DataFrame(), None), loaded, LATER, ranking, None, value
