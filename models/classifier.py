@@ -11,13 +11,10 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 from scipy.special import expit
-from sklearn.isotonic import IsotonicRegression
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
 
 from closeprob.features.attributes import normalise_levels
 from closeprob.features.spec import FeatureSpec
-from closeprob.models.baselines import logistic_contributions, logistic_logit
+from closeprob.models.linear import LinearPart
 
 
 def fit_categories(features: pd.DataFrame, categorical: list[str]) -> dict[str, list[str]]:
@@ -66,32 +63,23 @@ def encode_features(
 
 @dataclass(frozen=True)
 class RawScoreCalibrator:
-    """P(won) from the booster's raw score: Platt (a logistic regression on the raw margin) or
-    isotonic regression on it; both public scikit-learn estimators."""
+    """P(won) from the raw score (log-odds): Platt's sigmoid, expit(`slope`·raw + `intercept`),
+    or isotonic regression, the step-wise linear map through (`x`, `y`) clipped at both ends.
+    Plain numbers read from the fitted scikit-learn estimator (`models/training.py`), so the
+    model is stored as JSON."""
 
     method: str
-    estimator: LogisticRegression | IsotonicRegression
+    slope: float = 1.0
+    intercept: float = 0.0
+    x: tuple[float, ...] = ()
+    y: tuple[float, ...] = ()
 
     def predict(self, raw: np.ndarray) -> np.ndarray:
         raw = np.asarray(raw, dtype=float)
-        if isinstance(self.estimator, LogisticRegression):
-            return np.asarray(self.estimator.predict_proba(raw.reshape(-1, 1))[:, 1])
-        return np.clip(np.asarray(self.estimator.predict(raw), dtype=float), 0.0, 1.0)
-
-
-@dataclass(frozen=True)
-class LegacyCalibration:
-    """The calibration of models pickled by closeprob 0.1: a CalibratedClassifierCV over the
-    frozen booster. Read only to score those models exactly as 0.1 did; new models never
-    carry one."""
-
-    calibrated: Any
-
-    def predict(self, raw: np.ndarray) -> np.ndarray:
-        (fitted,) = self.calibrated.calibrated_classifiers_
-        proba = np.asarray(fitted.calibrators[0].predict(raw), dtype=float)
-        proba[(proba > 1.0) & (proba <= 1.0 + 1e-5)] = 1.0
-        return proba
+        if self.method == "sigmoid":
+            return np.asarray(expit(raw * self.slope + self.intercept), dtype=float)
+        xs, ys = np.asarray(self.x, dtype=float), np.asarray(self.y, dtype=float)
+        return np.clip(np.interp(raw, xs, ys), 0.0, 1.0)
 
 
 def blend_scores(booster_raw: np.ndarray, linear_raw: np.ndarray, weight: float) -> np.ndarray:
@@ -114,26 +102,24 @@ class CloseModel:
     spec: FeatureSpec
     feature_names: list[str]
     categories: dict[str, list[str]]
-    booster: lgb.LGBMClassifier
-    calibrator: RawScoreCalibrator | LegacyCalibration
+    booster: lgb.LGBMClassifier | lgb.Booster
+    calibrator: RawScoreCalibrator
     calibration_method: str
-    linear: Pipeline | None = None
+    linear: LinearPart | None = None
     blend_weight: float = 1.0
     # The health reference of the training rows (models/health.py): plain JSON-able values;
     # None for models trained before it existed.
     reference: dict[str, Any] | None = None
 
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        # closeprob 0.1 pickled a `calibrated` CalibratedClassifierCV instead of `calibrator`;
-        # models before the linear part carry neither `linear` nor `blend_weight` (booster only).
-        state = {"linear": None, "blend_weight": 1.0, "reference": None} | dict(state)
-        if "calibrated" in state:
-            state["calibrator"] = LegacyCalibration(state.pop("calibrated"))
-        for key, value in state.items():
-            object.__setattr__(self, key, value)
-
     def encode(self, features: pd.DataFrame) -> pd.DataFrame:
         return encode_features(features, self.feature_names, self.categories)
+
+    @property
+    def trees(self) -> lgb.Booster:
+        """LightGBM's Booster: the fitted classifier's, or the one read from model text."""
+        return (
+            self.booster.booster_ if isinstance(self.booster, lgb.LGBMClassifier) else self.booster
+        )
 
     @property
     def uses_linear(self) -> bool:
@@ -145,7 +131,7 @@ class CloseModel:
         if not self.uses_linear:
             return np.asarray(self.booster.predict(encoded, raw_score=True), dtype=float)
         assert self.linear is not None
-        linear = logistic_logit(self.linear, encoded, list(self.categories))
+        linear = self.linear.logit(encoded)
         if self.blend_weight <= 0.0:
             return linear
         booster = np.asarray(self.booster.predict(encoded, raw_score=True), dtype=float)
@@ -164,7 +150,7 @@ class CloseModel:
         if not self.uses_linear:
             return np.asarray(self.booster.predict(encoded, pred_contrib=True), dtype=float)
         assert self.linear is not None
-        linear = logistic_contributions(self.linear, encoded, list(self.categories))
+        linear = self.linear.contributions(encoded)
         if self.blend_weight <= 0.0:
             return linear
         booster = np.asarray(self.booster.predict(encoded, pred_contrib=True), dtype=float)

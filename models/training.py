@@ -18,7 +18,7 @@ from sklearn.metrics import log_loss
 from sklearn.pipeline import Pipeline
 
 from closeprob.features.spec import FeatureSpec
-from closeprob.models.baselines import fit_logistic, logistic_logit, varying_logistic_terms
+from closeprob.models.baselines import fit_logistic, logistic_logit
 from closeprob.models.classifier import (
     CloseModel,
     RawScoreCalibrator,
@@ -26,6 +26,7 @@ from closeprob.models.classifier import (
     encode_features,
     fit_categories,
 )
+from closeprob.models.linear import linear_part_from_pipeline
 
 # LightGBM's names of the early-stopping patience; only its validation fit uses one.
 EARLY_STOPPING_KEYS = ("early_stopping_round", "early_stopping_rounds", "early_stopping")
@@ -92,26 +93,34 @@ def fit_fixed_trees(
     return _classifier(capacity_for_rows(fixed, len(x)), seed).fit(x, y)
 
 
-def tree_count(booster: lgb.LGBMClassifier) -> int:
+def tree_count(booster: lgb.LGBMClassifier | lgb.Booster) -> int:
     """Trees the booster uses: the early-stopping choice, else all it grew."""
+    if isinstance(booster, lgb.Booster):  # a loaded model holds only the trees it uses
+        return int(booster.num_trees())
     return int(booster.best_iteration_ or booster.n_estimators_)
 
 
-def split_count(booster: lgb.LGBMClassifier) -> int:
+def split_count(booster: lgb.LGBMClassifier | lgb.Booster) -> int:
     """How many splits all trees together make; 0 is a constant model."""
-    return int(booster.booster_.feature_importance("split").sum())
+    trees = booster.booster_ if isinstance(booster, lgb.LGBMClassifier) else booster
+    return int(trees.feature_importance("split").sum())
 
 
 def fit_calibrator(raw: np.ndarray, labels: np.ndarray, method: str) -> RawScoreCalibrator:
     """A calibrator on the booster's raw score: Platt's sigmoid (an unpenalised logistic
-    regression on the raw margin) or isotonic regression (clipped outside the fitted range)."""
+    regression on the raw margin) or isotonic regression (clipped outside the fitted range),
+    fitted by scikit-learn and kept as its fitted numbers."""
     raw, labels = np.asarray(raw, dtype=float), np.asarray(labels, dtype=int)
     if method == "sigmoid":
         logistic = LogisticRegression(C=np.inf, solver="lbfgs", max_iter=1000)
-        return RawScoreCalibrator(method, logistic.fit(raw.reshape(-1, 1), labels))
+        logistic.fit(raw.reshape(-1, 1), labels)
+        slope, intercept = float(logistic.coef_[0, 0]), float(logistic.intercept_[0])
+        return RawScoreCalibrator(method, slope=slope, intercept=intercept)
     if method == "isotonic":
         isotonic = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
-        return RawScoreCalibrator(method, isotonic.fit(raw, labels))
+        isotonic.fit(raw, labels)
+        x = tuple(float(v) for v in isotonic.X_thresholds_)
+        return RawScoreCalibrator(method, x=x, y=tuple(float(v) for v in isotonic.y_thresholds_))
     raise ValueError(f"calibration method {method!r} is not 'sigmoid' or 'isotonic'")
 
 
@@ -126,12 +135,14 @@ def calibrate_booster(
     blend_weight: float = 1.0,
 ) -> CloseModel:
     """The booster (blended with `linear` at `blend_weight`, if given) frozen, its raw score
-    calibrated on rows it was not fitted on."""
-    uses_linear = linear is not None and blend_weight < 1.0
+    calibrated on rows it was not fitted on. The logistic part is kept as its numbers
+    (`models/linear.py`), and the calibration is fitted on the raw score the model computes."""
+    part = None
+    if linear is not None and blend_weight < 1.0:
+        part = linear_part_from_pipeline(linear, list(categories))
     raw = np.asarray(booster.predict(calib_x, raw_score=True), dtype=float)
-    if uses_linear:
-        assert linear is not None
-        raw = blend_scores(raw, logistic_logit(linear, calib_x, list(categories)), blend_weight)
+    if part is not None:
+        raw = blend_scores(raw, part.logit(calib_x), blend_weight)
     return CloseModel(
         spec=spec,
         feature_names=list(calib_x.columns),
@@ -139,8 +150,8 @@ def calibrate_booster(
         booster=booster,
         calibrator=fit_calibrator(raw, calib_y.to_numpy(), method),
         calibration_method=method,
-        linear=linear if uses_linear else None,
-        blend_weight=float(blend_weight) if uses_linear else 1.0,
+        linear=part,
+        blend_weight=float(blend_weight) if part is not None else 1.0,
     )
 
 
@@ -173,7 +184,7 @@ def varying_terms(model: CloseModel, encoded: pd.DataFrame) -> int:
     terms = split_count(model.booster) if model.blend_weight > 0.0 else 0
     if model.uses_linear:
         assert model.linear is not None
-        terms += varying_logistic_terms(model.linear, encoded, list(model.categories))
+        terms += model.linear.varying_terms(encoded)
     return terms
 
 

@@ -26,7 +26,7 @@ class DealValueModel:
 
     attributes: list[str]
     categories: dict[str, list[str]]
-    regressor: lgb.LGBMRegressor | None
+    regressor: lgb.LGBMRegressor | lgb.Booster | None
     segment: str | None
     segment_medians: dict[str, float]
     global_median: float

@@ -1,12 +1,12 @@
 """`closeprob <command>` (or `python -m closeprob`): the one entry point of every job.
 
 Commands: check, generate, import, train, evaluate, backtest, results, promote, predict,
-monitor, history. Errors a user can fix, and tracking-store errors, print one line `error: …`
-and exit with code 2; nothing is written. A temporary failure (the score database does not
-answer, another predict holds the queue's lock) exits 75, so a scheduler may retry.
-`predict --fail-on-drift` exits 3 when the batch drifted, after writing the queue. Ctrl-C and
-SIGTERM print one line and exit 130 and 143. `-v` shows debug messages, `-q` only warnings and
-errors.
+monitor, history, migrate-model. Errors a user can fix, and tracking-store errors, print one
+line `error: …` and exit with code 2; nothing is written. A temporary failure (the score
+database does not answer, another predict holds the queue's lock) exits 75, so a scheduler may
+retry. `predict --fail-on-drift` exits 3 when the batch drifted, after writing the queue.
+Ctrl-C and SIGTERM print one line and exit 130 and 143. `-v` shows debug messages, `-q` only
+warnings and errors.
 """
 
 from __future__ import annotations
@@ -130,6 +130,20 @@ def _parser() -> argparse.ArgumentParser:
     which = promote.add_mutually_exclusive_group(required=True)
     which.add_argument("--version", help="registry version to make champion")
     which.add_argument("--rollback", action="store_true", help="back to the previous champion")
+    migrate = _command(
+        commands, "migrate-model", "rebuild a model of an earlier closeprob as a native model"
+    )
+    migrate.add_argument(
+        "uri", help="the earlier model: models:/NAME/3, runs:/<id>/model, a folder"
+    )
+    migrate.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="you trust the registry the model came from (unpickling runs its code)",
+    )
+    migrate.add_argument(
+        "--name", default=None, help="register under this name (default: the URI's, or config's)"
+    )
     predict = _command(commands, "predict", "score open deals into the priority queue", data=True)
     predict.add_argument(
         "--as-of", default=None, help="score as of this instant (default: end of data)"
@@ -192,9 +206,15 @@ def _dispatch(args: argparse.Namespace, config: Config) -> None:
         every = args.retrain_every or config.backtest.retrain_every_weeks  # both are ≥ 1
         run_backtest_job(config, args.weeks, every)
     elif args.command == "promote":
-        from closeprob.pipeline.registry import run_promote
+        from closeprob.pipeline.champion import run_promote
 
         run_promote(config, args.version, args.rollback)
+    elif args.command == "migrate-model":
+        from closeprob.pipeline.migrate import run_migrate_model
+        from closeprob.pipeline.registry import registered_name
+
+        name = args.name or registered_name(args.uri, config.registered_model)
+        run_migrate_model(args.uri, args.trust_pickle, name)
     elif args.command == "results":
         from closeprob.pipeline.results import run_results
 
@@ -244,25 +264,21 @@ def configure_logging(verbose: bool, quiet: bool) -> None:
     logger.handlers = [_ConsoleHandler()]
     logger.propagate = False
     logger.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
-    # MLflow's own INFO lines (database set-up, input-example validation) only with -v; its
-    # generic warning that a pickled python_model can run code is dropped, because closeprob
-    # scans every model pickle against an allow-list before it unpickles one (trust.py).
+    # MLflow's own INFO lines (database set-up, input-example validation) only with -v.
     level = "DEBUG" if verbose else "WARNING"
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", level)  # read when MLflow is imported
     logging.getLogger("mlflow").setLevel(os.environ["MLFLOW_LOGGING_LEVEL"].upper())
-    pyfunc_logger = logging.getLogger("mlflow.pyfunc")
-    if not any(isinstance(f, _PickleNoticeFilter) for f in pyfunc_logger.filters):
-        pyfunc_logger.addFilter(_PickleNoticeFilter())
-
-
-class _PickleNoticeFilter(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "Passing a Python object as `python_model`" not in record.getMessage()
 
 
 # Commands that write to the tracking store, and whether they may create a new SQLite store
 # (`predict` checks its own: whether it may create one depends on its model URI).
-STORE_WRITERS = {"train": True, "evaluate": True, "backtest": True, "results": True}
+STORE_WRITERS = {
+    "train": True,
+    "evaluate": True,
+    "backtest": True,
+    "results": True,
+    "migrate-model": True,
+}
 STORE_READERS = {"promote": False, "monitor": False}  # monitor logs a run, into an existing store
 
 

@@ -1,31 +1,29 @@
-"""The registered model, end to end: what it is (the pyfunc), how it is logged, loaded and
-aliased, champion/challenger after training, promotion and rollback by hand.
-
-Every read or write of MLflow's model registry is here; run logging is in `runs.py`.
+"""The registered model: how it is logged (native files, `model_artifact.py`), registered with
+the sha256 of every file, loaded (checked, never unpickled or imported), and judged against the
+champion after training. Champion history, promotion and rollback are in `champion.py`; run
+logging is in `runs.py`.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import shutil
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from importlib import import_module
+from dataclasses import dataclass, field
 from importlib.metadata import requires
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
 import mlflow
-import numpy as np
 import pandas as pd
+import yaml
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
-from mlflow.pyfunc import PythonModel
 from packaging.requirements import Requirement
 
 import closeprob.features
@@ -44,44 +42,29 @@ from closeprob.pipeline.evaluate import (
     row_values,
     rows_metrics,
 )
+from closeprob.pipeline.model_artifact import (
+    ARTIFACT,
+    ARTIFACT_FOLDER,
+    DIGESTS_TAG,
+    FILES_KEY,
+    FORMAT,
+    FORMAT_KEY,
+    NativeModel,
+    check_digests,
+    expected_digests,
+    file_digests,
+    read_model_files,
+    write_model_files,
+)
 from closeprob.pipeline.store import prepare_store, tracking_uri
 from closeprob.pipeline.train import TrainingResult
-from closeprob.pipeline.trust import CLOSEPROB_MARK, check_closeprob_model
 
 log = logging.getLogger(__name__)
 
 CHAMPION, CHALLENGER = "champion", "challenger"
-PREVIOUS_CHAMPION_TAG = "previous_champion"
 
-# Module paths that models registered by closeprob 0.1 (before the `closeprob` namespace)
-# pickled, and where those names live now.
-LEGACY_MODULES = {
-    "pipeline": "closeprob.pipeline",
-    "pipeline.pyfunc": "closeprob.pipeline.registry",
-    "models": "closeprob.models",
-    "models.classifier": "closeprob.models.classifier",
-    "models.value": "closeprob.models.value",
-    "features": "closeprob.features",
-    "features.spec": "closeprob.features.spec",
-}
-
-
-class CloseProbabilityModel(PythonModel):
-    """The MLflow pyfunc. Input: one row per (deal, as_of) with the model's feature columns;
-    output: P(won within the horizon), calibrated, one float per row (not labels).
-
-    The deal-value estimator trained in the same run travels with it (`value_model`), so a
-    batch job that loads one registry version gets both.
-    """
-
-    def __init__(self, model: CloseModel, value_model: DealValueModel | None = None) -> None:
-        self.model = model
-        self.value_model = value_model
-
-    def predict(
-        self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
-    ) -> np.ndarray:
-        return self.model.predict_proba(model_input)
+CLOSEPROB_MARK = "closeprob_version"  # MLmodel metadata: the closeprob that logged the model
+PYFUNC_MODEL = Path(__file__).with_name("pyfunc_model.py")  # the pyfunc, logged as code
 
 
 @dataclass(frozen=True)
@@ -92,13 +75,14 @@ class LoadedModel:
     value: DealValueModel | None
     uri: str
     version: str
+    parts: dict[str, Any] = field(default_factory=dict)
 
 
 def _requirements() -> list[str]:
     """closeprob's own runtime dependencies (pyproject's, read from the installed metadata, so
-    the list cannot fall behind), plus cloudpickle, which wrote the pyfunc; each pinned to the
-    version that logged the model. The pickled classes import all of closeprob's modules."""
-    names = ["cloudpickle"]
+    the list cannot fall behind), each pinned to the version that logged the model: the
+    pyfunc rebuilds the model with closeprob's code, which the model carries."""
+    names = []
     for text in requires("closeprob") or []:
         requirement = Requirement(text)
         if requirement.marker is None or requirement.marker.evaluate({"extra": ""}):
@@ -126,25 +110,51 @@ def closeprob_code() -> Iterator[Path]:
         yield root
 
 
-def log_model(model: CloseModel, value_model: DealValueModel, example: pd.DataFrame) -> str:
-    """Log the pyfunc to the active run, marked as closeprob's in its MLmodel metadata; its
-    model URI. Not registered here: `publish_version` does that when the run publishes."""
+@dataclass(frozen=True)
+class LoggedModel:
+    """A model logged to a run: its URI and the sha256 of each of its files."""
+
+    uri: str
+    digests: dict[str, str]
+
+
+def log_model(
+    model: CloseModel,
+    value_model: DealValueModel | None,
+    example: pd.DataFrame,
+    parts: dict[str, Any] | None = None,
+) -> LoggedModel:
+    """Log the model to the active run as native files (`model_artifact.py`) and the pyfunc
+    that reads them (`pyfunc_model.py`, logged as code: no pickle); its URI and the sha256 of
+    every file it holds. Not registered here: `publish_version` does that, recording the
+    checksums on the version."""
     # Plain object columns: MLflow's schema has no pandas categorical or NA-aware string type.
     example = example.astype({c: object for c in model.categories})
     signature = infer_signature(example, model.predict_proba(example))
-    # Self-contained: closeprob's code travels with the model (code_paths) and its
-    # requirements are closeprob's, so it loads where closeprob is not installed.
-    with closeprob_code() as code:
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=CloseProbabilityModel(model, value_model),
-            signature=signature,
-            input_example=example,
-            pip_requirements=_requirements(),
-            code_paths=[str(code)],
-            metadata={CLOSEPROB_MARK: package_version("closeprob")},
-        )
-    return str(info.model_uri)
+    with tempfile.TemporaryDirectory(prefix="closeprob-model-") as folder:
+        files = Path(folder) / ARTIFACT
+        native = write_model_files(files, model, value_model, parts)
+        metadata = {
+            CLOSEPROB_MARK: package_version("closeprob"),
+            FORMAT_KEY: FORMAT,
+            FILES_KEY: {f"{ARTIFACT_FOLDER}/{k}": v for k, v in native.items()},
+        }
+        # closeprob's code travels with the model (code_paths) and its requirements are
+        # closeprob's, so the pyfunc loads where closeprob is not installed.
+        with closeprob_code() as code:
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(PYFUNC_MODEL),
+                artifacts={ARTIFACT: str(files)},
+                signature=signature,
+                input_example=example,
+                pip_requirements=_requirements(),
+                code_paths=[str(code)],
+                metadata=metadata,
+            )
+        logged = Path(folder) / "logged"
+        mlflow.artifacts.download_artifacts(str(info.model_uri), dst_path=str(logged))
+        return LoggedModel(str(info.model_uri), file_digests(logged))
 
 
 def describe_version(name: str, version: str, description: str, tags: dict[str, str]) -> None:
@@ -156,66 +166,23 @@ def describe_version(name: str, version: str, description: str, tags: dict[str, 
         client.set_model_version_tag(name, version, key, value)
 
 
-def publish_version(
-    model_uri: str,
-    name: str,
-    challenge: Challenge,
-    notes: tuple[str, dict[str, str]] | None = None,
-) -> str:
-    """The train job's only registry writes, made once everything that can fail has been
-    computed: register the logged model as a new version of `name` (with its `notes`,
-    description and tags), make it `challenger`, and `champion` when the rule promoted it. Any
-    kill between two writes leaves aliases that point at whole versions and a champion history
-    that rolls back correctly."""
-    version = str(mlflow.register_model(model_uri, name).version)
-    if notes is not None:
-        describe_version(name, version, *notes)
-    MlflowClient().set_registered_model_alias(name, CHALLENGER, version)
-    if challenge.decision.promote:
-        set_champion(name, version)
-    return version
+def register_logged(logged: LoggedModel, name: str) -> str:
+    """A new version of `name` for a logged model, created with the sha256 of every file in
+    its tags (one write: a version never exists without them); its number."""
+    tags = {DIGESTS_TAG: json.dumps(logged.digests, sort_keys=True)}
+    return str(mlflow.register_model(logged.uri, name, tags=tags).version)
 
 
 def alias_versions(name: str) -> dict[str, str]:
-    """Alias → version of a registered model (empty when the model does not exist)."""
+    """Alias → version of a registered model (empty when the model does not exist). Any other
+    registry error (permission, a store that fails) is raised, never read as "no aliases"."""
     try:
-        return {k: str(v) for k, v in MlflowClient().get_registered_model(name).aliases.items()}
-    except MlflowException:
-        return {}
-
-
-def resolve_version(uri: str) -> str:
-    """The registry version a `models:/name@alias` or `models:/name/N` URI points at, else the
-    URI itself (a run's model has no version)."""
-    if not uri.startswith("models:/"):
-        return uri
-    name_part = uri.removeprefix("models:/")
-    client = MlflowClient()
-    if "@" in name_part:
-        name, alias = name_part.split("@", 1)
-        return str(client.get_model_version_by_alias(name, alias).version)
-    return name_part.rsplit("/", 1)[-1]
-
-
-@contextmanager
-def legacy_module_names() -> Iterator[None]:
-    """While loading, the pre-namespace module names resolve to today's modules, so models
-    pickled by closeprob 0.1 unpickle. Names a user's session already holds (their own
-    `models.py`) are left alone except for the exact submodules a pickle names."""
-    added = []
-    for old, new in LEGACY_MODULES.items():
-        if old not in sys.modules or "." in old:
-            previous = sys.modules.get(old)
-            sys.modules[old] = import_module(new)
-            added.append((old, previous))
-    try:
-        yield
-    finally:
-        for old, previous in reversed(added):
-            if previous is None:
-                sys.modules.pop(old, None)
-            else:
-                sys.modules[old] = previous
+        model = MlflowClient().get_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return {}
+        raise
+    return {k: str(v) for k, v in model.aliases.items()}
 
 
 def registered_name(uri: str, default: str = "close-probability") -> str:
@@ -226,32 +193,148 @@ def registered_name(uri: str, default: str = "close-probability") -> str:
 
 
 def load_registered_model(uri: str) -> LoadedModel:
-    """The classifier and value estimator behind any MLflow model URI; a clear error if absent.
+    """The classifier and value estimator behind any MLflow model URI or model folder; a clear
+    error if absent, not a closeprob model, registered by an earlier release, or changed
+    since registration.
 
-    The model's files are fetched first and checked (`trust.check_closeprob_model`): nothing
-    is unpickled unless it is a closeprob model whose pickle names only allowed globals.
+    A folder is read where it is (refused at once without an MLmodel file); any other URI is
+    downloaded first (a model is a few MB). Every file's sha256 is checked before anything is
+    read, then the JSON and LightGBM text are read: nothing from the model is imported or run.
     """
     mlflow.set_tracking_uri(tracking_uri())
-    with tempfile.TemporaryDirectory(prefix="closeprob-model-") as folder:
+    folder = model_folder(uri)
+    if folder is not None:
+        native = read_checked(folder, uri, None)
+        return LoadedModel(native.close, native.value, uri, uri, native.parts)
+    version, registered = registry_version(uri)
+    source = f"models:/{registered_name(uri)}/{version}" if uri.startswith("models:/") else uri
+    with tempfile.TemporaryDirectory(prefix="closeprob-model-") as folder_name:
         try:
-            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=folder))
-            check_closeprob_model(local, uri)
-            with legacy_module_names():
-                pyfunc = mlflow.pyfunc.load_model(str(local))
-            version = resolve_version(uri)
+            local = Path(mlflow.artifacts.download_artifacts(source, dst_path=folder_name))
         except (MlflowException, OSError) as exc:
-            first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            name = registered_name(uri)
-            raise ModelNotFoundError(
-                f"model {uri!r} could not be loaded from {tracking_uri()} ({first_line}); "
-                "run `make train` first (with the same config or NAME), or pass --model with "
-                f"an existing URI (models:/{name}@champion, models:/{name}/3, runs:/<id>/model)"
-            ) from None
-    wrapper = pyfunc.unwrap_python_model()
-    if not isinstance(wrapper, CloseProbabilityModel):
-        raise ModelNotFoundError(f"model {uri!r} is not a closeprob close-probability model")
-    value_model = getattr(wrapper, "value_model", None)  # versions logged before it existed
-    return LoadedModel(close=wrapper.model, value=value_model, uri=uri, version=version)
+            raise _not_loadable(uri, exc) from None
+        native = read_checked(local, uri, registered)
+    return LoadedModel(native.close, native.value, uri, version, native.parts)
+
+
+def model_folder(uri: str) -> Path | None:
+    """The folder of a path-like model URI (a plain path or file://), None for a URI MLflow
+    resolves (models:/, runs:/, a remote store); refused before anything is copied when it is
+    not a model folder."""
+    if uri.startswith("file://"):
+        path = Path(uri.removeprefix("file://"))
+    elif "://" in uri or uri.startswith(("models:/", "runs:/")):
+        return None
+    else:
+        path = Path(uri)
+    if not path.exists():
+        raise ModelNotFoundError(
+            f"model {uri!r}: no such file or folder; pass --model a model URI "
+            f"(models:/NAME@champion, models:/NAME/3, runs:/<id>/model) or a model folder"
+        )
+    if not (path / "MLmodel").is_file():
+        raise ModelNotFoundError(
+            f"model {uri!r} is not a model folder (it has no MLmodel file); nothing was "
+            "copied. Pass --model a folder downloaded from the registry, or a model URI"
+        )
+    return path
+
+
+def registry_version(uri: str) -> tuple[str, str | None]:
+    """For a `models:/` URI: the version it points at and the checksums recorded on it; for
+    any other URI: the URI itself and None. A registry error other than "does not exist" is
+    raised as it is (never read as "no such model")."""
+    if not uri.startswith("models:/"):
+        return uri, None
+    name_part = uri.removeprefix("models:/")
+    client = MlflowClient()
+    try:
+        if "@" in name_part:
+            name, alias = name_part.split("@", 1)
+            found = client.get_model_version_by_alias(name, alias)
+        else:
+            name, _, number = name_part.rpartition("/")
+            found = client.get_model_version(name, str(parse_version(number)))
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
+        raise _not_loadable(uri, exc) from None
+    return str(found.version), found.tags.get(DIGESTS_TAG)
+
+
+def read_checked(folder: Path, uri: str, registered: str | None) -> NativeModel:
+    """The native model in a model folder, every recorded file's sha256 checked first: all
+    files against the registry version's record when there is one (before the MLmodel file
+    is even parsed), else closeprob's own files against the MLmodel metadata."""
+    if registered is not None:
+        expected, below = expected_digests({}, registered)
+        check_digests(folder, expected, uri, below)
+        _mlmodel(folder, uri)
+    else:
+        expected, below = expected_digests(_mlmodel(folder, uri), None)
+        check_digests(folder, expected, uri, below)
+    return read_model_files(folder / ARTIFACT_FOLDER, uri)
+
+
+def _mlmodel(folder: Path, uri: str) -> dict[str, Any]:
+    """The MLmodel file as data; refused unless it describes a native closeprob model."""
+    try:
+        meta = yaml.safe_load((folder / "MLmodel").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ModelNotFoundError(
+            f"model {uri!r} is not a closeprob model (its MLmodel file is unreadable: "
+            f"{type(exc).__name__}); it was not loaded"
+        ) from None
+    meta = meta if isinstance(meta, dict) else {}
+    metadata = meta.get("metadata") or {}
+    if metadata.get(FORMAT_KEY) == FORMAT:
+        return meta
+    found = meta.get("flavors")
+    flavors: dict[str, Any] = found if isinstance(found, dict) else {}
+    pyfunc = flavors.get("python_function")
+    if (
+        isinstance(pyfunc, dict)
+        and pyfunc.get("python_model")
+        and set(flavors) == {"python_function"}
+    ):
+        release = metadata.get(CLOSEPROB_MARK) or "0.1"
+        raise LegacyModelError(
+            f"model {uri!r} was registered by an earlier closeprob release (a pickled "
+            f"python_model, closeprob_version {release!r}), which this closeprob does not "
+            "load (unpickling runs code). If you trust the registry it came from, rebuild it "
+            f"once as a native model: `closeprob migrate-model {uri} --trust-pickle`, then "
+            "promote the new version"
+        )
+    kinds = "/".join(sorted(flavors)) or "unknown"
+    raise ModelNotFoundError(
+        f"model {uri!r} is not a closeprob close-probability model (it is a {kinds} model); "
+        "it was not loaded. Pass --model a model registered by `closeprob train`"
+    )
+
+
+class LegacyModelError(ModelNotFoundError):
+    """A model registered by closeprob 0.1 or 0.2 (a pickle): `closeprob migrate-model`."""
+
+
+def _not_loadable(uri: str, exc: BaseException) -> ModelNotFoundError:
+    first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    name = registered_name(uri)
+    return ModelNotFoundError(
+        f"model {uri!r} could not be loaded from {tracking_uri()} ({first_line}); "
+        "run `make train` first (with the same config or NAME), or pass --model with "
+        f"an existing URI (models:/{name}@champion, models:/{name}/3, runs:/<id>/model)"
+    )
+
+
+def parse_version(text: str) -> int:
+    """A registry version number as written by a user ('2', '02'); refused otherwise."""
+    try:
+        number = int(str(text).strip())
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise CloseprobError(f"version {text!r} is not a registry version (a whole number ≥ 1)")
+    return number
 
 
 def check_model_matches(model: CloseModel, deals: pd.DataFrame, source: str) -> None:
@@ -323,6 +406,11 @@ def judge_challenger(
         return Challenge(Decision(True, "no champion before: the first model becomes champion"), {})
     try:
         old = champion_metrics(result, dataset, config)
+    except ModelNotFoundError as exc:  # gone, changed, or an earlier release's pickle
+        reason = (
+            f"champion version {current} cannot be loaded, so the new model replaces it ({exc})"
+        )
+        return Challenge(Decision(True, reason), {})
     except CloseprobError as exc:
         reason = f"champion version {current} cannot score this data ({exc})"
         return Challenge(Decision(False, reason), {})
@@ -348,60 +436,3 @@ def log_challenge(challenge: Challenge) -> None:
     if challenge.implausible is not None:
         tags["implausible"] = challenge.implausible
     mlflow.set_tags(tags)
-
-
-def set_champion(name: str, version: str) -> str | None:
-    """Point `champion` at `version`, remembering the one it replaces for --rollback.
-
-    The history is a tag on the new champion's version, written before the alias moves: a kill
-    between the two leaves the alias, and the tag of the version it points at, as they were.
-    """
-    client = MlflowClient()
-    try:
-        client.get_model_version(name, version)
-    except MlflowException:
-        raise CloseprobError(f"registered model {name!r} has no version {version!r}") from None
-    previous = alias_versions(name).get(CHAMPION)
-    if previous is not None and previous != version:
-        client.set_model_version_tag(name, version, PREVIOUS_CHAMPION_TAG, previous)
-    client.set_registered_model_alias(name, CHAMPION, version)
-    return previous
-
-
-def rollback_champion(name: str) -> tuple[str, str]:
-    """Point `champion` back at the version it replaced last; (from, to)."""
-    mlflow.set_tracking_uri(tracking_uri())
-    client = MlflowClient()
-    try:
-        model = client.get_registered_model(name)
-    except MlflowException:
-        raise CloseprobError(
-            f"registered model {name!r} not found; run `make train` first"
-        ) from None
-    current = {k: str(v) for k, v in model.aliases.items()}.get(CHAMPION)
-    if current is None:
-        raise CloseprobError(f"{name!r} has no champion to roll back from")
-    previous = client.get_model_version(name, current).tags.get(PREVIOUS_CHAMPION_TAG)
-    if previous is None:  # closeprob 0.1 kept the history on the registered model
-        legacy = model.tags.get(PREVIOUS_CHAMPION_TAG)
-        previous = legacy if legacy != current else None
-    if previous is None:
-        raise CloseprobError(f"{name!r} has no earlier champion to roll back to")
-    set_champion(name, previous)
-    return current, previous
-
-
-def promote_version(name: str, version: str) -> str | None:
-    mlflow.set_tracking_uri(tracking_uri())
-    return set_champion(name, version)
-
-
-def run_promote(config: Config, version: str | None, rollback: bool) -> None:
-    """The `promote` job: champion by hand, or back to the previous one."""
-    name = config.registered_model
-    if rollback:
-        current, previous = rollback_champion(name)
-        log.info(f"{name}: champion rolled back from version {current} to {previous}")
-    elif version is not None:
-        before = promote_version(name, version)
-        log.info(f"{name}: champion is now version {version} (was {before or 'none'})")

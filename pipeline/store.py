@@ -102,9 +102,66 @@ def _check_sqlite(uri: str, database: Path, create: bool) -> None:
             connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
             connection.execute("BEGIN IMMEDIATE")  # a write lock, released at once: no write
             connection.rollback()
+            unfinished = unfinished_tables(connection)
     except sqlite3.Error as exc:
         raise StoreError(_explain(uri, exc)) from None
+    if unfinished is not None:
+        _check_half_created(uri, database, unfinished)
     _check_folder(uri, database.parent)
+
+
+# Tables every store made by MLflow 3 has; one missing means its creation did not finish.
+CORE_TABLES = {
+    "experiments",
+    "runs",
+    "registered_models",
+    "model_versions",
+    "registered_model_aliases",
+    "logged_models",
+}
+
+
+def unfinished_tables(connection: sqlite3.Connection) -> str | None:
+    """Why a SQLite store's tables look half-made (MLflow's creation or migration was killed),
+    or None: a migration's temporary table left behind, no schema version, core tables
+    missing. An empty file is a store MLflow has not started (it makes it whole)."""
+    tables = {
+        row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+    }
+    if not tables:
+        return None
+    leftover = sorted(t for t in tables if t.startswith("_alembic_tmp_"))
+    if leftover:
+        return f"a migration's temporary table {leftover[0]!r} is left behind"
+    if "alembic_version" not in tables:
+        return "it has no schema version (alembic_version)"
+    if connection.execute("SELECT count(*) FROM alembic_version").fetchone()[0] == 0:
+        return "its schema version (alembic_version) is empty"
+    missing = sorted(CORE_TABLES - tables)
+    if missing:
+        return f"tables {missing} are missing"
+    return None
+
+
+def _check_half_created(uri: str, database: Path, why: str) -> None:
+    """A store whose tables look half-made is opened by MLflow once (under the creation lock:
+    it finishes what it can); if that fails, one line that says what happened and what to do.
+    """
+    from mlflow import MlflowClient
+
+    with open(f"{database}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+        except Exception as exc:  # MLflow, alembic and SQLAlchemy each raise their own types
+            raise StoreError(
+                f"tracking store {uri} was left half-created ({why}; MLflow cannot open it: "
+                f"{_first_line(exc, 120)}): a job was probably killed while it made the "
+                f"store's tables. Move it aside (mv {database} {database}.broken) and run "
+                "again; a new store is made"
+            ) from None
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _check_folder(uri: str, folder: Path) -> None:

@@ -325,9 +325,7 @@ def training_artifacts(result: TrainingResult) -> TrainingArtifacts:
     from closeprob.pipeline.runs import TrainingArtifacts
 
     model = result.model
-    importance = pd.Series(
-        model.booster.booster_.feature_importance("gain"), index=model.feature_names
-    )
+    importance = pd.Series(model.trees.feature_importance("gain"), index=model.feature_names)
     described = feature_descriptions(model.spec)
     table = pd.DataFrame(
         {
@@ -403,15 +401,16 @@ def run_train(config: Config, engine: str = "local") -> None:
 
     With `engine` "spark" the snapshot × deal feature table is built on Spark (and kept as
     Parquet); LightGBM fits on the driver from it."""
+    from closeprob.pipeline.champion import publish_version
     from closeprob.pipeline.dataset import ensure_data, load_dataset
     from closeprob.pipeline.evaluate import evaluate_policies, model_policies, oracle_metrics
     from closeprob.pipeline.registry import (
+        LoggedModel,
         alias_versions,
         comparison_metrics,
         judge_challenger,
         log_challenge,
         log_model,
-        publish_version,
     )
     from closeprob.pipeline.report import print_training_report
     from closeprob.pipeline.runs import (
@@ -447,15 +446,16 @@ def run_train(config: Config, engine: str = "local") -> None:
     tags |= {"trained_through": result.trained_through, "calibrated_on": result.calibrated_on}
     if implausible is not None:
         tags["implausible"] = implausible
-    logged: dict[str, str] = {}
+    logged: dict[str, LoggedModel] = {}
+    published: dict[str, str] = {}
 
     def log_extra() -> None:
-        logged["model_uri"] = log_model(result.model, result.value_model, example.head(5))
+        logged["model"] = log_model(result.model, result.value_model, example.head(5))
         log_challenge(challenge)
 
     def publish() -> None:
-        logged["version"] = publish_version(
-            logged["model_uri"], config.registered_model, challenge, (description, tags)
+        published["version"] = publish_version(
+            logged["model"], config.registered_model, challenge, (description, tags)
         )
 
     run_id = log_training_run(
@@ -468,7 +468,7 @@ def run_train(config: Config, engine: str = "local") -> None:
         log_extra,
         publish,
     )
-    model_version = logged["version"]
+    model_version = published["version"]
     aliases = sorted(
         (a for a, v in alias_versions(config.registered_model).items() if v == model_version),
         reverse=True,

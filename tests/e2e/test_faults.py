@@ -340,3 +340,25 @@ def test_the_mlflow_ui_binds_to_localhost_only() -> None:
     assert len(sources) > 10
     exposed = [str(p.relative_to(ROOT)) for p in sources if "0.0.0.0" in p.read_text()]
     assert exposed == []
+
+
+@pytest.mark.slow
+def test_an_unloadable_champion_never_blocks_a_healthy_challenger(
+    store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The champion's booster no longer matches what was registered: the next training
+    promotes its model and says why."""
+    import json
+
+    from closeprob.pipeline.model_artifact import DIGESTS_TAG
+
+    client = store.client()
+    digests = json.loads(client.get_model_version(MODEL, "1").tags[DIGESTS_TAG])
+    digests["artifacts/closeprob/booster.txt"] = "0" * 64
+    client.set_model_version_tag(MODEL, "1", DIGESTS_TAG, json.dumps(digests))
+    assert main(["train", "--config", str(store.config)]) == 0
+    assert _aliases(client) == {"champion": "2", "challenger": "2"}
+    reason = _training_runs(client)[0].data.tags["promotion.reason"]
+    assert reason.startswith("champion version 1 cannot be loaded, the new model replaces it")
+    assert "booster.txt was modified after registration" in reason
+    assert "version 2 promoted to champion" in capsys.readouterr().out

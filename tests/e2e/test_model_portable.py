@@ -1,5 +1,8 @@
 """A registered model loads and scores where closeprob is not installed: a fresh virtualenv
-built only from the model's own requirements.txt (pip's cache makes the build quick)."""
+built only from the model's own requirements.txt (pip's cache makes the build quick). What such
+an environment needs: the model's requirements (closeprob's dependencies, pinned) and the
+closeprob code it carries (MLflow `code_paths`), which its pyfunc (`pyfunc_model.py`, logged as
+code) uses to read the JSON and LightGBM text in `load_context`. Nothing is unpickled."""
 
 from __future__ import annotations
 
@@ -59,17 +62,19 @@ def test_the_model_carries_closeprobs_code_and_every_runtime_requirement(
     code = model_dir / "code" / "closeprob"
     for module in (
         "__init__.py",
-        "pipeline/registry.py",
+        "pipeline/model_artifact.py",
         "models/classifier.py",
-        "features/build.py",
+        "models/native.py",
     ):
         assert (code / module).is_file(), module
+    assert (model_dir / "pyfunc_model.py").is_file()
     assert not list(code.rglob("__pycache__"))
+    assert not list(model_dir.rglob("*.pkl"))
     required = {
         line.split("==")[0] for line in (model_dir / "requirements.txt").read_text().splitlines()
     }
     assert {"mlflow", "lightgbm", "scikit-learn", "pandas", "pydantic", "pyyaml"} <= required
-    assert "cloudpickle" in required and "closeprob" not in required
+    assert "cloudpickle" not in required and "closeprob" not in required
 
 
 @pytest.mark.slow

@@ -101,10 +101,9 @@ def test_a_model_pickled_before_the_family_existed_reads_no_market_features() ->
     from pathlib import Path
 
     from closeprob.features.registry import feature_descriptions
-    from closeprob.pipeline.registry import load_registered_model
+    from closeprob.pipeline.migrate import unpickle_legacy
 
     fixture = Path(__file__).resolve().parents[1] / "fixtures" / "model_closeprob_0_1" / "model"
-    close = load_registered_model(str(fixture)).close
-    assert "market_window_days" not in vars(close.spec)
+    close, _ = unpickle_legacy(fixture / "python_model.pkl")
     assert close.spec.market_window_days == 0
     assert list(feature_descriptions(close.spec)) == close.feature_names

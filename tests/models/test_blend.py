@@ -3,8 +3,6 @@ blended score, a weight of 1 that is today's booster, and a weight chosen on val
 
 from __future__ import annotations
 
-import pickle
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,6 +12,7 @@ from hypothesis import strategies as st
 from closeprob.features.spec import FeatureSpec
 from closeprob.models.baselines import fit_logistic, logistic_contributions, logistic_logit
 from closeprob.models.classifier import CloseModel, encode_features, fit_categories
+from closeprob.models.native import booster_text, close_model_document, close_model_from_document
 from closeprob.models.training import (
     BLEND_WEIGHTS,
     calibrate_booster,
@@ -81,7 +80,7 @@ def test_the_blended_raw_score_is_the_weighted_sum_of_the_two_log_odds() -> None
     encoded = model.encode(features)
     assert model.linear is not None
     booster = model.booster.predict(encoded, raw_score=True)
-    linear = logistic_logit(model.linear, encoded, ["kind"])
+    linear = model.linear.logit(encoded)
     np.testing.assert_allclose(model.raw_score(encoded), 0.3 * booster + 0.7 * linear)
 
 
@@ -160,17 +159,10 @@ def test_the_blend_weight_is_chosen_without_the_calibration_and_test_labels() ->
         assert fit_evaluated_model(features, shuffled, *args).blend_weight == chosen.blend_weight
 
 
-def test_a_blended_model_pickles_and_scores_the_same() -> None:
+def test_a_blended_model_read_back_from_its_documents_scores_exactly_the_same() -> None:
     model, features = _blend(0.6)
-    again = pickle.loads(pickle.dumps(model))
+    again = close_model_from_document(close_model_document(model), booster_text(model.booster))
     assert again.blend_weight == 0.6
     np.testing.assert_array_equal(again.predict_proba(features), model.predict_proba(features))
-
-
-def test_a_model_pickled_before_the_linear_part_scores_with_its_booster_alone() -> None:
-    model, features = _blend(1.0)
-    state = {k: v for k, v in vars(model).items() if k not in ("linear", "blend_weight")}
-    legacy = CloseModel.__new__(CloseModel)
-    legacy.__setstate__(state)
-    assert legacy.linear is None and legacy.blend_weight == 1.0
-    np.testing.assert_array_equal(legacy.predict_proba(features), model.predict_proba(features))
+    encoded = model.encode(features)
+    np.testing.assert_array_equal(again.contributions(encoded), model.contributions(encoded))

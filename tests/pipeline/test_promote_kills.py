@@ -1,15 +1,19 @@
 """`promote` and the train job's publication write the registry in an order that any kill
-leaves rollback-correct: a failure is injected after each registry write in turn, then
-`promote --rollback` must go back to the champion before the current one, never "from
-version N to N". One real SIGKILL, between the tag write and the alias move, too."""
+leaves rollback-correct (the history tag before the alias on a promotion): a failure is
+injected after each registry write in turn, then `promote --rollback` must go back to the
+champion before the current one, never "from version N to N". One real SIGKILL, between the
+tag write and the alias move, too."""
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import mlflow
@@ -17,28 +21,45 @@ import pytest
 from mlflow import MlflowClient
 
 from closeprob.models.promotion import Decision
+from closeprob.pipeline.champion import publish_version
 from closeprob.pipeline.cli import main
-from closeprob.pipeline.registry import Challenge, publish_version
+from closeprob.pipeline.model_artifact import DIGESTS_TAG
+from closeprob.pipeline.registry import Challenge, LoggedModel
+from tests.conftest import store_uri
+from tests.pipeline.native_models import register_versions
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "close-probability"
 CONFIG = ROOT / "configs" / "default.yaml"
 WRITES = ("set_model_version_tag", "set_registered_model_alias", "set_registered_model_tag")
-LEGACY = ROOT / "tests" / "fixtures" / "model_closeprob_0_1" / "model"
 
 
 class Killed(BaseException):
     """A kill -9 stand-in: nothing after it runs, no handler catches it."""
 
 
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store with versions 1, 2, 3 of a tiny native model (made once per module)."""
+    folder = tmp_path_factory.mktemp("registry")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", store_uri(folder))
+        patch.setenv("MLFLOW_REGISTRY_URI", store_uri(folder))
+        patch.chdir(folder)
+        mlflow.set_tracking_uri(store_uri(folder))
+        register_versions(3)
+    return folder / "mlflow.db"
+
+
 @pytest.fixture()
-def registry(mlflow_sandbox: str) -> Iterator[MlflowClient]:
-    """Versions 1, 2, 3; champion history 1 → 2 made by `promote`."""
+def registry(mlflow_sandbox: str, template: Path) -> Iterator[MlflowClient]:
+    """Versions 1, 2, 3 (a copy of the template store); champion history 1 → 2 made by
+    `promote`."""
+    database = Path(mlflow_sandbox.removeprefix("sqlite:///"))
+    with closing(sqlite3.connect(template)) as source, closing(sqlite3.connect(database)) as copy:
+        source.backup(copy)
     mlflow.set_tracking_uri(mlflow_sandbox)
     client = MlflowClient(tracking_uri=mlflow_sandbox, registry_uri=mlflow_sandbox)
-    client.create_registered_model(MODEL)
-    for _ in range(3):
-        client.create_model_version(MODEL, source=str(LEGACY))
     assert main(["promote", "--config", str(CONFIG), "--version", "1"]) == 0
     assert main(["promote", "--config", str(CONFIG), "--version", "2"]) == 0
     yield client
@@ -76,12 +97,18 @@ def test_a_promote_killed_after_any_write_leaves_a_history_that_rolls_back_corre
         with pytest.raises(Killed):
             main(["promote", "--config", str(CONFIG), "--version", "3"])
     champion = _champion(registry)
-    assert champion == ("2" if done == ["set_model_version_tag"] else "3")
+    assert champion == ("2" if done == ["set_registered_model_tag"] else "3")
     capsys.readouterr()
     assert main(["promote", "--config", str(CONFIG), "--rollback"]) == 0
     expected = {"2": "from version 2 to 1", "3": "from version 3 to 2"}[champion]
     assert expected in capsys.readouterr().out
     assert _champion(registry) == {"2": "1", "3": "2"}[champion]
+
+
+def _logged(client: MlflowClient) -> LoggedModel:
+    """The model behind version 1, as the train job has it before registering."""
+    version = client.get_model_version(MODEL, "1")
+    return LoggedModel(version.source, json.loads(version.tags[DIGESTS_TAG]))
 
 
 @pytest.mark.parametrize("step", [1, 2, 3])
@@ -96,7 +123,7 @@ def test_a_train_publication_killed_after_any_write_leaves_a_history_that_rolls_
     with monkeypatch.context() as patch:
         done = _kill_after_write(patch, step)
         with pytest.raises(Killed):
-            publish_version(str(LEGACY), MODEL, promoted)
+            publish_version(_logged(registry), MODEL, promoted)
     aliases = {k: str(v) for k, v in registry.get_registered_model(MODEL).aliases.items()}
     assert aliases["champion"] in {"2", "4"}
     assert (aliases["champion"] == "4") == (
@@ -159,7 +186,8 @@ def test_a_promote_killed_9_between_the_tag_and_the_alias_rolls_back_correctly(
     finally:
         process.kill()
         process.wait(timeout=60)
-    assert registry.get_model_version(MODEL, "3").tags.get("previous_champion") == "2"
+    history = registry.get_registered_model(MODEL).tags["champion_history"]
+    assert json.loads(history) == [1, 2, 3]
     assert _champion(registry) == "2"
     capsys.readouterr()
     assert main(["promote", "--config", str(CONFIG), "--rollback"]) == 0

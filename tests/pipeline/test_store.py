@@ -195,3 +195,29 @@ def test_backtest_and_results_runs_end_killed_or_failed_like_train_runs(
         (run,) = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
         assert run.info.status == status
         assert ("error" in run.data.tags) == (status == "FAILED")
+
+
+HALF_CREATED = ROOT / "tests" / "fixtures" / "half_created_store.sql"
+
+
+@pytest.mark.usefixtures("no_training")
+@pytest.mark.parametrize("command", ["train", "promote"])
+def test_a_store_left_half_created_by_a_killed_first_train_is_detected_with_advice(
+    command: str,
+    crm: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The fixture is the schema a real `kill -9` left while MLflow migrated a new store
+    (tables of an old revision and a migration's temporary table): MLflow fails on it for
+    ever ('table _alembic_tmp_latest_metrics already exists')."""
+    database = _store(tmp_path, monkeypatch)
+    with closing(sqlite3.connect(database)) as connection:
+        connection.executescript(HALF_CREATED.read_text())
+    flags = ["--version", "1"] if command == "promote" else []
+    assert main([command, "--config", str(crm), *flags]) == 2
+    error = _one_line_error(capsys)
+    assert f"tracking store sqlite:///{database} was left half-created" in error
+    assert "temporary table '_alembic_tmp_latest_metrics' is left behind" in error
+    assert f"mv {database} {database}.broken" in error
