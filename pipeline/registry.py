@@ -62,6 +62,9 @@ from closeprob.pipeline.train import TrainingResult
 log = logging.getLogger(__name__)
 
 CHAMPION, CHALLENGER = "champion", "challenger"
+# MLflow's error codes for "no such model, version or alias" (an unknown alias is
+# INVALID_PARAMETER_VALUE); any other code (permission, a failing store) is an error.
+ABSENT = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}
 
 CLOSEPROB_MARK = "closeprob_version"  # MLmodel metadata: the closeprob that logged the model
 PYFUNC_MODEL = Path(__file__).with_name("pyfunc_model.py")  # the pyfunc, logged as code
@@ -211,7 +214,11 @@ def load_registered_model(uri: str) -> LoadedModel:
     with tempfile.TemporaryDirectory(prefix="closeprob-model-") as folder_name:
         try:
             local = Path(mlflow.artifacts.download_artifacts(source, dst_path=folder_name))
-        except (MlflowException, OSError) as exc:
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                raise  # a registry or artifact store failure is not "no such model"
+            raise _not_loadable(uri, exc) from None
+        except OSError as exc:
             raise _not_loadable(uri, exc) from None
         native = read_checked(local, uri, registered)
     return LoadedModel(native.close, native.value, uri, version, native.parts)
@@ -256,7 +263,7 @@ def registry_version(uri: str) -> tuple[str, str | None]:
             name, _, number = name_part.rpartition("/")
             found = client.get_model_version(name, str(parse_version(number)))
     except MlflowException as exc:
-        if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+        if exc.error_code not in ABSENT:
             raise
         raise _not_loadable(uri, exc) from None
     return str(found.version), found.tags.get(DIGESTS_TAG)
@@ -278,6 +285,11 @@ def read_checked(folder: Path, uri: str, registered: str | None) -> NativeModel:
 
 def _mlmodel(folder: Path, uri: str) -> dict[str, Any]:
     """The MLmodel file as data; refused unless it describes a native closeprob model."""
+    if not (folder / "MLmodel").is_file():
+        raise ModelNotFoundError(
+            f"model {uri!r} has no MLmodel file (its files are gone from the artifact store, "
+            "or it is not a model); it was not loaded"
+        )
     try:
         meta = yaml.safe_load((folder / "MLmodel").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
