@@ -87,6 +87,7 @@ def close_model_from_state(state: dict[str, Any]) -> CloseModel:
         calibration_method=state["calibration_method"],
         linear=part,
         blend_weight=weight if part is not None else 1.0,
+        reference=state.get("reference"),
     )
 
 

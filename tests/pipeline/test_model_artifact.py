@@ -12,6 +12,7 @@ import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 
 import mlflow
@@ -255,3 +256,13 @@ def test_an_unreadable_model_file_with_matching_checksums_is_one_clear_error(
         ModelNotFoundError, match=re.escape("its files are not a readable closeprob model")
     ):
         read_model_files(tmp_path / "files", "models:/x/1")
+
+
+def test_the_health_reference_travels_as_its_own_checksummed_file(tmp_path: Path) -> None:
+    model, value, _ = tiny_model()
+    reference = {"schema": 1, "trained_through": "2024-10-01", "bins": {"a": [0.0, 1.0]}}
+    digests = write_model_files(tmp_path / "files", replace(model, reference=reference), value)
+    assert "parts/health_reference.json" in digests
+    again = read_model_files(tmp_path / "files")
+    assert again.close.reference == reference
+    assert again.parts == {}
