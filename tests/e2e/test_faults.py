@@ -359,6 +359,6 @@ def test_an_unloadable_champion_never_blocks_a_healthy_challenger(
     assert main(["train", "--config", str(store.config)]) == 0
     assert _aliases(client) == {"champion": "2", "challenger": "2"}
     reason = _training_runs(client)[0].data.tags["promotion.reason"]
-    assert reason.startswith("champion version 1 cannot be loaded, the new model replaces it")
+    assert reason.startswith("champion version 1 cannot be loaded, so the new model replaces it")
     assert "booster.txt was modified after registration" in reason
     assert "version 2 promoted to champion" in capsys.readouterr().out
