@@ -74,13 +74,14 @@ def _benchmark_columns(
 ) -> dict[str, np.ndarray]:
     log, as_of = timeline.log, timeline.queries.as_of
     windows = [(0.0, float(days)) for days in BENCHMARK_WINDOWS]
-    type_counts = {t: timeline.counts(log.event_type == t, windows) for t in event_types}
+    # Types compared case-folded, as the pipeline's features compare them.
+    type_counts = {t: timeline.counts(log.event_type == t.casefold(), windows) for t in event_types}
     distinct = BENCHMARK_WINDOWS.index(DISTINCT_WINDOW)
     present = [type_counts[t][distinct] > 0 for t in event_types]
     present += [
         timeline.count(log.event_type == t, 0, DISTINCT_WINDOW) > 0
         for t in log.event_type.categories
-        if t not in event_types
+        if t not in {e.casefold() for e in event_types}
     ]
     columns = {
         "deal_age_days": (as_of - created_at) / SECONDS_PER_DAY,

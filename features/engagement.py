@@ -18,7 +18,7 @@ def window_counts(timeline: Timeline, spec: FeatureSpec) -> pd.DataFrame:
         "outbound": log.direction == "outbound",
     }
     for event_type in spec.event_types:
-        subsets[f"n_{slug(event_type)}"] = log.event_type == event_type
+        subsets[f"n_{slug(event_type)}"] = log.event_type == event_type.casefold()
     windows = [(0.0, float(days)) for days in spec.windows_days]
     by_subset = {prefix: timeline.counts(mask, windows) for prefix, mask in subsets.items()}
     # Keep the registry's order: per window, touches/inbound/outbound first, then types.
@@ -70,7 +70,7 @@ def distinct_types_in_window(
         column = f"n_{slug(name)}_{days}d"
         if column in counts:
             total += counts[column].to_numpy() > 0
-            counted.add(name)
+            counted.add(name.casefold())
     for code, name in enumerate(event_type.categories):
         if name not in counted:
             total += timeline.count(event_type.codes == code, 0, days) > 0

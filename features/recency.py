@@ -36,5 +36,5 @@ def recency_features(
 
 def _money_before(timeline: Timeline, stage_type: str) -> np.ndarray:
     log = timeline.log
-    money = np.where(log.event_type == stage_type, np.nan, log.value)
+    money = np.where(log.event_type == stage_type.casefold(), np.nan, log.value)
     return timeline.total(money)

@@ -45,8 +45,14 @@ def select_event_types(
     period a model is evaluated on. Ties break alphabetically; types whose slugs collide keep
     the more frequent one.
     """
-    past = interactions.loc[interactions["occurred_at"] < before, "type"].dropna()
-    counts = past.astype(str).value_counts()
+    past = interactions.loc[interactions["occurred_at"] < before, "type"].dropna().astype(str)
+    # Counted case-folded, as features compare types ('Email' and 'EMAIL' are one type), each
+    # named by its most frequent spelling.
+    spellings = past.str.strip().value_counts().sort_index()
+    spellings = spellings.sort_values(ascending=False, kind="stable")
+    folded = spellings.index.str.casefold()
+    named = pd.Series(spellings.index, index=folded).groupby(level=0).first()
+    counts = spellings.groupby(folded).sum().rename(index=named.to_dict())
     ranked = sorted(
         ((str(name), count) for name, count in counts.items()), key=lambda item: (-item[1], item[0])
     )

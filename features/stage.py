@@ -18,7 +18,7 @@ def stage_features(timeline: Timeline, created_at: np.ndarray, stage_type: str) 
     if len(log.keys) == 0:
         age = (as_of - created_at) / SECONDS_PER_DAY
         return pd.DataFrame({"current_stage": np.full(len(age), np.nan), "days_in_stage": age})
-    position, exists = timeline.last(log.event_type == stage_type)
+    position, exists = timeline.last(log.event_type == stage_type.casefold())
     entered = np.where(exists, log.keys[position] % SPAN, created_at)
     return pd.DataFrame(
         {

@@ -22,7 +22,9 @@ def stage_history_features(
     `stage_moves_30d`, stage changes in [as_of − 30 days, as_of); `stage_moved_back`, 1 if any
     stage change before `as_of` went to a lower stage than the one before it, else 0. Events at
     or after `as_of` are never read."""
-    stages = interactions[(interactions["type"] == stage_type) & interactions["value"].notna()]
+    # Types compared case-folded, as the timeline compares them.
+    kind = interactions["type"].astype("str").str.strip().str.casefold()
+    stages = interactions[(kind == stage_type.casefold()) & interactions["value"].notna()]
     deal_ids = pd.Index(pd.unique(snapshots["deal_id"]))
     code = deal_ids.get_indexer(pd.Index(stages["deal_id"]))
     stages = stages[code >= 0]

@@ -124,6 +124,8 @@ def index_events(
             missing = np.full(len(order), -1, dtype=np.int8)
             return pd.Categorical.from_codes(missing, categories=pd.Index([], dtype="str"))
         column = as_categorical(interactions[name])
+        if name == "type":
+            column = casefold_categories(column)
         codes = column.codes[known][order]
         return pd.Categorical.from_codes(codes, dtype=column.dtype)
 
@@ -160,6 +162,17 @@ def sort_order(keys: np.ndarray, parts: int) -> np.ndarray:
 
     with ThreadPoolExecutor(parts) as pool:
         return np.concatenate(list(pool.map(sort_part, range(len(cuts) + 1))))
+
+
+def casefold_categories(column: pd.Categorical) -> pd.Categorical:
+    """Interaction types compared case-folded ('EMAIL_OUT' is 'email_out'): spellings that
+    differ only by case become one category. Works on the categories, not on every row."""
+    folded = pd.Index(column.categories.astype("str")).str.strip().str.casefold()
+    if folded.equals(pd.Index(column.categories.astype("str"))):
+        return column
+    unique = pd.Index(pd.unique(folded))
+    mapping = np.append(unique.get_indexer(folded), -1).astype(np.int64)
+    return pd.Categorical.from_codes(mapping[column.codes], categories=unique)
 
 
 def as_categorical(values: pd.Series) -> pd.Categorical:
