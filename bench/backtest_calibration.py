@@ -13,10 +13,12 @@ import warnings
 from dataclasses import replace
 from pathlib import Path
 
-import closeprob.pipeline.backtest as backtest
+import closeprob.pipeline.jobs.backtest as backtest
 from closeprob.pipeline.config import load_config
-from closeprob.pipeline.dataset import ensure_data, load_dataset
-from closeprob.pipeline.train import TrainingResult, train_close_model
+from closeprob.pipeline.core import TrainingResult
+from closeprob.pipeline.dataset import load_dataset
+from closeprob.pipeline.jobs.generate import ensure_data
+from closeprob.pipeline.training import train_close_model
 
 
 def _evaluated_instead(dataset: object, config: object) -> TrainingResult:

@@ -32,9 +32,11 @@ from closeprob.models.training import (
     tree_count,
 )
 from closeprob.pipeline.config import load_config, named_columns
-from closeprob.pipeline.dataset import ensure_data, load_dataset
-from closeprob.pipeline.evaluate import PolicyScores, expected_values, row_values, test_metrics
-from closeprob.pipeline.train import fit_deal_value_model, prepare_training_data
+from closeprob.pipeline.core import PolicyScores
+from closeprob.pipeline.dataset import load_dataset
+from closeprob.pipeline.evaluation import expected_values, row_values, test_metrics
+from closeprob.pipeline.jobs.generate import ensure_data
+from closeprob.pipeline.training import fit_deal_value_model, prepare_training_data
 
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 

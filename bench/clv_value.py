@@ -26,9 +26,10 @@ import pandas as pd
 from closeprob.models.account_value import account_values_for_rows
 from closeprob.pipeline.account_values import value_source_metrics
 from closeprob.pipeline.config import load_config, named_columns
-from closeprob.pipeline.dataset import ensure_data, load_dataset
-from closeprob.pipeline.evaluate import row_values
-from closeprob.pipeline.train import train_close_model
+from closeprob.pipeline.dataset import load_dataset
+from closeprob.pipeline.evaluation import row_values
+from closeprob.pipeline.jobs.generate import ensure_data
+from closeprob.pipeline.training import train_close_model
 
 ROOT = Path(__file__).resolve().parents[1]
 

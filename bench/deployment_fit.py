@@ -24,8 +24,9 @@ from closeprob.models.classifier import CloseModel
 from closeprob.models.metrics import classification_metrics, deal_bootstrap
 from closeprob.models.training import tree_count
 from closeprob.pipeline.config import load_config
-from closeprob.pipeline.dataset import ensure_data, known_at, load_dataset
-from closeprob.pipeline.train import fit_deployed, fit_evaluated, prepare_training_data
+from closeprob.pipeline.dataset import known_at, load_dataset
+from closeprob.pipeline.jobs.generate import ensure_data
+from closeprob.pipeline.training import fit_deployed, fit_evaluated, prepare_training_data
 
 
 def auc_interval(deal_ids: np.ndarray, labels: np.ndarray, p: np.ndarray) -> tuple[float, float]:

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from closeprob.features.snapshots import data_end, open_deal_snapshots, snapshot_dates
+from closeprob.features.point_in_time import data_end
+from closeprob.features.snapshots import open_deal_snapshots, snapshot_dates
 from closeprob.pipeline.synthetic import generate_crm
 
 START, DAYS = "2023-01-01", 730

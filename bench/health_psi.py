@@ -27,8 +27,9 @@ from closeprob.models.health import (
     psi_noise_floor,
 )
 from closeprob.pipeline.config import load_config, named_columns
-from closeprob.pipeline.dataset import ensure_data, load_dataset
-from closeprob.pipeline.train import prepare_training_data
+from closeprob.pipeline.dataset import load_dataset
+from closeprob.pipeline.jobs.generate import ensure_data
+from closeprob.pipeline.training import prepare_training_data
 
 SIZES = (50, 100, 200, 400, 1000, 4000)
 DRAWS = 40

@@ -20,10 +20,12 @@ import pandas as pd
 
 from closeprob.models.promotion import untrusted_reason
 from closeprob.pipeline.config import load_config
-from closeprob.pipeline.dataset import Dataset, ensure_data, load_dataset
+from closeprob.pipeline.core import Dataset, PolicyScores
+from closeprob.pipeline.dataset import load_dataset
 from closeprob.pipeline.errors import TrainingDataError
-from closeprob.pipeline.evaluate import PolicyScores, oracle_metrics, test_intervals
-from closeprob.pipeline.train import train_close_model
+from closeprob.pipeline.evaluation import oracle_metrics, test_intervals
+from closeprob.pipeline.jobs.generate import ensure_data
+from closeprob.pipeline.training import train_close_model
 
 
 def subsample(dataset: Dataset, n: int, seed: int) -> Dataset:

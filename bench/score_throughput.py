@@ -46,12 +46,13 @@ import joblib
 import pandas as pd
 
 from closeprob.pipeline.config import Config, DataConfig, RankingConfig
-from closeprob.pipeline.dataset import Dataset, load_dataset
+from closeprob.pipeline.core import Dataset
+from closeprob.pipeline.dataset import load_dataset
 from closeprob.pipeline.io import write_table
-from closeprob.pipeline.predict import build_queue, default_as_of, reason_rows
 from closeprob.pipeline.registry import LoadedModel, check_model_matches
+from closeprob.pipeline.scoring import build_queue, default_as_of, reason_rows
 from closeprob.pipeline.synthetic import generate_crm
-from closeprob.pipeline.train import train_close_model
+from closeprob.pipeline.training import train_close_model
 
 ATTRIBUTES = ("industry", "company_size", "source", "region", "product")
 START = "2023-01-01"

@@ -14,10 +14,11 @@ import warnings
 
 from closeprob.models.metrics import classification_metrics
 from closeprob.pipeline.config import Config, parse_config
-from closeprob.pipeline.dataset import Dataset
-from closeprob.pipeline.evaluate import oracle_metrics
-from closeprob.pipeline.synthetic import generate_crm, oracle_close_probability
-from closeprob.pipeline.train import train_close_model
+from closeprob.pipeline.core import Dataset
+from closeprob.pipeline.evaluation import oracle_metrics
+from closeprob.pipeline.oracle import oracle_close_probability
+from closeprob.pipeline.synthetic import generate_crm
+from closeprob.pipeline.training import train_close_model
 
 
 def main(seeds: list[int]) -> None:

@@ -50,8 +50,9 @@ from closeprob.features.build import build_features
 from closeprob.features.snapshots import open_deal_snapshots, training_dates
 from closeprob.features.spec import FeatureSpec, select_event_types
 from closeprob.pipeline.config import Config, DataConfig, SparkConfig
-from closeprob.pipeline.dataset import Dataset, load_dataset
-from closeprob.pipeline.predict import (
+from closeprob.pipeline.core import Dataset
+from closeprob.pipeline.dataset import load_dataset
+from closeprob.pipeline.scoring import (
     default_as_of,
     explain_features,
     open_snapshots,

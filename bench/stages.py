@@ -27,7 +27,8 @@ from score_throughput import status_mib  # bench/: this script's folder is on sy
 from closeprob.models.training import tree_count
 from closeprob.pipeline.config import load_config
 from closeprob.pipeline.dataset import load_dataset
-from closeprob.pipeline.predict import (
+from closeprob.pipeline.registry import LoadedModel
+from closeprob.pipeline.scoring import (
     default_as_of,
     explain_features,
     open_snapshots,
@@ -37,8 +38,7 @@ from closeprob.pipeline.predict import (
     snapshot_features,
     with_reasons,
 )
-from closeprob.pipeline.registry import LoadedModel
-from closeprob.pipeline.train import (
+from closeprob.pipeline.training import (
     fit_deal_value_model,
     fit_deployed,
     fit_evaluated,

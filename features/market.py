@@ -7,7 +7,8 @@ takes a quiet August for stalled deals (measured on the built-in data: p_close 2
 in the late-summer backtest weeks against the generator's true probabilities; README
 "Activity relative to the market"). These features divide by the market's level at `as_of`:
 interactions in [as_of − days, as_of) by deals open at `as_of`, per open deal and day. Open
-means created before `as_of` and closed after it (or not yet), as for snapshot rows, so the
+means `point_in_time.open_at` (created before `as_of`, not closed before it), as for snapshot
+rows, so the
 level is the same whether the caller passes every interaction or only the open deals' (the
 batch job's), and the Spark engine sums per-bucket counts into the same figure.
 """
@@ -38,7 +39,7 @@ def open_deal_counts(deals: pd.DataFrame, dates: pd.DatetimeIndex) -> np.ndarray
     """Per date, the deals open at it."""
     created, closed = _lifetimes(deals)
     return np.array(
-        [int(((created < d) & (closed > d)).sum()) for d in _ns(dates, 0)], dtype=np.int64
+        [int(((created < d) & (closed >= d)).sum()) for d in _ns(dates, 0)], dtype=np.int64
     )
 
 
@@ -57,7 +58,7 @@ def window_event_counts(
     for date in _ns(dates, 0):
         start, stop = np.searchsorted(times, [date - days * NS_PER_DAY, date], side="left")
         window = codes[start:stop]
-        counts.append(int(((created[window] < date) & (closed[window] > date)).sum()))
+        counts.append(int(((created[window] < date) & (closed[window] >= date)).sum()))
     return np.array(counts, dtype=np.int64)
 
 

@@ -5,15 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-
-def data_end(deals: pd.DataFrame, interactions: pd.DataFrame) -> pd.Timestamp:
-    """The latest instant the data know about: the last creation, close or interaction."""
-    candidates = [
-        deals["created_at"].max(),
-        deals["closed_at"].max(),
-        interactions["occurred_at"].max(),
-    ]
-    return max(t for t in candidates if pd.notna(t))
+from closeprob.features.point_in_time import data_end, first_date_after, last_labelled_as_of
 
 
 def snapshot_dates(first: pd.Timestamp, last: pd.Timestamp, every_days: int) -> pd.DatetimeIndex:
@@ -35,24 +27,24 @@ def snapshot_dates(first: pd.Timestamp, last: pd.Timestamp, every_days: int) -> 
 def training_dates(
     deals: pd.DataFrame, interactions: pd.DataFrame, every_days: int, horizon_days: int
 ) -> pd.DatetimeIndex:
-    """Snapshot dates whose label window (as_of, as_of + horizon] lies inside the data."""
-    last_labelled = data_end(deals, interactions) - pd.Timedelta(days=horizon_days)
+    """Snapshot dates whose label window [as_of, as_of + horizon) lies inside the data."""
+    last_labelled = last_labelled_as_of(data_end(deals, interactions), horizon_days)
     return snapshot_dates(deals["created_at"].min(), last_labelled, every_days)
 
 
 def open_deal_snapshots(deals: pd.DataFrame, dates: pd.DatetimeIndex) -> pd.DataFrame:
     """One row per (deal_id, as_of) for every deal open at `as_of`.
 
-    Open means created before `as_of` and closed after it (or not yet): a deal closed exactly at
-    `as_of` is closed then, so every row's outcome, if any, falls in the label window
-    (as_of, as_of + horizon]. Vectorised with sorted searches over `dates`; rows come sorted by
-    as_of, then deal order.
+    Open as `point_in_time.open_at` says: created before `as_of` and not closed before it (a deal
+    closed exactly at `as_of` is still open then, its outcome in the label window [as_of,
+    as_of + horizon)). Vectorised with sorted searches over `dates`; rows come sorted by as_of,
+    then deal order.
     """
     dates = pd.DatetimeIndex(dates).sort_values().as_unit("ns")
     created = pd.DatetimeIndex(deals["created_at"]).as_unit("ns")
     closed = pd.DatetimeIndex(deals["closed_at"]).as_unit("ns")
-    first = dates.searchsorted(created, side="right")
-    stop = np.where(closed.isna(), len(dates), dates.searchsorted(closed, side="left"))
+    first = first_date_after(dates, created)
+    stop = np.where(closed.isna(), len(dates), first_date_after(dates, closed))
     counts = np.maximum(stop - first, 0)
     deal_pos = np.repeat(np.arange(len(deals)), counts)
     date_pos = (

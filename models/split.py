@@ -42,7 +42,7 @@ def split_dates(
     """Train | validation | calibration | embargo | test, by snapshot date.
 
     - test: the last `test_share` of dates;
-    - embargo: dates whose label window (as_of, as_of + horizon] reaches the first test date are
+    - embargo: dates whose label window [as_of, as_of + horizon) reaches the first test date are
       dropped, so every label used in fitting is known before the test period starts;
     - calibration: the last `calibration_share` of the remaining dates;
     - validation (early stopping only): the dates in the horizon before calibration (at least

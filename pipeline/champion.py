@@ -19,12 +19,11 @@ import mlflow
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from closeprob.pipeline.config import Config
+from closeprob.pipeline.challenge import Challenge
 from closeprob.pipeline.errors import CloseprobError, ModelNotFoundError
 from closeprob.pipeline.registry import (
     CHALLENGER,
     CHAMPION,
-    Challenge,
     LoggedModel,
     alias_versions,
     describe_version,
@@ -166,15 +165,3 @@ def _exists(name: str) -> bool:
             return False
         raise
     return True
-
-
-def run_promote(config: Config, version: str | None, rollback: bool) -> None:
-    """The `promote` job: champion by hand, or back to the previous one."""
-    name = config.registered_model
-    if rollback:
-        current, previous = rollback_champion(name)
-        log.info(f"{name}: champion rolled back from version {current} to {previous}")
-    elif version is not None:
-        new, before = promote_version(name, version)
-        was = "none" if before is None else f"version {before}"
-        log.info(f"{name}: champion is now version {new} (was {was})")

@@ -178,59 +178,68 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+NEEDS_DATA = ("train", "evaluate", "backtest")
+
+
 def _dispatch(args: argparse.Namespace, config: Config) -> None:
-    """Run the job module of `args.command` (imported here, so `--help` stays fast)."""
+    """Run the job module of `args.command` (imported here, so `--help` stays fast). The jobs
+    that read the configured data get it first if it is missing: the built-in CRM generated,
+    or a public data set imported (so a job itself never imports the generator)."""
+    if args.command in NEEDS_DATA:
+        from closeprob.pipeline.jobs.generate import ensure_data
+
+        ensure_data(config)
     if args.command == "check":
-        from closeprob.pipeline.check import run_check
+        from closeprob.pipeline.jobs.check import run_check
 
         run_check(config, args.purpose)
     elif args.command == "generate":
-        from closeprob.pipeline.dataset import run_generate
+        from closeprob.pipeline.jobs.generate import run_generate
 
         run_generate(config, args.out, args.force)
     elif args.command == "import":
-        from closeprob.pipeline.dataset import run_import
+        from closeprob.pipeline.jobs.generate import run_import
 
         run_import(args.name, args.source, args.out)
     elif args.command == "train":
-        from closeprob.pipeline.train import run_train
+        from closeprob.pipeline.jobs.train import run_train
 
         run_train(config, args.engine)
     elif args.command == "evaluate":
-        from closeprob.pipeline.evaluate import run_evaluate
+        from closeprob.pipeline.jobs.evaluate import run_evaluate
 
         run_evaluate(config, args.baselines)
     elif args.command == "backtest":
-        from closeprob.pipeline.backtest import run_backtest_job
+        from closeprob.pipeline.jobs.backtest import run_backtest_job
 
         every = args.retrain_every or config.backtest.retrain_every_weeks  # both are ≥ 1
         run_backtest_job(config, args.weeks, every)
     elif args.command == "promote":
-        from closeprob.pipeline.champion import run_promote
+        from closeprob.pipeline.jobs.promote import run_promote
 
         run_promote(config, args.version, args.rollback)
     elif args.command == "migrate-model":
-        from closeprob.pipeline.migrate import run_migrate_model
+        from closeprob.pipeline.jobs.migrate_model import run_migrate_model
         from closeprob.pipeline.registry import registered_name
 
         name = args.name or registered_name(args.uri, config.registered_model)
         run_migrate_model(args.uri, args.trust_pickle, name)
     elif args.command == "results":
-        from closeprob.pipeline.results import run_results
+        from closeprob.pipeline.jobs.results import run_results
 
         run_results(args.datasets)
     elif args.command == "history":
-        from closeprob.pipeline.history import run_history
+        from closeprob.pipeline.jobs.history import run_history
 
         run_history(config, args.deal_id, args.to)
     elif args.command == "predict":
-        from closeprob.pipeline.predict import run_predict
+        from closeprob.pipeline.jobs.predict import run_predict
 
         run_predict(
             config, args.as_of, args.model, args.out, args.engine, args.fail_on_drift, args.to
         )
     elif args.command == "monitor":
-        from closeprob.pipeline.monitor import run_monitor
+        from closeprob.pipeline.jobs.monitor import run_monitor
 
         run_monitor(config)
 

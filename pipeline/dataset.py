@@ -1,5 +1,5 @@
 """Where the data come from: the two input tables named by the config's `data:` section, read
-and validated; the built-in synthetic CRM (`generate` job); public data sets (`import` job)."""
+and validated into a `Dataset`, and the data as they stood at a time (`known_at`)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,11 @@ from typing import Literal
 
 import pandas as pd
 
-from closeprob.pipeline.config import Config, DataConfig
+from closeprob.features.point_in_time import closed_by, known_before
+from closeprob.pipeline.config import DataConfig
+from closeprob.pipeline.core import Dataset
 from closeprob.pipeline.errors import DataContractError
-from closeprob.pipeline.io import OutputError, read_table, write_table
+from closeprob.pipeline.io import read_table
 from closeprob.pipeline.plausibility import (
     listed_deals,
     plausible_deals,
@@ -38,13 +40,6 @@ from closeprob.pipeline.values import NumberFormat
 
 log = logging.getLogger(__name__)
 Purpose = Literal["train", "predict"]
-
-
-@dataclass(frozen=True)
-class Dataset:
-    deals: pd.DataFrame
-    interactions: pd.DataFrame
-    truth: pd.DataFrame | None
 
 
 @dataclass(frozen=True)
@@ -244,16 +239,16 @@ def _no_interactions(
 
 
 def known_at(dataset: Dataset, as_of: pd.Timestamp) -> Dataset:
-    """The data as they stood at `as_of`: deals created before it, closes and outcomes only if
-    they happened at or before it (a deal closed at `as_of` is not open then, as in
-    `open_deal_snapshots`), interactions before it. No truth file."""
-    deals = dataset.deals[dataset.deals["created_at"] < as_of]
-    closed_later = ~(deals["closed_at"] <= as_of)
+    """The data as they stood at `as_of` (`point_in_time`: dated before it is the past): deals
+    created before it, closes and outcomes only if before it (a deal closed exactly at `as_of`
+    is open then), interactions before it. No truth file."""
+    deals = dataset.deals[known_before(dataset.deals["created_at"], as_of)]
+    closed_later = ~closed_by(deals["closed_at"], as_of)
     deals = deals.assign(
         closed_at=deals["closed_at"].mask(closed_later),
         outcome=deals["outcome"].mask(closed_later),
     )
-    interactions = dataset.interactions[dataset.interactions["occurred_at"] < as_of]
+    interactions = dataset.interactions[known_before(dataset.interactions["occurred_at"], as_of)]
     return Dataset(deals=deals.reset_index(drop=True), interactions=interactions, truth=None)
 
 
@@ -261,10 +256,11 @@ def rows_after(dataset: Dataset, as_of: pd.Timestamp) -> str | None:
     """What is dated at or after `as_of` (creations, closes, interactions), counted with the
     first deal ids, or None when nothing is."""
     deals, events = dataset.deals, dataset.interactions
+    closes = deals["closed_at"]
     parts = {
-        "deals created": deals["deal_id"][deals["created_at"] >= as_of],
-        "closes": deals["deal_id"][deals["closed_at"] >= as_of],
-        "interactions": events["deal_id"][events["occurred_at"] >= as_of],
+        "deals created": deals["deal_id"][~known_before(deals["created_at"], as_of)],
+        "closes": deals["deal_id"][deals["closed_at"].notna() & ~closed_by(closes, as_of)],
+        "interactions": events["deal_id"][~known_before(events["occurred_at"], as_of)],
     }
     counted = [
         f"{len(ids):,} {what} (first deal_id: {first_ids(ids)})"
@@ -292,87 +288,3 @@ def _read_truth(path: Path) -> pd.DataFrame | None:
     truth = read_table(path)
     numeric = [c for c in truth.columns if c != "deal_id"]
     return truth.astype({c: float for c in numeric})
-
-
-def run_generate(config: Config, out: Path | None, force: bool = False) -> None:
-    """The `generate` job: the built-in synthetic CRM. Existing files are replaced only with
-    `force` (they may be a user's own data)."""
-    from closeprob.pipeline.synthetic import generate_crm
-
-    settings = config.generate
-    crm = generate_crm(
-        settings.n_deals, settings.n_interactions, settings.start, settings.days, config.seed
-    )
-    folder = out
-    targets = {
-        "deals": folder / "deals.csv" if folder else config.data.deals,
-        "interactions": folder / "interactions.csv" if folder else config.data.interactions,
-        "truth": folder / "truth.csv" if folder else (config.data.truth or Path("data/truth.csv")),
-    }
-    existing = [str(path) for path in targets.values() if path.exists()]
-    if existing and not force:
-        raise OutputError(
-            f"{', '.join(existing)}: already exist{'s' if len(existing) == 1 else ''}; "
-            "`generate` would overwrite them with synthetic data. Pass --force (make generate "
-            "FORCE=1) to replace them, or --out another folder"
-        )
-    write_table(crm.deals, targets["deals"])
-    write_table(crm.interactions, targets["interactions"])
-    write_table(crm.truth, targets["truth"])
-    still_open = int(crm.deals["closed_at"].isna().sum())
-    log.info(
-        f"generated {len(crm.deals):,} deals ({still_open:,} open at the end) "
-        f"and {len(crm.interactions):,} interactions "
-        f"from {settings.start} over {settings.days} days "
-        f"(seed {config.seed}) -> {targets['deals']}, {targets['interactions']}, {targets['truth']}"
-    )
-
-
-def run_import(name: str, source: Path | None, out: Path | None) -> tuple[Path, Path]:
-    from closeprob.pipeline.adapters import run_adapter, source_folder
-
-    source = source or source_folder(name)
-    adapted = run_adapter(name, source)
-    folder = out or Path("data") / name
-    deals_path, interactions_path = folder / "deals.parquet", folder / "interactions.parquet"
-    write_table(adapted.deals, deals_path)
-    write_table(adapted.interactions, interactions_path)
-    log.info(
-        f"imported {name}: {len(adapted.deals):,} deals, {len(adapted.interactions):,} "
-        f"interactions -> {deals_path}, {interactions_path}"
-    )
-    if adapted.settings is not None:
-        from closeprob.pipeline.adapters.crm_export import write_config
-
-        written = write_config(
-            folder, name, source, adapted.settings, deals_path, interactions_path
-        )
-        log.info(f"  config: {written} (closeprob check|train|predict --config {written})")
-    for note in adapted.notes:
-        log.info(f"  note: {note}")
-    return deals_path, interactions_path
-
-
-def import_fresh_export(config: Config) -> bool:
-    """With data.adapter and data.source (a team's CRM export, the nightly case): import the
-    export again into the deals table's folder, and say so."""
-    data = config.data
-    if data.adapter is None or data.source is None:
-        return False
-    log.info(f"importing {data.adapter} from {data.source}")
-    run_import(data.adapter, data.source, data.deals.parent)
-    return True
-
-
-def ensure_data(config: Config) -> None:
-    """Generate the built-in CRM, or import the configured public data set, when missing."""
-    if import_fresh_export(config):
-        return
-    if config.data.deals.exists():
-        return
-    if config.data.adapter is not None:
-        log.info(f"{config.data.deals} not found: importing {config.data.adapter} first")
-        run_import(config.data.adapter, None, config.data.deals.parent)
-    elif config.data.truth is not None:
-        log.info(f"{config.data.deals} not found: generating the built-in synthetic CRM first")
-        run_generate(config, None)

@@ -23,7 +23,7 @@ from closeprob.pipeline.config import HealthConfig
 from closeprob.pipeline.errors import DriftDetected
 
 if TYPE_CHECKING:
-    from closeprob.pipeline.dataset import Dataset
+    from closeprob.pipeline.core import Dataset
 
 log = logging.getLogger(__name__)
 SHOWN_FEATURES = 5  # features named in the drift warning

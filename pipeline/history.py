@@ -10,9 +10,7 @@ logged to MLflow.
 
 from __future__ import annotations
 
-import itertools
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -22,9 +20,7 @@ from closeprob.features.registry import feature_descriptions
 from closeprob.features.snapshots import open_deal_snapshots
 from closeprob.models.classifier import CloseModel
 from closeprob.models.ranker import format_value
-from closeprob.pipeline.config import Config
-from closeprob.pipeline.dataset import Dataset
-from closeprob.pipeline.errors import CloseprobError
+from closeprob.pipeline.core import Dataset
 
 log = logging.getLogger(__name__)
 HISTORY_COLUMNS = ["as_of", "model_version", "p_close", "tier", "rank", "expected_value"]
@@ -97,90 +93,3 @@ def why_changed(
     by_deal = pd.Series(texts, index=deal_ids.to_numpy())
     filled = queue["deal_id"].map(by_deal).fillna(queue["why_changed"]).astype(object)
     return queue.assign(why_changed=filled)
-
-
-def run_history(config: Config, deal_id: str, to: str | None) -> None:
-    """`closeprob history DEAL_ID`: p_close, tier and rank at each scoring, then what moved
-    the score between consecutive scorings."""
-    from closeprob.pipeline.scores_db import read_scores, resolve_scores_url
-
-    target = resolve_scores_url(to or config.predict.to, config.predict.out)
-    scores = read_scores(target, deal_id) if target is not None else pd.DataFrame()
-    source = f"table deal_scores in {target.shown}" if target is not None else ""
-    if scores.empty:
-        scores = logged_history(config.prediction_experiment, deal_id)
-        source = f"the queues logged to MLflow experiment {config.prediction_experiment!r}"
-    if scores.empty:
-        raise CloseprobError(
-            f"deal_id {deal_id!r}: never scored (no row in {source or 'a score table'}, none in "
-            f"the queues logged to {config.prediction_experiment!r}); check the id, or run "
-            "`closeprob predict` first"
-        )
-    scores = history_rows(scores)
-    log.info(f"deal {deal_id}: {len(scores)} scorings, from {source}\n")
-    money = {"p_close": "{:.3f}".format, "expected_value": "{:,.0f}".format}
-    log.info(scores.to_string(index=False, formatters=money))
-    if len(scores) > 1:
-        print_changes(config, deal_id, scores)
-
-
-def history_rows(scores: pd.DataFrame) -> pd.DataFrame:
-    """One row per scoring, oldest first: the latest write of each as_of day."""
-    rows = scores.assign(
-        as_of=pd.to_datetime(scores["as_of"], utc=True, format="ISO8601"),
-        **{c: pd.to_numeric(scores[c]) for c in ("p_close", "expected_value", "rank")},
-        model_version=scores["model_version"].astype(str),
-    )
-    rows = rows.sort_values("as_of", kind="stable")
-    day = rows["as_of"].dt.strftime("%Y-%m-%d")
-    return rows.assign(_day=day).drop_duplicates("_day", keep="last")[HISTORY_COLUMNS]
-
-
-def print_changes(config: Config, deal_id: str, scores: pd.DataFrame) -> None:
-    """Between each two scorings, the features whose contributions moved most (the current
-    champion's view of the deal's data at both dates)."""
-    from closeprob.pipeline.config import named_columns
-    from closeprob.pipeline.dataset import load_dataset
-    from closeprob.pipeline.registry import load_registered_model
-
-    dataset = load_dataset(config.data, named_columns(config), purpose="predict")
-    model = load_registered_model(config.model_uri).close
-    described = feature_descriptions(model.spec)
-    ids = pd.Series([deal_id])
-    log.info(f"\nWhy it changed (contributions of {config.model_uri} at each date):")
-    dates = list(scores["as_of"])
-    for before_at, now_at in itertools.pairwise(dates):
-        before, values_before = contributions_at(dataset, model, ids, before_at)
-        now, values_now = contributions_at(dataset, model, ids, now_at)
-        text = describe_changes(before, now, values_before, values_now, described, top=3)[0]
-        log.info(f"  {before_at.date()} → {now_at.date()}: {text or 'nothing moved'}")
-
-
-def logged_history(experiment: str, deal_id: str) -> pd.DataFrame:
-    """The deal's rows in every queue the FINISHED predict runs of `experiment` logged."""
-    import tempfile
-
-    import mlflow
-    from mlflow import MlflowClient
-
-    from closeprob.pipeline.io import read_table
-    from closeprob.pipeline.store import tracking_uri
-
-    mlflow.set_tracking_uri(tracking_uri())
-    client = MlflowClient()
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        return pd.DataFrame()
-    runs = client.search_runs([found.experiment_id], "attributes.status = 'FINISHED'")
-    rows = []
-    with tempfile.TemporaryDirectory() as folder:
-        for run in runs:
-            name = Path(run.data.params.get("queue_path", "")).name
-            if not name:
-                continue
-            path = mlflow.artifacts.download_artifacts(
-                run_id=run.info.run_id, artifact_path=name, dst_path=folder
-            )
-            queue = read_table(Path(path))
-            rows.append(queue[queue["deal_id"].astype(str) == deal_id])
-    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from closeprob.pipeline.config import Config
-from closeprob.pipeline.train import SLICES, TrainingResult
+from closeprob.pipeline.core import SLICES, TrainingResult
 
 log = logging.getLogger(__name__)
 

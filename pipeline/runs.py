@@ -25,12 +25,10 @@ from mlflow.models import infer_signature
 
 from closeprob.models.ranker import TIERS
 from closeprob.pipeline.config import Config, flatten_config
-from closeprob.pipeline.dataset import Dataset
-from closeprob.pipeline.evaluate import Evaluation
+from closeprob.pipeline.core import ROLES, SLICES, Dataset, Evaluation, TrainingResult
 from closeprob.pipeline.io import StagedFile
 from closeprob.pipeline.store import prepare_store, tracked_run
 from closeprob.pipeline.store import tracking_uri as tracking_uri  # where callers look
-from closeprob.pipeline.train import ROLES, SLICES, TrainingResult
 
 EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND = "mlflow.experimentKind", "custom_model_development"
 

@@ -35,8 +35,21 @@ from closeprob.features.registry import categorical_features, feature_descriptio
 from closeprob.features.spec import FeatureSpec
 from closeprob.models.classifier import CloseModel
 from closeprob.pipeline.config import Config, DataConfig, SparkConfig, named_columns
-from closeprob.pipeline.dataset import Dataset, check_named_columns, configured_from
+from closeprob.pipeline.core import Dataset
+from closeprob.pipeline.dataset import check_named_columns, configured_from
 from closeprob.pipeline.errors import CloseprobError, DataContractError
+from closeprob.pipeline.registry import check_model_matches
+from closeprob.pipeline.scoring import (
+    default_as_of,
+    explain_features,
+    open_snapshots,
+    parse_as_of,
+    rank_queue,
+    reason_rows,
+    score_features,
+    snapshot_features,
+    with_reasons,
+)
 from closeprob.pipeline.stages import stage_names_as_numbers
 from closeprob.pipeline.validate import (
     DEAL_COLUMNS,
@@ -53,8 +66,8 @@ from closeprob.pipeline.validate import (
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from closeprob.pipeline.core import FeatureBuilder
     from closeprob.pipeline.registry import LoadedModel
-    from closeprob.pipeline.train import FeatureBuilder
 
 # pyspark 4.3 warns on every Arrow conversion (thousands per run) that pandas 3 is "not fully
 # supported"; the paths used here are covered by the parity tests. Only that warning is hidden,
@@ -190,7 +203,6 @@ def bucket_features(
     """This bucket's events, validated as the local engine does, → `build_features` (through the
     local engine's `snapshot_features`) for `deal_ids`, this bucket's deals to score (None if
     it has none: its events are still validated)."""
-    from closeprob.pipeline.predict import snapshot_features
 
     events = validate_bucket(raw_events, context.deals, context.data)
     ids = pd.Index(deal_ids.astype("str"))
@@ -338,7 +350,6 @@ def score_bucket(
     raw_events: pd.DataFrame, to_score: pd.DataFrame, context: BucketContext, chunk_rows: int
 ) -> pd.DataFrame:
     """deal_id, p_close, days_quiet for one bucket's deals: the local `score_features`."""
-    from closeprob.pipeline.predict import score_features
 
     features = bucket_features(raw_events, to_score["deal_id"], context)
     if features is None:
@@ -354,7 +365,6 @@ def explain_bucket(
     chunk_rows: int,
 ) -> pd.DataFrame:
     """deal_id, reasons_up, reasons_down for one bucket's deals: the local `explain_features`."""
-    from closeprob.pipeline.predict import explain_features
 
     features = bucket_features(raw_events, to_explain["deal_id"], context)
     if features is None:
@@ -379,7 +389,6 @@ def spark_as_of(
 ) -> tuple[pd.Timestamp, int]:
     """`as_of` (by default the local engine's `default_as_of`: the earlier of the wall clock
     and the data's end) and the number of interactions at or after it."""
-    from closeprob.pipeline.predict import default_as_of
 
     now = pd.Timestamp.now(tz="UTC").floor("s")
     times = partial(event_times, source=source, as_of=as_of, now=now)
@@ -403,14 +412,6 @@ def build_spark_queue(
 ) -> tuple[pd.DataFrame, LoadedModel]:
     """The priority queue of the local engine (`build_queue`), computed on Spark, and the model
     that scored it (loaded once the deals are read and validated)."""
-    from closeprob.pipeline.predict import (
-        open_snapshots,
-        parse_as_of,
-        rank_queue,
-        reason_rows,
-        with_reasons,
-    )
-    from closeprob.pipeline.registry import check_model_matches
 
     spark = spark_session(config.spark)
     partitions = config.spark.partitions or spark.sparkContext.defaultParallelism

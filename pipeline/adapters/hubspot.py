@@ -40,6 +40,7 @@ from closeprob.pipeline.adapters.crm_export import (
 )
 from closeprob.pipeline.errors import DataContractError
 from closeprob.pipeline.io import read_source_csv
+from closeprob.pipeline.validate import validate_deals, validate_interactions
 from closeprob.pipeline.values import empty_ids, parse_amounts, parse_flags, split_id_lists
 
 DEAL_FIELDS = ("Record ID", "Deal Stage", "Create Date")
@@ -313,7 +314,6 @@ def activities(
 
 def adapt(source: Path) -> Adapted:
     """The HubSpot export as validated deals and interactions, with notes and the config."""
-    from closeprob.pipeline.validate import validate_deals, validate_interactions
 
     deals, history, closed_stages, counts, deals_file = deals_table(source)
     export_end = max(deals["created_at"].max(), history["at"].max() if len(history) else pd.NaT)

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-import closeprob.pipeline.registry as registry_module
+import closeprob.pipeline.challenge as challenge_module
 from closeprob.pipeline.cli import main
 from tests.conftest import train_small_crm
 
@@ -291,7 +291,7 @@ def test_a_failing_champion_comparison_registers_nothing_and_moves_no_alias(
     def unknown_metric(*args: object, **kwargs: object) -> None:
         raise KeyError("test_value_captured_at_capasity")
 
-    monkeypatch.setattr(registry_module, "decide_promotion", unknown_metric)
+    monkeypatch.setattr(challenge_module, "decide_promotion", unknown_metric)
     with pytest.raises(KeyError):
         main(["train", "--config", str(trained)])
     assert _aliases(store) == before and _versions(store) == versions

@@ -17,8 +17,8 @@ from closeprob.features.snapshots import open_deal_snapshots
 from closeprob.pipeline.cli import main
 from closeprob.pipeline.config import load_config
 from closeprob.pipeline.dataset import load_dataset
-from closeprob.pipeline.predict import QUEUE_COLUMNS, build_queue, default_as_of, reason_rows
 from closeprob.pipeline.registry import load_registered_model
+from closeprob.pipeline.scoring import QUEUE_COLUMNS, build_queue, default_as_of, reason_rows
 from tests.conftest import train_small_crm, use_store
 
 

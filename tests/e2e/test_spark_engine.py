@@ -14,15 +14,15 @@ from mlflow import MlflowClient
 from closeprob.pipeline.cli import main
 from closeprob.pipeline.config import Config, load_config
 from closeprob.pipeline.dataset import load_dataset
-from closeprob.pipeline.predict import QUEUE_COLUMNS, build_local_queue
 from closeprob.pipeline.registry import load_registered_model
+from closeprob.pipeline.scoring import QUEUE_COLUMNS, build_local_queue
 from closeprob.pipeline.spark import (
     build_spark_queue,
     map_buckets,
     read_spark_table,
     spark_feature_builder,
 )
-from closeprob.pipeline.train import prepare_training_data
+from closeprob.pipeline.training import prepare_training_data
 from tests.conftest import train_small_crm, use_store
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,7 @@ from mlflow import MlflowClient
 from closeprob.pipeline.cli import main
 from closeprob.pipeline.config import load_config
 from closeprob.pipeline.dataset import load_dataset
-from closeprob.pipeline.train import train_close_model
+from closeprob.pipeline.training import train_close_model
 from tests.conftest import write_small_crm
 
 

@@ -22,7 +22,7 @@ DATES = pd.date_range("2023-02-01", periods=10, freq="14D", tz="UTC")
 
 def _open(deals: pd.DataFrame, as_of: pd.Timestamp) -> pd.Series:
     closed = deals["closed_at"]
-    return (deals["created_at"] < as_of) & (closed.isna() | (closed > as_of))
+    return (deals["created_at"] < as_of) & (closed.isna() | (closed >= as_of))
 
 
 def _naive(snapshot: pd.Series, deals: pd.DataFrame, events: pd.DataFrame) -> dict[str, float]:
@@ -101,7 +101,7 @@ def test_a_model_pickled_before_the_family_existed_reads_no_market_features() ->
     from pathlib import Path
 
     from closeprob.features.registry import feature_descriptions
-    from closeprob.pipeline.migrate import unpickle_legacy
+    from closeprob.pipeline.jobs.migrate_model import unpickle_legacy
 
     fixture = Path(__file__).resolve().parents[1] / "fixtures" / "model_closeprob_0_1" / "model"
     close, _ = unpickle_legacy(fixture / "python_model.pkl")

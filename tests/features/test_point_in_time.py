@@ -248,7 +248,7 @@ def test_open_deal_snapshots_list_each_open_deal_once_per_date() -> None:
     rows = open_deal_snapshots(DEALS, dates)
     expected = []
     for as_of in dates:
-        open_now = DEALS[(DEALS["created_at"] < as_of) & ~(DEALS["closed_at"] <= as_of)]
+        open_now = DEALS[(DEALS["created_at"] < as_of) & ~(DEALS["closed_at"] < as_of)]
         expected += [(d, as_of) for d in open_now["deal_id"]]
     assert sorted(zip(rows["deal_id"], rows["as_of"], strict=True)) == sorted(expected)
     assert not rows.duplicated().any()
@@ -315,9 +315,9 @@ def test_a_snapshot_row_whose_deal_is_not_in_deals_is_refused() -> None:
         build_features(DEALS, _events([]), snapshots, SPEC)
 
 
-def test_the_label_window_is_open_at_as_of_and_closed_at_the_horizon() -> None:
-    """(as_of, as_of + horizon]: a win exactly at as_of is outside, one at the horizon inside;
-    a deal closed exactly at as_of is not open then, so it gets no snapshot row."""
+def test_the_label_window_is_closed_at_as_of_and_open_at_the_horizon() -> None:
+    """[as_of, as_of + horizon): a win exactly at as_of is inside (the deal is still open then,
+    so it has a snapshot row), one exactly at the horizon outside."""
     horizon = 30
     end = AS_OF + pd.Timedelta(days=horizon)
     deals = make_deals(
@@ -339,9 +339,9 @@ def test_the_label_window_is_open_at_as_of_and_closed_at_the_horizon() -> None:
         ]
     )
     rows = open_deal_snapshots(deals, pd.DatetimeIndex([AS_OF]))
-    assert sorted(rows["deal_id"]) == ["AFTER", "END", "JUST"]
+    assert sorted(rows["deal_id"]) == ["AFTER", "AT", "END", "JUST"]
     every = pd.DataFrame({"deal_id": ["AT", "END", "AFTER", "JUST"], "as_of": [AS_OF] * 4})
-    assert label_outcomes(deals, every, horizon).tolist() == [0, 1, 0, 1]
+    assert label_outcomes(deals, every, horizon).tolist() == [1, 0, 0, 1]
 
 
 DAY_STEPS = st.integers(min_value=-20, max_value=20)
@@ -360,8 +360,8 @@ def test_every_snapshot_row_is_open_and_labelled_on_the_half_open_window(
     deals: list[tuple[int, int | None, bool]], horizon: int
 ) -> None:
     """Whole-day times, so closes land exactly on snapshot dates and horizon ends often: a row
-    exists iff created < as_of < closed (or still open), and its label is a win in
-    (as_of, as_of + horizon]."""
+    exists iff created < as_of <= closed (or still open), and its label is a win in
+    [as_of, as_of + horizon)."""
     start = utc("2024-01-01")
     frame = make_deals(
         [
@@ -380,7 +380,7 @@ def test_every_snapshot_row_is_open_and_labelled_on_the_half_open_window(
         (deal.deal_id, as_of)
         for as_of in dates
         for deal in frame.itertuples()
-        if deal.created_at < as_of and not (deal.closed_at <= as_of)
+        if deal.created_at < as_of and not (deal.closed_at < as_of)
     ]
     assert sorted(zip(rows["deal_id"], rows["as_of"], strict=True)) == sorted(expected)
     labels = label_outcomes(frame, rows, horizon)
@@ -388,4 +388,4 @@ def test_every_snapshot_row_is_open_and_labelled_on_the_half_open_window(
     for (deal_id, as_of), label in zip(rows.itertuples(index=False), labels, strict=True):
         closed, outcome = by_id.loc[deal_id, "closed_at"], by_id.loc[deal_id, "outcome"]
         window_end = as_of + pd.Timedelta(days=horizon)
-        assert label == int(outcome == "won" and as_of < closed <= window_end)
+        assert label == int(outcome == "won" and as_of <= closed < window_end)

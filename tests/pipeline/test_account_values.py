@@ -18,9 +18,9 @@ from closeprob.pipeline.account_values import (
     value_source_summary,
 )
 from closeprob.pipeline.config import RankingConfig, ValueConfig
-from closeprob.pipeline.dataset import Dataset
+from closeprob.pipeline.core import Dataset
 from closeprob.pipeline.errors import DataContractError
-from closeprob.pipeline.predict import rank_queue
+from closeprob.pipeline.scoring import rank_queue
 from tests.models.test_account_value import AS_OF, _repeat_buyers
 
 LATER = AS_OF + pd.Timedelta(days=1)

@@ -15,9 +15,9 @@ from closeprob.features.spec import FeatureSpec
 from closeprob.pipeline.adapters import Adapted
 from closeprob.pipeline.adapters.bank_marketing import ATTRIBUTES, BANDS, CONTACTS_FILE, adapt, band
 from closeprob.pipeline.config import load_config
-from closeprob.pipeline.dataset import Dataset
+from closeprob.pipeline.core import Dataset
 from closeprob.pipeline.errors import DataContractError
-from closeprob.pipeline.train import prepare_training_data
+from closeprob.pipeline.training import prepare_training_data
 from closeprob.pipeline.validate import INTERACTION_COLUMNS, INTERACTION_OPTIONAL
 from tests.conftest import utc
 

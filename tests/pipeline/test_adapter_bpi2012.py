@@ -14,9 +14,9 @@ from closeprob.features.spec import FeatureSpec, select_event_types
 from closeprob.pipeline.adapters import Adapted
 from closeprob.pipeline.adapters.bpi2012 import EVENTS_FILE, adapt
 from closeprob.pipeline.config import load_config
-from closeprob.pipeline.dataset import Dataset
+from closeprob.pipeline.core import Dataset
 from closeprob.pipeline.errors import DataContractError
-from closeprob.pipeline.train import prepare_training_data
+from closeprob.pipeline.training import prepare_training_data
 from tests.conftest import utc
 
 SOURCE = Path(__file__).resolve().parents[3] / "shared" / "data" / "bpi2012"

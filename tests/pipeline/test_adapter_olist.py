@@ -23,9 +23,9 @@ from closeprob.pipeline.adapters.olist import (
     adapt,
 )
 from closeprob.pipeline.config import load_config
-from closeprob.pipeline.dataset import Dataset
+from closeprob.pipeline.core import Dataset
 from closeprob.pipeline.errors import DataContractError
-from closeprob.pipeline.train import prepare_training_data
+from closeprob.pipeline.training import prepare_training_data
 from closeprob.pipeline.validate import validate_deals, validate_interactions
 from tests.conftest import utc, write_csv
 

@@ -15,8 +15,8 @@ import yaml
 
 from closeprob.pipeline.adapters.salesforce import EXPORT_DAY_FIELDS, adapt
 from closeprob.pipeline.config import load_config
-from closeprob.pipeline.dataset import run_import
 from closeprob.pipeline.errors import DataContractError
+from closeprob.pipeline.jobs.generate import run_import
 from tests.conftest import utc, write_csv
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "crm_vendors" / "salesforce"
@@ -202,7 +202,7 @@ def test_a_config_with_adapter_and_source_imports_the_fresh_export_on_every_run(
     tmp_path: Path,
 ) -> None:
     from closeprob.pipeline.config import with_data_paths
-    from closeprob.pipeline.dataset import ensure_data
+    from closeprob.pipeline.jobs.generate import ensure_data
 
     run_import("salesforce", FIXTURE, tmp_path / "nightly")
     stale = pd.read_parquet(tmp_path / "nightly" / "deals.parquet").head(3)

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from closeprob.pipeline.backtest import known_at, tier_churn
 from closeprob.pipeline.cli import main
-from closeprob.pipeline.dataset import Dataset
+from closeprob.pipeline.core import Dataset
+from closeprob.pipeline.jobs.backtest import known_at, tier_churn
 from tests.conftest import make_deals, make_interactions, utc, write_small_crm
 
 

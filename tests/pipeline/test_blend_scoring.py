@@ -8,7 +8,7 @@ import pandas as pd
 from closeprob.features.spec import FeatureSpec
 from closeprob.models.baselines import fit_logistic
 from closeprob.models.training import calibrate_booster, fit_fixed_trees
-from closeprob.pipeline.predict import score_features
+from closeprob.pipeline.scoring import score_features
 
 
 def test_score_features_of_a_blend_equals_its_predict_proba_in_any_chunk_size() -> None:

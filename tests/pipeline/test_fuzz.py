@@ -24,10 +24,10 @@ from hypothesis import strategies as st
 from closeprob.features.build import build_features
 from closeprob.features.snapshots import open_deal_snapshots
 from closeprob.features.spec import FeatureSpec
-from closeprob.pipeline.dataset import Dataset
+from closeprob.pipeline.core import Dataset
 from closeprob.pipeline.errors import CloseprobError, DataContractError
 from closeprob.pipeline.io import read_table
-from closeprob.pipeline.predict import default_as_of
+from closeprob.pipeline.scoring import default_as_of
 from closeprob.pipeline.validate import validate_deals, validate_interactions
 from tests.conftest import utc
 
@@ -56,7 +56,7 @@ BASE_DEALS = pd.DataFrame(
             "2024-03-15",  # closes after AS_OF: open then
             None,
             None,
-            "2024-03-01T00:00:00",  # closes exactly at AS_OF: closed then, no row
+            "2024-03-01T00:00:00",  # closes exactly at AS_OF: still open then (point_in_time)
         ],
         "outcome": [None, "won", "lost", None, "Won", None, None, "lost"],
         "amount": ["12000", "5000.50", None, "800", "2500", None, "1500", "0"],
@@ -359,7 +359,7 @@ def check_features(
     features: pd.DataFrame, deals: pd.DataFrame, interactions: pd.DataFrame, as_of: pd.Timestamp
 ) -> None:
     """One row per open deal (naive filter), and touch counts equal to a naive count."""
-    open_now = deals[(deals["created_at"] < as_of) & ~(deals["closed_at"] <= as_of)]
+    open_now = deals[(deals["created_at"] < as_of) & ~(deals["closed_at"] < as_of)]
     assert features["deal_id"].is_unique
     assert sorted(features["deal_id"]) == sorted(open_now["deal_id"])
     assert (features["as_of"] == as_of).all()
@@ -409,7 +409,7 @@ def test_the_uncorrupted_base_frames_give_features_for_every_open_deal() -> None
     deals, interactions = validate(BASE_DEALS, BASE_INTERACTIONS)
     features = featurise(deals, interactions, AS_OF)
     check_features(features, deals, interactions, AS_OF)
-    assert sorted(features["deal_id"]) == ["D1", "D4", "D5", "D6"]
+    assert sorted(features["deal_id"]) == ["D1", "D4", "D5", "D6", "D8"]
 
 
 @settings(max_examples=25, deadline=None)

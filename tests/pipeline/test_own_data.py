@@ -16,12 +16,13 @@ from hypothesis import strategies as st
 
 from closeprob.features.attributes import attribute_features, normalise_levels
 from closeprob.models.classifier import encode_features, fit_categories, known_levels
-from closeprob.pipeline.check import amount_outliers
+from closeprob.pipeline.amounts import amount_outliers
 from closeprob.pipeline.cli import main
 from closeprob.pipeline.config import BUILTIN_NAME, Config, load_config, with_data_paths, with_name
-from closeprob.pipeline.dataset import Dataset, rows_after
+from closeprob.pipeline.core import Dataset
+from closeprob.pipeline.dataset import rows_after
 from closeprob.pipeline.errors import ConfigError
-from closeprob.pipeline.predict import default_as_of, far_past_the_data, stragglers
+from closeprob.pipeline.scoring import default_as_of, far_past_the_data, stragglers
 from tests.conftest import make_deals, make_interactions, utc
 
 DEALS = (

@@ -10,10 +10,11 @@ import pytest
 from closeprob.features.spec import FeatureSpec
 from closeprob.models.classifier import encode_features
 from closeprob.pipeline.config import RankingConfig
-from closeprob.pipeline.dataset import Dataset, rows_after
+from closeprob.pipeline.core import Dataset
+from closeprob.pipeline.dataset import rows_after
 from closeprob.pipeline.errors import DataContractError, TrainingDataError
-from closeprob.pipeline.predict import build_queue, parse_as_of
 from closeprob.pipeline.registry import check_model_matches
+from closeprob.pipeline.scoring import build_queue, parse_as_of
 from tests.conftest import make_deals, make_interactions, utc
 
 

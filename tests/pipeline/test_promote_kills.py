@@ -23,8 +23,9 @@ from mlflow import MlflowClient
 from closeprob.models.promotion import Decision
 from closeprob.pipeline.champion import publish_version
 from closeprob.pipeline.cli import main
+from closeprob.pipeline.core import Challenge
 from closeprob.pipeline.model_artifact import DIGESTS_TAG
-from closeprob.pipeline.registry import Challenge, LoggedModel
+from closeprob.pipeline.registry import LoggedModel
 from tests.conftest import store_uri
 from tests.pipeline.native_models import register_versions
 

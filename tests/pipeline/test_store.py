@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-import closeprob.pipeline.train as train_module
+import closeprob.pipeline.jobs.train as train_module
 from closeprob.pipeline import store
 from closeprob.pipeline.cli import main
 from tests.conftest import write_small_crm

@@ -7,8 +7,9 @@ import pytest
 
 from closeprob.features.spec import FeatureSpec
 from closeprob.models.split import TimeSplit, deployment_split
+from closeprob.pipeline.core import TrainingData
 from closeprob.pipeline.errors import TrainingDataError
-from closeprob.pipeline.train import MIN_OUTCOMES, TrainingData, _check_slices, check_outcomes
+from closeprob.pipeline.training import MIN_OUTCOMES, _check_slices, check_outcomes
 from tests.conftest import make_deals
 
 

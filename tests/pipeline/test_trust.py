@@ -15,7 +15,7 @@ from closeprob.features.attributes import open_closed_contrast
 from closeprob.pipeline.cli import main
 from closeprob.pipeline.config import CONTRACT_DEAL_COLUMNS
 from closeprob.pipeline.errors import TrainingDataError
-from closeprob.pipeline.train import refuse_leaky_columns
+from closeprob.pipeline.training import refuse_leaky_columns
 from tests.conftest import DEFAULT_CONFIG, make_deals, write_small_crm
 
 

@@ -12,6 +12,7 @@ import pandas as pd
 from closeprob.features.attributes import normalise_levels
 from closeprob.features.spec import slug
 from closeprob.models.classifier import known_levels
+from closeprob.pipeline.amounts import describe_outliers, outlier_amounts
 from closeprob.pipeline.config import Config, named_columns
 from closeprob.pipeline.dataset import (
     Inspection,
@@ -21,6 +22,11 @@ from closeprob.pipeline.dataset import (
     rows_after,
 )
 from closeprob.pipeline.errors import CloseprobError, DataContractError
+from closeprob.pipeline.leaks import leak_messages
+from closeprob.pipeline.registry import load_registered_model
+from closeprob.pipeline.runs import tracking_uri
+from closeprob.pipeline.scoring import default_as_of
+from closeprob.pipeline.training import MIN_OUTCOMES, check_outcomes
 from closeprob.pipeline.validate import (
     DEAL_COLUMNS,
     DEAL_OPTIONAL,
@@ -28,50 +34,10 @@ from closeprob.pipeline.validate import (
     INTERACTION_OPTIONAL,
     OPTIONAL_ROLES,
     Problems,
-    first_ids,
     optional_near_misses,
 )
 
 log = logging.getLogger(__name__)
-
-
-def outlier_amounts(deals: pd.DataFrame, segment: str | None, multiple: float) -> pd.DataFrame:
-    """Deals whose declared amount exceeds `multiple` × the median amount of their segment
-    (`value.segment`, else all deals): deal_id, amount, median. A typo such as 1.2e9 would
-    otherwise put one deal in tier A and every other one in C."""
-    amount = deals["amount"]
-    if segment and segment in deals.columns:
-        median = amount.groupby(normalise_levels(deals[segment]).fillna("")).transform("median")
-    else:
-        median = pd.Series(amount.median(), index=deals.index)
-    flagged = (median > 0) & (amount > multiple * median)
-    return pd.DataFrame({"deal_id": deals["deal_id"], "amount": amount, "median": median})[
-        flagged.to_numpy()
-    ]
-
-
-def describe_outliers(outliers: pd.DataFrame, multiple: float, segment: str | None) -> str | None:
-    if outliers.empty:
-        return None
-    first = outliers.iloc[0]
-    where = f"their {segment} median" if segment else "the median"
-    return (
-        f"column 'amount' is above {multiple:g}× {where} in {len(outliers)} "
-        f"deal{'s' * (len(outliers) != 1)} (first deal_id: {first_ids(outliers['deal_id'])}; "
-        f"{first['amount']:,.0f} against a median of {first['median']:,.0f}); check for a typo "
-        "(data.amount_outlier_multiple sets the threshold)"
-    )
-
-
-def amount_outliers(
-    deals: pd.DataFrame, segment: str | None, multiple: float, among: pd.Series | None = None
-) -> str | None:
-    """The outlier warning for `deals` (medians over all of them; flagged only `among` these
-    deal ids when given), or None."""
-    flagged = outlier_amounts(deals, segment, multiple)
-    if among is not None:
-        flagged = flagged[flagged["deal_id"].isin(among)]
-    return describe_outliers(flagged, multiple, segment)
 
 
 def run_check(config: Config, purpose: Purpose) -> None:
@@ -144,7 +110,6 @@ def _span(times: pd.Series) -> str:
 def _deal_lines(
     deals: pd.DataFrame, config: Config, purpose: Purpose, problems: Problems
 ) -> list[tuple[str, str]]:
-    from closeprob.pipeline.train import MIN_OUTCOMES, check_outcomes
 
     won = int((deals["outcome"] == "won").sum())
     lost = int((deals["outcome"] == "lost").sum())
@@ -184,7 +149,6 @@ def _leaky_columns(
 ) -> None:
     """Input columns that tell open deals from closed ones: an error for train (it refuses
     them), a warning for predict (the champion was trained already)."""
-    from closeprob.pipeline.leaks import leak_messages
 
     keys = tuple(k for k in config.features.history_keys if k in deals.columns)
     columns = (*config.data.attributes, *keys)
@@ -251,7 +215,6 @@ def _attribute_lines(deals: pd.DataFrame, config: Config) -> list[tuple[str, str
 
 
 def _now_lines(inspection: Inspection, config: Config) -> list[tuple[str, str]]:
-    from closeprob.pipeline.predict import default_as_of
 
     dataset = inspection.dataset
     assert dataset is not None
@@ -269,8 +232,6 @@ def _now_lines(inspection: Inspection, config: Config) -> list[tuple[str, str]]:
 
 def _unseen_levels(deals: pd.DataFrame, config: Config) -> str:
     """The share of attribute values the registered champion never saw in training."""
-    from closeprob.pipeline.registry import load_registered_model
-    from closeprob.pipeline.runs import tracking_uri
 
     uri = tracking_uri()
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():

@@ -24,6 +24,8 @@ from closeprob.models.classifier import CloseModel, RawScoreCalibrator
 from closeprob.models.linear import linear_part_from_pipeline
 from closeprob.models.value import DealValueModel
 from closeprob.pipeline.errors import CloseprobError, ModelNotFoundError
+from closeprob.pipeline.registry import LoggedModel, log_model, model_folder, register_logged
+from closeprob.pipeline.runs import use_experiment
 from closeprob.pipeline.store import tracked_run, tracking_uri
 
 log = logging.getLogger(__name__)
@@ -135,8 +137,6 @@ def example_rows(model: CloseModel) -> pd.DataFrame:
 
 def run_migrate_model(uri: str, trust_pickle: bool, name: str) -> str:
     """The `migrate-model` job: the new version's number."""
-    from closeprob.pipeline.registry import LoggedModel, log_model, model_folder, register_logged
-    from closeprob.pipeline.runs import use_experiment
 
     if not trust_pickle:
         raise CloseprobError(

@@ -7,16 +7,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from closeprob.pipeline.config import Config, named_columns
-from closeprob.pipeline.dataset import Dataset
-from closeprob.pipeline.evaluate import (
-    PolicyScores,
-    policy_scores,
-    row_values,
-    test_intervals,
-    test_metrics,
-)
-from closeprob.pipeline.train import train_close_model
+from closeprob.pipeline.config import Config, load_config, named_columns
+from closeprob.pipeline.core import Dataset, PolicyScores
+from closeprob.pipeline.dataset import load_dataset
+from closeprob.pipeline.evaluation import policy_scores, row_values, test_intervals, test_metrics
+from closeprob.pipeline.jobs.generate import ensure_data
+from closeprob.pipeline.runs import log_results_run
+from closeprob.pipeline.training import train_close_model
 
 log = logging.getLogger(__name__)
 
@@ -85,9 +82,6 @@ def _interval(metrics: dict[str, float], name: str) -> str:
 
 def run_results(names: str | None) -> None:
     """The `results` job: every data set trained and evaluated, one table, one MLflow run."""
-    from closeprob.pipeline.config import load_config
-    from closeprob.pipeline.dataset import ensure_data, load_dataset
-    from closeprob.pipeline.runs import log_results_run
 
     rows = []
     for name in names.split(",") if names else RESULT_DATASETS:

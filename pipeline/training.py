@@ -1,15 +1,11 @@
-"""Where training is wired: snapshots → features and labels → time split → fit → calibrate →
-test metrics (`train_close_model`), and the `train` job around it (`run_train`)."""
+"""Training: snapshots → features and labels → time split → fit → calibrate → test metrics
+(`train_close_model`): the evaluated model and the deployed one, and the deal-value model."""
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from dataclasses import replace
 
-import numpy as np
 import pandas as pd
 
 from closeprob.features.build import build_features
@@ -20,11 +16,8 @@ from closeprob.features.spec import FeatureSpec, select_event_types
 from closeprob.models.classifier import CloseModel
 from closeprob.models.health import training_reference
 from closeprob.models.metrics import classification_metrics
-from closeprob.models.promotion import implausible_reason, untrusted_reason
 from closeprob.models.split import (
-    DeploymentSplit,
     SplitError,
-    TimeSplit,
     deployment_split,
     split_dates,
 )
@@ -41,57 +34,22 @@ from closeprob.models.value import (
     refit_value_model,
     value_errors,
 )
-from closeprob.pipeline.config import Config, named_columns
-from closeprob.pipeline.dataset import Dataset
+from closeprob.pipeline.config import Config
+from closeprob.pipeline.core import (
+    ROLES,
+    SLICES,
+    Dataset,
+    FeatureBuilder,
+    TrainingData,
+    TrainingResult,
+)
 from closeprob.pipeline.errors import TrainingDataError
+from closeprob.pipeline.leaks import leak_messages
 from closeprob.pipeline.progress import stage
 
 log = logging.getLogger(__name__)
 
-if TYPE_CHECKING:
-    from closeprob.pipeline.runs import TrainingArtifacts
-
-# `build_features`' signature: (deals, interactions, snapshot rows, spec) → feature rows.
-FeatureBuilder = Callable[[pd.DataFrame, pd.DataFrame, pd.DataFrame, FeatureSpec], pd.DataFrame]
 MIN_OUTCOMES = 40
-SLICES = ("train", "validation", "calibration", "test")
-ROLES = ("fit", "calibration", "comparison")
-
-
-@dataclass(frozen=True)
-class TrainingData:
-    """Every labelled snapshot row (deal_id, as_of, features), its label, the evaluation slice
-    it belongs to ('' in the embargo) and its role for the deployed model."""
-
-    features: pd.DataFrame
-    labels: pd.Series
-    slices: pd.Series
-    split: TimeSplit
-    spec: FeatureSpec
-    deployment: DeploymentSplit
-
-    def rows(self, name: str) -> pd.Series:
-        return self.slices == name
-
-    def role(self, name: str) -> pd.Series:
-        return pd.Series(getattr(self.deployment, name), index=self.features.index)
-
-
-@dataclass(frozen=True)
-class TrainingResult:
-    """`model` is the deployed model (registered); `evaluated` the one fitted on the training
-    slice, whose test-slice probabilities are `test_p_close` / `test_p_raw`."""
-
-    model: CloseModel
-    evaluated: CloseModel
-    data: TrainingData
-    metrics: dict[str, float]
-    test_p_close: np.ndarray
-    test_p_raw: np.ndarray
-    value_model: DealValueModel
-    evaluated_value_model: DealValueModel
-    trained_through: str
-    calibrated_on: str
 
 
 def check_outcomes(deals: pd.DataFrame, source: str) -> None:
@@ -110,7 +68,6 @@ def refuse_leaky_columns(
 ) -> None:
     """A TrainingDataError naming every model input column (attributes, history keys) filled,
     or valued, very differently in open and closed deals (`pipeline/leaks.py`)."""
-    from closeprob.pipeline.leaks import leak_messages
 
     messages = leak_messages(deals, columns, allowed, source)
     if messages:
@@ -317,172 +274,3 @@ def fit_deal_value_model(deals: pd.DataFrame, data: TrainingData, config: Config
         config.value.min_declared,
         config.seed,
     )
-
-
-def training_artifacts(result: TrainingResult) -> TrainingArtifacts:
-    """The feature table with each feature's gain, and the reliability and importance charts."""
-    from closeprob.pipeline.plots import importance_figure, reliability_figure
-    from closeprob.pipeline.runs import TrainingArtifacts
-
-    model = result.model
-    importance = pd.Series(model.trees.feature_importance("gain"), index=model.feature_names)
-    described = feature_descriptions(model.spec)
-    table = pd.DataFrame(
-        {
-            "feature": list(described),
-            "description": list(described.values()),
-            "gain": importance.reindex(list(described)).to_numpy(),
-        }
-    )
-    y_test = result.data.labels[result.data.rows("test")].to_numpy()
-    curves = {
-        f"calibrated ({model.calibration_method})": result.test_p_close,
-        "uncalibrated": result.test_p_raw,
-    }
-    return TrainingArtifacts(
-        features=table,
-        features_text="\n".join(f"{name}: {text}" for name, text in described.items()) + "\n",
-        figures={
-            "reliability.png": reliability_figure(y_test, curves, "Reliability on the test slice"),
-            "feature_importance.png": importance_figure(importance),
-        },
-    )
-
-
-def queue_shortfall(result: TrainingResult, dataset: Dataset, config: Config) -> str | None:
-    """Why the deployed model's queue at the data's end is not believable (its mean p_close far
-    below the past win rate of open deals of the same ages), or None."""
-    from closeprob.models.queue_plausibility import queue_shortfall_reason
-    from closeprob.pipeline.predict import default_as_of
-
-    as_of = default_as_of(dataset, pd.Timestamp.now(tz="UTC"))
-    snapshots = open_deal_snapshots(dataset.deals, pd.DatetimeIndex([as_of]))
-    if snapshots.empty:
-        return None
-    features = build_features(dataset.deals, dataset.interactions, snapshots, result.data.spec)
-    p_close, _ = result.model.predict_both(features)
-    return queue_shortfall_reason(
-        p_close,
-        features["deal_age_days"].to_numpy(dtype=float),
-        result.data.features["deal_age_days"].to_numpy(dtype=float),
-        result.data.labels.to_numpy(dtype=float),
-        config.evaluation.min_queue_ratio,
-    )
-
-
-def check_trustworthy(
-    result: TrainingResult, metrics: dict[str, float], deals: pd.DataFrame
-) -> None:
-    """Refuse (exit 2, nothing registered) a constant model (no booster split nor varying
-    linear term in any part with weight), or one whose test ROC-AUC is not above 0.5 by more
-    than its 95 % interval, with the counts and what to do."""
-    terms = min(int(metrics["evaluated_terms"]), int(metrics["deployed_terms"]))
-    reason = untrusted_reason(terms, metrics["test_roc_auc_lo"], metrics["test_roc_auc"])
-    if reason is None:
-        return
-    data = result.data
-    won = int((deals["outcome"] == "won").sum())
-    lost = int((deals["outcome"] == "lost").sum())
-    raise TrainingDataError(
-        f"not registered: {reason}. Data: {won} won and {lost} lost deals; "
-        f"{int(data.rows('train').sum())} training rows "
-        f"({int(data.labels[data.rows('train')].sum())} won), "
-        f"{int(data.rows('test').sum())} test rows "
-        f"({int(data.labels[data.rows('test')].sum())} won). Use a longer history with more "
-        "closed deals, a longer snapshots.horizon_days, or check that the interactions carry "
-        "signal (README: Minimum data)"
-    )
-
-
-def run_train(config: Config, engine: str = "local") -> None:
-    """The `train` job: data → evaluate on the past, deploy on everything → trust checks →
-    compare with the champion → one MLflow run → register and move aliases, last (nothing in
-    the registry changes if anything before fails or the job is stopped).
-
-    With `engine` "spark" the snapshot × deal feature table is built on Spark (and kept as
-    Parquet); LightGBM fits on the driver from it."""
-    from closeprob.pipeline.champion import publish_version
-    from closeprob.pipeline.dataset import ensure_data, load_dataset
-    from closeprob.pipeline.evaluate import evaluate_policies, model_policies, oracle_metrics
-    from closeprob.pipeline.registry import (
-        LoggedModel,
-        alias_versions,
-        comparison_metrics,
-        judge_challenger,
-        log_challenge,
-        log_model,
-    )
-    from closeprob.pipeline.report import print_training_report
-    from closeprob.pipeline.runs import (
-        data_fingerprint,
-        log_training_run,
-        tracking_uri,
-        version_notes,
-    )
-
-    ensure_data(config)
-    started = time.perf_counter()
-    dataset = load_dataset(
-        config.data, named_columns(config), "train", now=pd.Timestamp.now(tz="UTC")
-    )
-    build: FeatureBuilder = build_features
-    if engine == "spark":
-        from closeprob.pipeline.spark import spark_feature_builder
-
-        build = spark_feature_builder(config)
-    result = train_close_model(dataset, config, build)
-    result = replace(result, metrics=result.metrics | oracle_metrics(result.data, dataset, config))
-    (evaluation, _) = evaluate_policies(result, dataset, config, model_policies(result))
-    metrics = result.metrics | evaluation.metrics
-    check_trustworthy(result, metrics, dataset.deals)
-    implausible = implausible_reason(metrics, config.evaluation.max_plausible_auc)
-    implausible = implausible or queue_shortfall(result, dataset, config)
-    comparison = comparison_metrics(result.model, result, dataset, config)
-    metrics |= comparison
-    challenge = judge_challenger(result, dataset, config, implausible, comparison)
-    example = result.data.features.loc[result.data.rows("test"), result.model.feature_names]
-    fingerprint = data_fingerprint(dataset)  # hashes every row: once per run
-    description, tags = version_notes(result, fingerprint, config)
-    tags |= {"trained_through": result.trained_through, "calibrated_on": result.calibrated_on}
-    if implausible is not None:
-        tags["implausible"] = implausible
-    logged: dict[str, LoggedModel] = {}
-    published: dict[str, str] = {}
-
-    def log_extra() -> None:
-        logged["model"] = log_model(result.model, result.value_model, example.head(5))
-        log_challenge(challenge)
-
-    def publish() -> None:
-        published["version"] = publish_version(
-            logged["model"], config.registered_model, challenge, (description, tags)
-        )
-
-    run_id = log_training_run(
-        replace(result, metrics=metrics),
-        dataset,
-        config,
-        evaluation,
-        training_artifacts(result),
-        fingerprint,
-        log_extra,
-        publish,
-    )
-    model_version = published["version"]
-    aliases = sorted(
-        (a for a, v in alias_versions(config.registered_model).items() if v == model_version),
-        reverse=True,
-    )
-    seconds = time.perf_counter() - started
-    print_training_report(
-        replace(result, metrics=metrics),
-        run_id,
-        model_version,
-        aliases,
-        config,
-        tracking_uri(),
-        seconds,
-    )
-    decision = challenge.decision
-    verdict = "promoted to champion" if decision.promote else "not promoted"
-    log.info(f"champion/challenger: version {model_version} {verdict}: {decision.reason}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -31,28 +30,18 @@ from closeprob.models.value import DealValueModel, deal_values
 from closeprob.pipeline.account_values import (
     clv_baseline,
     value_source_metrics,
-    value_source_summary,
 )
-from closeprob.pipeline.config import Config, named_columns
-from closeprob.pipeline.dataset import Dataset
+from closeprob.pipeline.config import Config
+from closeprob.pipeline.core import Dataset, Evaluation, PolicyScores, TrainingData, TrainingResult
+from closeprob.pipeline.oracle import oracle_close_probability
 from closeprob.pipeline.plots import (
     gain_figure,
     reliability_figure,
     score_histogram_figure,
     value_captured_figure,
 )
-from closeprob.pipeline.train import TrainingData, TrainingResult
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class PolicyScores:
-    """One family's test-slice scores: probabilities, and the score its queue is sorted by."""
-
-    family: str
-    p_close: np.ndarray
-    queue_score: np.ndarray
 
 
 def row_values(
@@ -193,7 +182,6 @@ def oracle_metrics(data: TrainingData, dataset: Dataset, config: Config) -> dict
     truth file (any data but the built-in synthetic CRM)."""
     if dataset.truth is None:
         return {}
-    from closeprob.pipeline.synthetic import oracle_close_probability
 
     test = data.rows("test")
     oracle = oracle_close_probability(
@@ -222,16 +210,6 @@ def capture_curves(
         policy.family: value_captured_curve(won, policy.queue_score, groups, capacities)
         for policy in policies
     }
-
-
-@dataclass(frozen=True)
-class Evaluation:
-    """One policy's test metrics, figures (PNG name → figure) and per-segment table."""
-
-    family: str
-    metrics: dict[str, float]
-    figures: dict[str, Figure]
-    segments: pd.DataFrame | None
 
 
 def model_policies(result: TrainingResult) -> list[PolicyScores]:
@@ -295,28 +273,3 @@ def evaluate_policies(
             )
         )
     return evaluations
-
-
-def run_evaluate(config: Config, baselines: bool) -> None:
-    """The `evaluate` job: one MLflow run per policy (model, and with `baselines` RFM, ABC by
-    value, logistic) on the same test slice."""
-    from closeprob.pipeline.dataset import ensure_data, load_dataset
-    from closeprob.pipeline.report import comparison_table, print_comparison
-    from closeprob.pipeline.runs import log_family_run
-    from closeprob.pipeline.train import train_close_model
-
-    ensure_data(config)
-    dataset = load_dataset(config.data, named_columns(config))
-    result = train_close_model(dataset, config)
-    policies = policy_scores(result, dataset, config) if baselines else model_policies(result)
-    evaluations = evaluate_policies(result, dataset, config, policies)
-    for evaluation in evaluations:
-        log_family_run(evaluation, result, dataset, config)
-    table = comparison_table({e.family: e.metrics for e in evaluations})
-    print_comparison(table, config.evaluation.capacity, int(result.data.rows("test").sum()))
-    by_source = value_source_summary(evaluations[0].metrics, config.evaluation.capacity)
-    if by_source is not None:
-        log.info(by_source)
-    log.info(
-        f"\nlogged {len(evaluations)} runs to experiment '{config.experiment}' (tag model_family)"
-    )

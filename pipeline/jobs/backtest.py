@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from closeprob.features.build import build_features
-from closeprob.features.snapshots import data_end
+from closeprob.features.point_in_time import data_end, last_labelled_as_of, won_within
 from closeprob.models.baselines import rfm_scores
 from closeprob.models.metrics import (
     calibration_intercept_slope,
@@ -21,11 +21,15 @@ from closeprob.models.metrics import (
 )
 from closeprob.pipeline.account_values import clv_queue_scores
 from closeprob.pipeline.config import Config, named_columns
-from closeprob.pipeline.dataset import Dataset, known_at
-from closeprob.pipeline.predict import build_queue
+from closeprob.pipeline.core import Dataset
+from closeprob.pipeline.dataset import known_at, load_dataset
+from closeprob.pipeline.oracle import oracle_close_probability
+from closeprob.pipeline.plots import backtest_figure
 from closeprob.pipeline.progress import stage
 from closeprob.pipeline.registry import LoadedModel
-from closeprob.pipeline.train import train_close_model
+from closeprob.pipeline.runs import log_backtest_run
+from closeprob.pipeline.scoring import build_queue
+from closeprob.pipeline.training import train_close_model
 
 log = logging.getLogger(__name__)
 
@@ -39,23 +43,17 @@ REFERENCES = ("ece_floor", "oracle_ece", "oracle_mean_p")
 
 def backtest_dates(dataset: Dataset, weeks: int, horizon_days: int) -> pd.DatetimeIndex:
     """The last `weeks` weekly dates whose following horizon lies inside the data."""
-    last = (data_end(dataset.deals, dataset.interactions) - pd.Timedelta(days=horizon_days)).floor(
-        "D"
-    )
+    end = data_end(dataset.deals, dataset.interactions)
+    last = last_labelled_as_of(end, horizon_days).floor("D")
     return pd.DatetimeIndex([last - pd.Timedelta(weeks=k) for k in range(weeks - 1, -1, -1)])
 
 
 def won_in_horizon(
     deals: pd.DataFrame, deal_ids: pd.Series, as_of: pd.Timestamp, horizon_days: int
 ) -> np.ndarray:
-    """1 where the deal was won in (as_of, as_of + horizon], from the full (later) data."""
+    """1 where the deal was won in [as_of, as_of + horizon), from the full (later) data."""
     rows = deals.set_index("deal_id").loc[deal_ids.to_numpy()]
-    closed_at = rows["closed_at"]
-    won = (
-        (rows["outcome"] == "won")
-        & (closed_at > as_of)
-        & (closed_at <= as_of + pd.Timedelta(days=horizon_days))
-    )
+    won = won_within(rows["outcome"], rows["closed_at"], as_of, horizon_days)
     return won.to_numpy(dtype=float)
 
 
@@ -135,7 +133,6 @@ def oracle_p(
     truth file); NaN without one."""
     if dataset.truth is None:
         return np.full(len(deal_ids), np.nan)
-    from closeprob.pipeline.synthetic import oracle_close_probability
 
     rows = pd.DataFrame({"deal_id": deal_ids.to_numpy(), "as_of": as_of})
     return oracle_close_probability(dataset.truth, rows, dataset.deals, horizon_days).to_numpy()
@@ -214,11 +211,7 @@ def run_backtest(dataset: Dataset, config: Config, weeks: int, retrain_every: in
 
 def run_backtest_job(config: Config, weeks: int, retrain_every: int) -> None:
     """The `backtest` job: the weekly table, logged as one MLflow run and printed."""
-    from closeprob.pipeline.dataset import ensure_data, load_dataset
-    from closeprob.pipeline.plots import backtest_figure
-    from closeprob.pipeline.runs import log_backtest_run
 
-    ensure_data(config)
     dataset = load_dataset(config.data, named_columns(config))
     backtest = run_backtest(dataset, config, weeks, retrain_every)
     table = backtest.weeks

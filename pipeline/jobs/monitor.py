@@ -31,7 +31,11 @@ from closeprob.features.labels import label_outcomes
 from closeprob.features.snapshots import data_end
 from closeprob.models.health import realised_against_expected, retrain_reason
 from closeprob.pipeline.config import Config, named_columns
+from closeprob.pipeline.dataset import load_dataset
 from closeprob.pipeline.errors import TrainingDataError
+from closeprob.pipeline.io import read_table
+from closeprob.pipeline.runs import use_experiment
+from closeprob.pipeline.store import tracked_run
 
 log = logging.getLogger(__name__)
 QUEUE_SUFFIXES = (".csv", ".parquet")
@@ -65,7 +69,6 @@ class PastQueue:
 
 def queue_artifact(client: MlflowClient, run_id: str, folder: Path) -> pd.DataFrame | None:
     """The queue file a predict run logged at its artifact root, read; None if it has none."""
-    from closeprob.pipeline.io import read_table
 
     for artifact in client.list_artifacts(run_id):
         if not artifact.is_dir and artifact.path.lower().endswith(QUEUE_SUFFIXES):
@@ -180,9 +183,6 @@ def monitor_figure(table: pd.DataFrame) -> Figure:
 def run_monitor(config: Config) -> None:
     """The `monitor` job: past queues against the outcomes now known, logged to a `monitor`
     run in the prediction experiment with a chart; a warning when a retrain is due."""
-    from closeprob.pipeline.dataset import load_dataset
-    from closeprob.pipeline.runs import use_experiment
-    from closeprob.pipeline.store import tracked_run
 
     dataset = load_dataset(config.data, named_columns(config), purpose="predict")
     end = data_end(dataset.deals, dataset.interactions)
