@@ -185,6 +185,10 @@ def _dispatch(args: argparse.Namespace, config: Config) -> None:
     """Run the job module of `args.command` (imported here, so `--help` stays fast). The jobs
     that read the configured data get it first if it is missing: the built-in CRM generated,
     or a public data set imported (so a job itself never imports the generator)."""
+    if getattr(args, "as_of", None) is not None:
+        from closeprob.pipeline.scoring import parse_as_of
+
+        parse_as_of(args.as_of)  # a bad --as-of is one error line before any work
     if args.command in NEEDS_DATA:
         from closeprob.pipeline.jobs.generate import ensure_data
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -33,6 +33,7 @@ from pydantic import (
 
 from closeprob.models.promotion import PROMOTABLE_METRICS
 from closeprob.pipeline.errors import ConfigError
+from closeprob.pipeline.paths import input_file_problem
 
 # A closeprob config holds about 100 values; far more is a mistake or a YAML alias bomb.
 MAX_VALUES = 10_000
@@ -340,7 +341,7 @@ RENAMED_PREDICT_KEYS = {
 class Config(_Strict):
     # One name for the experiment, the registered model and the prediction experiment.
     name: str = Field(default=BUILTIN_NAME, pattern=NAME_PATTERN)
-    seed: int = 42
+    seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 42  # NumPy's and LightGBM's seed range
     data: DataConfig = DataConfig()
     generate: GenerateConfig = GenerateConfig()
     snapshots: SnapshotConfig = SnapshotConfig()
@@ -407,12 +408,13 @@ def parse_config(raw: dict[str, Any], source: str = "<config>") -> Config:
 
 def load_config(path: Path) -> Config:
     """Read a YAML config file; keys it leaves out take the defaults (module docstring)."""
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found; pass --config PATH to an existing YAML")
+    problem = input_file_problem(path)
+    if problem is not None:
+        raise ConfigError(f"{path}: config {problem}; pass --config PATH to a readable YAML file")
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.load(_config_text(path), Loader=UniqueKeyLoader) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {_cut(str(exc), 300)}") from None
+        raise ConfigError(f"{path}: not valid YAML: {_yaml_problem(exc)}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
     values = _count_values(raw, path)
@@ -422,6 +424,56 @@ def load_config(path: Path) -> Config:
             "a closeprob config holds about 100. Write the values out instead of aliasing them"
         )
     return parse_config(_own_data_without_generator(raw), source=str(path))
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """PyYAML's error on one line: where, and what."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        what = " ".join(str(part) for part in (exc.context, exc.problem) if part)
+        return f"line {mark.line + 1}, column {mark.column + 1}: {_cut(what, 300)}"
+    return _cut(" ".join(str(exc).split()), 300)
+
+
+def _config_text(path: Path) -> str:
+    """The file as UTF-8 text, or a ConfigError naming the first bad byte's line."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: config cannot be read ({exc.strerror or exc})") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        bom = (
+            " (it starts with a UTF-16 byte-order mark)"
+            if raw[:2] in (b"\xff\xfe", b"\xfe\xff")
+            else ""
+        )
+        raise ConfigError(
+            f"{path}: line {line}: not UTF-8 text{bom}: byte {raw[exc.start : exc.start + 1]!r} "
+            "cannot be decoded; save the config as UTF-8"
+        ) from None
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """yaml.safe_load, but a key given twice in one mapping (a second `data:` block, say) is
+    an error instead of the later one silently winning."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[object, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"key {key!r} appears twice in one mapping (first on line {seen[key]}); "
+                    "merge the two into one",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep=deep)
 
 
 def _own_data_without_generator(raw: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Literal
 import pandas as pd
 
 from closeprob.features.point_in_time import closed_by, known_before
-from closeprob.pipeline.config import DataConfig
+from closeprob.pipeline.config import Config, DataConfig, named_columns
 from closeprob.pipeline.core import Dataset
 from closeprob.pipeline.errors import DataContractError
 from closeprob.pipeline.io import read_table
@@ -86,6 +86,20 @@ def load_dataset(
         log.warning(message)
     assert dataset is not None  # no errors: both tables were read
     return dataset if now is None else without_future(dataset, now, "now")
+
+
+def load_job_data(
+    config: Config, purpose: Purpose = "train", cut_at_now: bool | None = None
+) -> Dataset:
+    """The one read-and-check path of every job: the configured tables and named columns,
+    checked by `load_dataset`. Jobs that learn or measure (train, evaluate, backtest,
+    results, monitor) leave out, with a warning, rows dated at or after the wall clock (a year
+    typed 2030 would otherwise move the data's end, and with it every snapshot and label);
+    `predict` keeps them and its `as_of` (at most now) does the same. `cut_at_now` overrides
+    the choice (monitor checks like predict, but measures)."""
+    cut = purpose != "predict" if cut_at_now is None else cut_at_now
+    now = pd.Timestamp.now(tz="UTC") if cut else None
+    return load_dataset(config.data, named_columns(config), purpose, now=now)
 
 
 def inspect_dataset(

@@ -18,16 +18,16 @@ import pandas as pd
 import pyarrow as pa
 
 from closeprob.pipeline.errors import DataContractError
+from closeprob.pipeline.paths import input_file_problem, output_file_problem
 
 READABLE = (".csv", ".parquet", ".pq")
 
 
 def read_table(path: Path) -> pd.DataFrame:
     """A CSV (all columns as text, validated later) or Parquet file; errors name the file."""
-    if not path.is_file():
-        raise DataContractError(
-            f"{path}: file not found; check the path (or --deals/--interactions)"
-        )
+    problem = input_file_problem(path)
+    if problem is not None:
+        raise DataContractError(f"{path}: {problem}; check the path (or --deals/--interactions)")
     suffix = path.suffix.lower()
     if suffix not in READABLE:
         raise DataContractError(f"{path}: unsupported extension {suffix!r}; use .csv or .parquet")
@@ -279,8 +279,9 @@ def check_output_path(path: Path, inputs: list[Path]) -> None:
                 f"{path}: the output is the input file {source}; writing there would destroy "
                 "it. Choose another --out"
             )
-    if path.is_dir():
-        raise OutputError(f"{path}: is a folder; give a file path ending in .csv or .parquet")
+    problem = output_file_problem(path)
+    if problem is not None:
+        raise OutputError(f"{path}: {problem}")
     folder = path.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent

@@ -7,6 +7,7 @@ checks, one-line errors, and runs that end with what they publish) in `store.py`
 from __future__ import annotations
 
 import hashlib
+import re
 import subprocess
 import tempfile
 import warnings
@@ -21,13 +22,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 from mlflow import MlflowClient
 from mlflow.data.pandas_dataset import from_pandas
+from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
 from closeprob.models.ranker import TIERS
 from closeprob.pipeline.config import Config, flatten_config
 from closeprob.pipeline.core import ROLES, SLICES, Dataset, Evaluation, TrainingResult
 from closeprob.pipeline.io import StagedFile
-from closeprob.pipeline.store import prepare_store, tracked_run
+from closeprob.pipeline.store import prepare_store, sqlite_path, tracked_run
 from closeprob.pipeline.store import tracking_uri as tracking_uri  # where callers look
 
 EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND = "mlflow.experimentKind", "custom_model_development"
@@ -38,11 +40,34 @@ def use_experiment(name: str) -> None:
     experiment (`mlflow.experimentKind`), the tag MLflow 3's UI uses to tell training
     experiments from GenAI ones."""
     prepare_store()
-    experiment = mlflow.set_experiment(name)
+    experiment = mlflow.set_experiment(experiment_id=_experiment_id(name))
     if experiment.tags.get(EXPERIMENT_KIND_TAG) != MODEL_TRAINING_KIND:
         MlflowClient().set_experiment_tag(
             experiment.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND
         )
+
+
+def _experiment_id(name: str) -> str:
+    """The experiment's id, creating it if needed. On a SQLite store its artifacts go beside
+    the database (`<db folder>/mlruns/<name>`), not into the current directory, which is
+    MLflow's default: a store named by an absolute path keeps its files together wherever a
+    job runs from."""
+    client = MlflowClient()
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return str(found.experiment_id)
+    database = sqlite_path(tracking_uri())
+    location = None
+    if database is not None:
+        folder = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+        location = (database.resolve().parent / "mlruns" / folder).as_uri()
+    try:
+        return str(client.create_experiment(name, artifact_location=location))
+    except MlflowException:  # created by another job meanwhile
+        again = client.get_experiment_by_name(name)
+        if again is None:
+            raise
+        return str(again.experiment_id)
 
 
 def git_commit(root: Path = Path(".")) -> str:

@@ -114,17 +114,26 @@ def stragglers(dataset: Dataset, as_of: pd.Timestamp, gap_days: int) -> str | No
     )
 
 
+# Years a CRM's --as-of can mean; outside is a typo (and 3000 overflows nanosecond times).
+AS_OF_RANGE = (1900, 2199)
+
+
 def parse_as_of(text: str) -> pd.Timestamp:
     """A user's --as-of, as UTC whole seconds (a date means its midnight UTC)."""
+    usage = "use e.g. 2024-06-01 or 2024-06-01T08:00:00+02:00"
     try:
         as_of = pd.Timestamp(text)
-    except ValueError:
-        raise DataContractError(
-            f"--as-of {text!r} is not a date or timestamp; use e.g. 2024-06-01 or "
-            "2024-06-01T08:00:00+02:00"
-        ) from None
+    except (ValueError, OverflowError):  # pandas' OutOfBoundsDatetime is a ValueError
+        raise DataContractError(f"--as-of {text!r} is not a date or timestamp; {usage}") from None
+    if pd.isna(as_of):
+        raise DataContractError(f"--as-of {text!r} is not a time (NaT); {usage}")
     as_of = as_of.tz_localize("UTC") if as_of.tzinfo is None else as_of.tz_convert("UTC")
-    return as_of.floor("s")
+    if not AS_OF_RANGE[0] <= as_of.year <= AS_OF_RANGE[1]:
+        raise DataContractError(
+            f"--as-of {text!r} is in the year {as_of.year}, outside {AS_OF_RANGE[0]}–"
+            f"{AS_OF_RANGE[1]}: a typo? {usage}"
+        )
+    return as_of.floor("s").as_unit("ns")
 
 
 def open_deal_events(interactions: pd.DataFrame, deal_ids: pd.Series) -> pd.DataFrame:

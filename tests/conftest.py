@@ -3,15 +3,80 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import settings
 
 # Before any test imports MLflow (its telemetry starts at import); the CLI sets the same.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# No example database in the checkout (.hypothesis/): the suite leaves the checkout as it was.
+settings.register_profile("closeprob", database=None)
+settings.load_profile("closeprob")
+
+CHECKOUT = Path(__file__).resolve().parents[1]
+# Created by running Python and the tools themselves, not by what a test does.
+TOOL_FILES = {"__pycache__", ".venv", ".pytest_cache", ".ruff_cache", ".mypy_cache", "*.egg-info"}
+
+
+def checkout_files() -> set[str]:
+    """What the checkout holds beyond its tracked files (git's untracked and ignored entries,
+    folders collapsed) and every file of its own MLflow store, with sizes and times."""
+    listed = subprocess.run(
+        ["git", "status", "--porcelain", "--ignored"],
+        cwd=CHECKOUT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    entries = {
+        line[3:].rstrip("/")
+        for line in listed.stdout.splitlines()
+        if line[:2] in ("??", "!!")
+        and not any(Path(line[3:]).match(tool) for tool in TOOL_FILES)
+        and not set(Path(line[3:]).parts) & TOOL_FILES
+    }
+    for name in ("mlruns", "mlflow.db", "outputs", "data"):
+        store = CHECKOUT / name
+        files = [store] if store.is_file() else sorted(store.rglob("*")) if store.is_dir() else []
+        entries |= {
+            f"{f.relative_to(CHECKOUT)}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files
+        }
+    return entries
+
+
+def _stamp(path: Path) -> str:
+    stat = path.stat()
+    return f"{path.relative_to(CHECKOUT)}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[CHECKOUT_BEFORE] = checkout_files()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run when a test wrote into the checkout (its mlruns/, mlflow.db, outputs/,
+    data/ or any new file): tests work in temporary folders only."""
+    before = session.config.stash.get(CHECKOUT_BEFORE, None)
+    if before is None:
+        return
+    written = sorted(checkout_files() - before)
+    if written:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(
+                f"error: the tests wrote into the checkout ({len(written)} entries, first: "
+                f"{written[:5]}); a test must work in a temporary folder",
+                red=True,
+            )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+CHECKOUT_BEFORE = pytest.StashKey[set[str]]()
 
 
 @pytest.fixture(autouse=True)

@@ -20,9 +20,9 @@ from closeprob.models.metrics import (
     value_captured,
 )
 from closeprob.pipeline.account_values import clv_queue_scores
-from closeprob.pipeline.config import Config, named_columns
+from closeprob.pipeline.config import Config
 from closeprob.pipeline.core import Dataset
-from closeprob.pipeline.dataset import known_at, load_dataset
+from closeprob.pipeline.dataset import known_at, load_job_data
 from closeprob.pipeline.oracle import oracle_close_probability
 from closeprob.pipeline.plots import backtest_figure
 from closeprob.pipeline.progress import stage
@@ -212,7 +212,7 @@ def run_backtest(dataset: Dataset, config: Config, weeks: int, retrain_every: in
 def run_backtest_job(config: Config, weeks: int, retrain_every: int) -> None:
     """The `backtest` job: the weekly table, logged as one MLflow run and printed."""
 
-    dataset = load_dataset(config.data, named_columns(config))
+    dataset = load_job_data(config)
     backtest = run_backtest(dataset, config, weeks, retrain_every)
     table = backtest.weeks
     columns = [c for c in table.columns if c.startswith("captured_")]

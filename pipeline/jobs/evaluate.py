@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 
 from closeprob.pipeline.account_values import value_source_summary
-from closeprob.pipeline.config import Config, named_columns
-from closeprob.pipeline.dataset import load_dataset
+from closeprob.pipeline.config import Config
+from closeprob.pipeline.dataset import load_job_data
 from closeprob.pipeline.evaluation import evaluate_policies, model_policies, policy_scores
 from closeprob.pipeline.report import comparison_table, print_comparison
 from closeprob.pipeline.runs import log_family_run
@@ -20,7 +20,7 @@ def run_evaluate(config: Config, baselines: bool) -> None:
     """The `evaluate` job: one MLflow run per policy (model, and with `baselines` RFM, ABC by
     value, logistic) on the same test slice."""
 
-    dataset = load_dataset(config.data, named_columns(config))
+    dataset = load_job_data(config)
     result = train_close_model(dataset, config)
     policies = policy_scores(result, dataset, config) if baselines else model_policies(result)
     evaluations = evaluate_policies(result, dataset, config, policies)

@@ -30,8 +30,8 @@ from mlflow.entities import Run
 from closeprob.features.labels import label_outcomes
 from closeprob.features.snapshots import data_end
 from closeprob.models.health import realised_against_expected, retrain_reason
-from closeprob.pipeline.config import Config, named_columns
-from closeprob.pipeline.dataset import load_dataset
+from closeprob.pipeline.config import Config
+from closeprob.pipeline.dataset import load_job_data
 from closeprob.pipeline.errors import TrainingDataError
 from closeprob.pipeline.io import read_table
 from closeprob.pipeline.runs import use_experiment
@@ -184,7 +184,7 @@ def run_monitor(config: Config) -> None:
     """The `monitor` job: past queues against the outcomes now known, logged to a `monitor`
     run in the prediction experiment with a chart; a warning when a retrain is due."""
 
-    dataset = load_dataset(config.data, named_columns(config), purpose="predict")
+    dataset = load_job_data(config, "predict", cut_at_now=True)
     end = data_end(dataset.deals, dataset.interactions)
     horizon = config.snapshots.horizon_days
     past, pending = past_queues(config.prediction_experiment, end, horizon)

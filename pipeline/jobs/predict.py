@@ -12,9 +12,9 @@ import pandas as pd
 
 from closeprob.models.health import BatchHealth, health_flags
 from closeprob.pipeline.amounts import amount_outliers
-from closeprob.pipeline.config import Config, named_columns
+from closeprob.pipeline.config import Config
 from closeprob.pipeline.core import Dataset
-from closeprob.pipeline.dataset import load_dataset
+from closeprob.pipeline.dataset import load_job_data
 from closeprob.pipeline.errors import DriftDetected
 from closeprob.pipeline.health import drift_message, log_health, measure_health, report_health
 from closeprob.pipeline.html_report import render_report
@@ -106,7 +106,7 @@ def _score_and_publish(
         queue, loaded = build_spark_queue(config, load_model, as_of_text, previous)
         return queue, _publish_queue(queue, path, loaded, config, None, None, target), None
     # The data first: a config or data error is reported before the tracking store is touched.
-    dataset = load_dataset(config.data, named_columns(config), purpose="predict")
+    dataset = load_job_data(config, "predict")
     check_store(create_store)
     loaded = load_registered_model(uri)
     queue, features = build_local_batch(dataset, config, loaded, as_of_text, previous)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from closeprob.pipeline.config import Config, load_config, named_columns
+from closeprob.pipeline.config import Config, load_config
 from closeprob.pipeline.core import Dataset, PolicyScores
-from closeprob.pipeline.dataset import load_dataset
+from closeprob.pipeline.dataset import load_job_data
 from closeprob.pipeline.evaluation import policy_scores, row_values, test_intervals, test_metrics
 from closeprob.pipeline.jobs.generate import ensure_data
 from closeprob.pipeline.runs import log_results_run
@@ -88,7 +88,7 @@ def run_results(names: str | None) -> None:
         config = load_config(Path("configs") / f"{name}.yaml")
         ensure_data(config)
         log.info(f"{name}: training and evaluating ...")
-        rows.append(dataset_result(name, load_dataset(config.data, named_columns(config)), config))
+        rows.append(dataset_result(name, load_job_data(config), config))
     table = pd.DataFrame(rows)
     run_id = log_results_run(table)
     log.info("")

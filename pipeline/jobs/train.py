@@ -16,9 +16,9 @@ from closeprob.models.promotion import implausible_reason, untrusted_reason
 from closeprob.models.queue_plausibility import queue_shortfall_reason
 from closeprob.pipeline.challenge import comparison_metrics, judge_challenger, log_challenge
 from closeprob.pipeline.champion import publish_version
-from closeprob.pipeline.config import Config, named_columns
+from closeprob.pipeline.config import Config
 from closeprob.pipeline.core import Dataset, FeatureBuilder, TrainingResult
-from closeprob.pipeline.dataset import load_dataset
+from closeprob.pipeline.dataset import load_job_data
 from closeprob.pipeline.errors import TrainingDataError
 from closeprob.pipeline.evaluation import evaluate_policies, model_policies, oracle_metrics
 from closeprob.pipeline.plots import importance_figure, reliability_figure
@@ -116,9 +116,7 @@ def run_train(config: Config, engine: str = "local") -> None:
     Parquet); LightGBM fits on the driver from it."""
 
     started = time.perf_counter()
-    dataset = load_dataset(
-        config.data, named_columns(config), "train", now=pd.Timestamp.now(tz="UTC")
-    )
+    dataset = load_job_data(config)
     build: FeatureBuilder = build_features
     if engine == "spark":
         from closeprob.pipeline.spark import spark_feature_builder
