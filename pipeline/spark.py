@@ -541,6 +541,7 @@ def spark_feature_builder(config: Config) -> FeatureBuilder:
     def build(
         deals: pd.DataFrame, _: pd.DataFrame, snapshots: pd.DataFrame, spec: FeatureSpec
     ) -> pd.DataFrame:
+        check_replaceable(config.spark.training_features)  # before any work
         spark = spark_session(config.spark)
         partitions = config.spark.partitions or spark.sparkContext.defaultParallelism
         data = config.data
@@ -572,13 +573,42 @@ def spark_feature_builder(config: Config) -> FeatureBuilder:
     return build
 
 
+FEATURE_TABLE_MARK = "_CLOSEPROB_FEATURES"
+
+
+def is_spark_output(name: str) -> bool:
+    """A file Spark's Parquet writer (or closeprob's mark) puts in an output folder."""
+    return name.startswith(("part-", "_SUCCESS", "._SUCCESS", FEATURE_TABLE_MARK)) or (
+        name.startswith(".part-") and name.endswith(".crc")
+    )
+
+
+def check_replaceable(out: Path) -> None:
+    """`out` may be replaced only if it is absent or an earlier feature table (Spark's Parquet
+    parts and closeprob's mark, nothing else): never a user's folder or file."""
+    if not out.exists():
+        return
+    strangers = (
+        [] if not out.is_dir() else [p.name for p in out.iterdir() if not is_spark_output(p.name)]
+    )
+    if out.is_dir() and not strangers:
+        return
+    what = f"holds {strangers[:3]}" if out.is_dir() else "is a file"
+    raise CloseprobError(
+        f"{out}: spark.training_features exists and {what}, so it is not a feature table "
+        "closeprob wrote; it is never replaced. Choose another spark.training_features"
+    )
+
+
 def write_folder_atomic(table: DataFrame, out: Path) -> None:
     """Spark writes a folder of Parquet parts: write it beside `out`, then swap it in, so a
-    failed run leaves an earlier table whole."""
+    failed run leaves an earlier table whole. Only an earlier feature table is replaced."""
+    check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     temporary = out.parent / f".{out.name}.{uuid.uuid4().hex}.tmp"
     try:
         table.write.parquet(str(temporary))
+        (temporary / FEATURE_TABLE_MARK).write_text("closeprob training feature table\n")
         if out.exists():
             old = out.parent / f".{out.name}.{uuid.uuid4().hex}.old"
             out.rename(old)

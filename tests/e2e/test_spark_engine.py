@@ -176,3 +176,35 @@ def test_the_spark_training_table_equals_the_local_one_and_is_kept_as_parquet(
     pd.testing.assert_frame_equal(remote.features, local.features, rtol=0, atol=1e-12)
     pd.testing.assert_series_equal(remote.labels, local.labels)
     assert len(pd.read_parquet(out)) == len(local.features)
+
+
+def test_a_training_features_folder_holding_other_files_is_refused_and_left_whole(
+    store: Path, tmp_path: Path
+) -> None:
+    """spark.training_features pointing at a user's folder (`reports/`) used to be deleted by
+    the swap; it is refused before any Spark work, and an earlier feature table is still
+    replaceable."""
+    from closeprob.pipeline.errors import CloseprobError
+    from closeprob.pipeline.spark import FEATURE_TABLE_MARK, check_replaceable
+
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "q3.xlsx").write_text("mine")
+    config = load_config(store)
+    config = config.model_copy(
+        update={"spark": config.spark.model_copy(update={"training_features": reports})}
+    )
+    build = spark_feature_builder(config)
+    with pytest.raises(CloseprobError, match=r"holds \['q3.xlsx'\], so it is not a feature table"):
+        build(pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), None)  # type: ignore[arg-type]
+    assert (reports / "q3.xlsx").read_text() == "mine"
+    earlier = tmp_path / "features.parquet"
+    earlier.mkdir()
+    for name in ("part-00000-a.snappy.parquet", ".part-00000-a.snappy.parquet.crc", "_SUCCESS"):
+        (earlier / name).write_text("")
+    (earlier / FEATURE_TABLE_MARK).write_text("")
+    check_replaceable(earlier)
+    a_file = tmp_path / "table.parquet"
+    a_file.write_text("x")
+    with pytest.raises(CloseprobError, match="is a file"):
+        check_replaceable(a_file)
