@@ -7,7 +7,8 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from closeprob.pipeline.history import describe_changes, history_rows
+from closeprob.pipeline.history import describe_changes
+from closeprob.pipeline.jobs.history import history_rows
 from tests.conftest import utc
 
 DESCRIBED = {"meetings_30d": "meetings in the last 30 days", "days_quiet": "days since contact"}
