@@ -15,7 +15,7 @@ import pytest
 from mlflow import MlflowClient
 
 from closeprob.pipeline.cli import main
-from closeprob.pipeline.migrate import unpickle_legacy
+from closeprob.pipeline.jobs.migrate_model import unpickle_legacy
 from closeprob.pipeline.model_artifact import DIGESTS_TAG
 from closeprob.pipeline.registry import load_registered_model
 
