@@ -85,6 +85,8 @@ class DataConfig(_Strict):
     source: Path | None = None
     # The pipeline's stages in order: a stage change's `value` may name one (pipeline/stages.py).
     stages: tuple[str, ...] = ()
+    # Raw values → the contract's, per column: {outcome: {"Closed Won": won, "Open": null}}.
+    values: dict[str, dict[str, str | None]] = {}
     # How amounts write their separators, when the column cannot show it (`17.000`): e.g.
     # {decimal: ",", thousands: "."}. None: inferred, an ambiguous column refused.
     number_format: NumberFormatConfig | None = None

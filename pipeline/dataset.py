@@ -36,7 +36,7 @@ from closeprob.pipeline.validate import (
     validate_deals,
     validate_interactions,
 )
-from closeprob.pipeline.values import NumberFormat
+from closeprob.pipeline.values import NumberFormat, map_values
 
 log = logging.getLogger(__name__)
 Purpose = Literal["train", "predict"]
@@ -118,6 +118,7 @@ def inspect_dataset(
         source = str(data.deals)
         wanted = (*DEAL_COLUMNS, *DEAL_OPTIONAL, *data.attributes, *configured)
         deals_raw = map_columns(deals_raw, data.columns_for("deals"), wanted, source, problems)
+        deals_raw = map_values(deals_raw, data.values)
         named = named_columns or {"data.attributes": data.attributes}
         check_named_columns(deals_raw, source, named, problems)
         declared = data.number_format
@@ -139,6 +140,7 @@ def inspect_dataset(
         events_raw = map_columns(
             events_raw, data.columns_for("interactions"), wanted, source, problems
         )
+        events_raw = map_values(events_raw, data.values)
         events_raw = stage_names_as_numbers(events_raw, data.stages, source, problems)
         events_raw = listed_deals(events_raw, source, problems)
         interactions = validate_interactions(

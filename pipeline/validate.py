@@ -561,14 +561,18 @@ def _outcomes(
     outcome = _text(frame, "outcome").str.lower()
     if "outcome" not in frame.columns or "closed_at" not in frame.columns:
         return outcome
+    other = outcome.notna() & ~outcome.isin(OUTCOMES)
+    shown = repr(str(_text(frame, "outcome")[other].iloc[0])) if other.any() else ""
     _fail(
         problems,
         source,
         "outcome",
-        outcome.notna() & ~outcome.isin(OUTCOMES),
+        other,
         ids,
         f"is not one of {list(OUTCOMES)}",
-        "use 'won' or 'lost', empty while the deal is open",
+        f"use 'won' or 'lost', empty while the deal is open (first value found: {shown}); or "
+        "map your values: data.values: {outcome: {'Closed Won': won, 'Closed Lost': lost, "
+        "'Negotiation': null}}",
     )
     unparsed = closed_at.isna() & _text(frame, "closed_at").notna()
     _fail(

@@ -176,6 +176,22 @@ def _describe(fmt: NumberFormat | None) -> str:
     return f"decimal {fmt.decimal!r}, thousands {fmt.thousands!r}"
 
 
+def map_values(frame: pd.DataFrame, mapping: dict[str, dict[str, str | None]]) -> pd.DataFrame:
+    """`frame` with each mapped column's values replaced as `data.values` says (raw value →
+    contract value, None for empty), raw values compared stripped and case-folded; values the
+    mapping does not name are left for validation to report."""
+    updates = {}
+    for column, values in mapping.items():
+        if column not in frame.columns or not values:
+            continue
+        keys = {str(k).strip().casefold(): v for k, v in values.items()}
+        text = frame[column].astype("str").str.strip().str.casefold()
+        named = text.isin(list(keys)) & frame[column].notna()
+        mapped = text.map(keys)
+        updates[column] = frame[column].astype(object).where(~named, mapped.astype(object))
+    return frame.assign(**updates) if updates else frame
+
+
 def parse_flags(raw: pd.Series, source: str, column: str, ids: pd.Series) -> pd.Series:
     """Booleans as CRMs export them (true/false, yes/no, 1/0, any case); empty is an error, as
     is any other word (shown)."""

@@ -168,3 +168,20 @@ def test_listed_deals_are_split_one_row_per_deal_and_per_file_mappings_apply(
     assert (
         f"1 interactions list several deals in 'deal_id' (first: {two!r}): split into 2 rows" in out
     )
+
+
+def test_crm_outcome_spellings_are_named_and_mapped_with_data_values(
+    crm: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def crm_words(deals: pd.DataFrame) -> None:
+        deals["outcome"] = deals["outcome"].map(
+            {"won": "Closed Won", "lost": "Closed Lost", "": "Contract Sent"}
+        )
+
+    code, out = check(_edit(crm, deals=crm_words), capsys)
+    assert code == 2
+    assert "column 'outcome' is not one of ['won', 'lost']" in out
+    assert "(first value found: 'Closed" in out and "data.values: {outcome:" in out
+    spellings = {"outcome": {"closed won": "won", "CLOSED LOST": "lost", "Contract Sent": None}}
+    code, out = check(_edit(crm, values=spellings), capsys)
+    assert code == 0, out
