@@ -311,6 +311,8 @@ class PredictConfig(_Strict):
     # A second predict on the same queue waits this long for the first, then exits 75.
     lock_wait_seconds: NonNegativeFloat = 0.0
     html: bool = True  # the queue as one HTML page beside it (queue.csv -> queue.html)
+    # Deal columns copied into the queue and the report after deal_id (deal name, stage…).
+    columns: tuple[str, ...] = ()
 
 
 class HealthConfig(_Strict):
@@ -527,6 +529,8 @@ def _cut(text: str, limit: int) -> str:
 def named_columns(config: Config) -> dict[str, tuple[str, ...]]:
     """Deal columns the config names, by key: checked when the deals table is read."""
     named = {"data.attributes": config.data.attributes}
+    if config.predict.columns:
+        named["predict.columns"] = config.predict.columns
     for key, column in (
         ("evaluation.segment", config.evaluation.segment),
         ("value.segment", config.value.segment),

@@ -11,16 +11,16 @@ logged to MLflow.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
 
 from closeprob.features.build import build_features
-from closeprob.features.registry import feature_descriptions
 from closeprob.features.snapshots import open_deal_snapshots
 from closeprob.models.classifier import CloseModel
-from closeprob.models.ranker import format_value
 from closeprob.pipeline.core import Dataset
+from closeprob.pipeline.sales_reasons import sales_phrases
 
 log = logging.getLogger(__name__)
 HISTORY_COLUMNS = ["as_of", "model_version", "p_close", "tier", "rank", "expected_value"]
@@ -31,33 +31,30 @@ def describe_changes(
     now: np.ndarray,
     values_before: pd.DataFrame,
     values_now: pd.DataFrame,
-    descriptions: dict[str, str],
+    phrases: Mapping[str, Callable[[object], str]],
     top: int = 2,
 ) -> list[str]:
     """Per row, the `top` features whose contribution moved most from `before` to `now`
-    (log-odds, one column per feature in `descriptions` order; a bias column after is
-    ignored), those whose value changed first: "<description> went from X to Y (raised the
-    score)", joined by "; "."""
-    names = list(descriptions)
+    (log-odds, one column per feature in `phrases` order, sales_reasons.sales_phrases; a
+    bias column after is ignored), those whose value changed first: "<then> → <now> (raised
+    the score)", joined by "; "."""
+    names = list(phrases)
     moved = np.asarray(now)[:, : len(names)] - np.asarray(before)[:, : len(names)]
     texts = []
     for row in range(len(moved)):
-        old = [values_before[n].iloc[row] for n in names]
-        new = [values_now[n].iloc[row] for n in names]
-        changed = [format_value(a) != format_value(b) for a, b in zip(old, new, strict=True)]
-        order = sorted(range(len(names)), key=lambda i: (not changed[i], -abs(moved[row, i])))
+        old = [phrases[n](values_before[n].iloc[row]) for n in names]
+        new = [phrases[n](values_now[n].iloc[row]) for n in names]
+        order = sorted(range(len(names)), key=lambda i: (old[i] == new[i], -abs(moved[row, i])))
         picked = [i for i in order[:top] if moved[row, i] != 0]
-        texts.append("; ".join(_change_text(descriptions[names[i]], old[i], new[i], moved[row, i])
-                               for i in picked))  # fmt: skip
+        texts.append("; ".join(_change_text(old[i], new[i], moved[row, i]) for i in picked))
     return texts
 
 
-def _change_text(description: str, old: object, new: object, moved: float) -> str:
+def _change_text(old: str, new: str, moved: float) -> str:
     effect = "raised the score" if moved > 0 else "lowered the score"
-    old_text, new_text = format_value(old), format_value(new)
-    if old_text == new_text:
-        return f"{description} still {new_text} ({effect} as the rest changed)"
-    return f"{description} went from {old_text} to {new_text} ({effect})"
+    if old == new:
+        return f"{new}, as before ({effect} as the rest changed)"
+    return f"{old} → {new} ({effect})"
 
 
 def contributions_at(
@@ -88,8 +85,7 @@ def why_changed(
         return queue
     before, values_before = contributions_at(dataset, model, deal_ids, before_at)
     now, values_now = contributions_at(dataset, model, deal_ids, now_at)
-    described = feature_descriptions(model.spec)
-    texts = describe_changes(before, now, values_before, values_now, described)
+    texts = describe_changes(before, now, values_before, values_now, sales_phrases(model.spec))
     by_deal = pd.Series(texts, index=deal_ids.to_numpy())
     filled = queue["deal_id"].map(by_deal).fillna(queue["why_changed"]).astype(object)
     return queue.assign(why_changed=filled)

@@ -34,4 +34,7 @@ def rounded_for_people(queue: pd.DataFrame) -> pd.DataFrame:
     """p_close (and its change) to 3 decimals, deal value and expected value to whole units;
     other columns as they are."""
     present = {c: d for c, d in ROUNDED.items() if c in queue.columns}
-    return queue.assign(**{c: queue[c].astype(float).round(d) for c, d in present.items()})
+    rounded = {c: queue[c].astype(float).round(d) for c, d in present.items()}
+    # Whole money as whole numbers (152503, not 152503.0); missing values stay missing.
+    whole = {c: v.astype("Int64") for c, v in rounded.items() if present[c] == 0}
+    return queue.assign(**(rounded | whole))

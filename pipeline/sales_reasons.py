@@ -43,7 +43,7 @@ def _share(template: str) -> Phrase:
 
 def _count(noun: str, tail: str, plural: str | None = None) -> Phrase:
     """A count in words: 1 meeting in the last 30 days, 3 meetings …, no meetings …"""
-    nouns = plural or f"{noun}s"
+    nouns = plural or _plural(noun)
 
     def phrase(value: object) -> str:
         text = format_value(value)
@@ -52,6 +52,13 @@ def _count(noun: str, tail: str, plural: str | None = None) -> Phrase:
         return f"{text} {noun if text == '1' else nouns} {tail}"
 
     return phrase
+
+
+def _plural(noun: str) -> str:
+    """reply -> replies, touch -> touches, meeting -> meetings (the last word of `noun`)."""
+    if noun.endswith("y") and noun[-2:-1] not in tuple("aeiou"):
+        return noun[:-1] + "ies"
+    return noun + ("es" if noun.endswith(("ch", "sh", "s", "x")) else "s")
 
 
 FIXED: dict[str, Phrase] = {
@@ -124,7 +131,9 @@ def _history(name: str) -> Phrase | None:
     return {
         "win_rate": _share(f"the {who}'s win rate: {{v}}"),
         "closed_deals": _count("closed deal", f"for the {who} so far"),
-        "avg_won_value": _text(f"the {who}'s average won deal: {{v}}"),
+        "avg_won_value": _text(
+            f"the {who}'s average won deal: {{v}}", f"no won deal for the {who} yet"
+        ),
         "open_deals": _count("other open deal", f"for the {who}"),
     }.get(what)
 

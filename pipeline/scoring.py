@@ -13,7 +13,6 @@ import pyarrow.compute as pc
 
 from closeprob.features.build import build_features
 from closeprob.features.point_in_time import data_end
-from closeprob.features.registry import feature_descriptions
 from closeprob.features.snapshots import open_deal_snapshots
 from closeprob.models.account_value import add_account_value, tiers_by_account_clv
 from closeprob.models.classifier import CloseModel
@@ -23,7 +22,6 @@ from closeprob.models.ranker import (
     compare_with_previous,
     rank_deals,
     read_deals,
-    reason_codes,
     urgency_factor,
 )
 from closeprob.models.value import deal_values
@@ -34,7 +32,9 @@ from closeprob.pipeline.dataset import rows_after
 from closeprob.pipeline.errors import DataContractError, TrainingDataError
 from closeprob.pipeline.history import why_changed
 from closeprob.pipeline.progress import stage
+from closeprob.pipeline.readable_queue import with_deal_columns
 from closeprob.pipeline.registry import LoadedModel, check_model_matches
+from closeprob.pipeline.sales_reasons import sales_reason_codes
 from closeprob.pipeline.stages import stage_labels
 from closeprob.pipeline.validate import first_ids
 
@@ -185,12 +185,11 @@ def explain_features(
 ) -> pd.DataFrame:
     """deal_id, reasons_up and reasons_down per feature row, from exact TreeSHAP
     (`pred_contrib`, the costliest step of scoring) on `chunk_rows` rows at a time."""
-    described = feature_descriptions(model.spec)
     up, down = [], []
     for start in range(0, len(features), chunk_rows):
         chunk = features.iloc[start : start + chunk_rows]
-        chunk_up, chunk_down = reason_codes(
-            model.contributions(model.encode(chunk)), chunk, described, reasons
+        chunk_up, chunk_down = sales_reason_codes(
+            model.contributions(model.encode(chunk)), chunk, model.spec, reasons
         )
         up.append(chunk_up)
         down.append(chunk_down)
@@ -366,4 +365,5 @@ def build_local_batch(
     queue, features = build_queue_and_features(
         dataset, loaded, as_of, config.ranking, config.predict.chunk_rows, previous, config.value
     )
-    return why_changed(dataset, loaded.close, queue, previous), features
+    queue = why_changed(dataset, loaded.close, queue, previous)
+    return with_deal_columns(queue, dataset.deals, list(config.predict.columns)), features

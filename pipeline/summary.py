@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import pandas as pd
 
 TIERS = ("A", "B", "C")
+MOVER_MIN = 0.005
 
 
 def run_summary(
@@ -57,7 +58,8 @@ def change_summary(queue: pd.DataFrame, previous: pd.DataFrame | None, movers: i
     now_tier = queue.set_index(queue["deal_id"].astype(str))["tier"]
     dropped_text = [f"{d} (now {now_tier.get(d, 'closed')})" for d in dropped]
     moved = queue.assign(size=queue["p_close_change"].abs()).dropna(subset=["size"])
-    moved = moved.nlargest(movers, "size")
+    # Changes that round to 0.00 are no movers (a CSV's previous p_close is rounded).
+    moved = moved[moved["size"] >= MOVER_MIN].nlargest(movers, "size")
     lines = [
         f"Since the previous queue: {len(new_to_a)} new to A, {len(dropped)} dropped from A",
         f"  new to A: {_listed(new_to_a.astype(str).tolist())}",

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from closeprob.features.registry import feature_descriptions
 from closeprob.pipeline.config import Config, named_columns
 from closeprob.pipeline.dataset import load_dataset
 from closeprob.pipeline.errors import CloseprobError
 from closeprob.pipeline.history import HISTORY_COLUMNS, contributions_at, describe_changes
 from closeprob.pipeline.io import read_table
 from closeprob.pipeline.registry import load_registered_model
+from closeprob.pipeline.sales_reasons import sales_phrases
 from closeprob.pipeline.scores_db import read_scores, resolve_scores_url
 from closeprob.pipeline.store import tracking_uri
 
@@ -64,7 +64,7 @@ def print_changes(config: Config, deal_id: str, scores: pd.DataFrame) -> None:
 
     dataset = load_dataset(config.data, named_columns(config), purpose="predict")
     model = load_registered_model(config.model_uri).close
-    described = feature_descriptions(model.spec)
+    described = sales_phrases(model.spec)
     ids = pd.Series([deal_id])
     log.info(f"\nWhy it changed (contributions of {config.model_uri} at each date):")
     dates = list(scores["as_of"])

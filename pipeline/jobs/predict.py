@@ -21,6 +21,7 @@ from closeprob.pipeline.html_report import render_report
 from closeprob.pipeline.io import check_output_path, read_previous_queue, staged_file, staged_table
 from closeprob.pipeline.jobs.generate import import_fresh_export
 from closeprob.pipeline.lock import queue_lock
+from closeprob.pipeline.readable_queue import rounded_for_people
 from closeprob.pipeline.registry import LoadedModel, load_registered_model
 from closeprob.pipeline.report import print_queue_summary
 from closeprob.pipeline.runs import log_prediction_run
@@ -163,10 +164,13 @@ def _publish_queue(
             log.info(f"{rows:,} scores written to {target.shown} (table deal_scores)")
 
     def write_report(temporary: Path) -> None:
-        temporary.write_text(render_report(queue), encoding="utf-8")
+        html = render_report(queue, list(config.predict.columns))
+        temporary.write_text(html, encoding="utf-8")
 
     report = report_path(path) if config.predict.html else None
-    with staged_table(queue, path) as staged, ExitStack() as stack:
+    # People read the CSV: p_close and money rounded (Parquet and the table: full precision).
+    shown = rounded_for_people(queue) if path.suffix.lower() == ".csv" else queue
+    with staged_table(shown, path) as staged, ExitStack() as stack:
         also = (stack.enter_context(staged_file(report, write_report)),) if report else ()
         return log_prediction_run(
             queue,

@@ -352,6 +352,7 @@ def test_the_cron_line_of_the_docs_runs_under_env_i_and_ends_with_the_json_summa
     shutil.copy(store.parent / "mlflow.db", project / "mlflow.db")
     nightly = yaml.safe_load(store.read_text())
     nightly["predict"]["out"] = "outputs/priority_queue.csv"  # relative: the cron line's cd
+    nightly["predict"]["columns"] = ["industry"]  # a deal column shown beside the id
     (project / "configs" / "nightly.yaml").write_text(yaml.safe_dump(nightly))
     done = subprocess.run(
         ["env", "-i", "/bin/sh", "-c", command.replace("/srv/closeprob", str(project))],
@@ -363,7 +364,10 @@ def test_the_cron_line_of_the_docs_runs_under_env_i_and_ends_with_the_json_summa
     queue = pd.read_csv(project / "outputs" / "priority_queue.csv")
     assert summary["rows"] == len(queue) and summary["outputs"]["queue"].startswith("outputs/")
     assert summary["outputs"]["scores"] == "sqlite:///outputs/scores.db"
-    assert (project / "outputs" / "priority_queue.html").exists()
+    assert list(queue.columns)[:3] == ["rank", "deal_id", "industry"]
+    assert queue["p_close"].round(3).eq(queue["p_close"]).all()  # rounded for people
+    assert queue["expected_value"].round(0).eq(queue["expected_value"]).all()
+    assert "<th>Industry</th>" in (project / "outputs" / "priority_queue.html").read_text()
     assert {"drift", "drifted_features", "days_stale"} <= set(summary["flags"])  # health
     assert re.search(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ Scored ", log, re.MULTILINE)
 
@@ -386,3 +390,34 @@ def test_value_source_clv_adds_account_value_to_repeat_accounts_deals_in_the_que
     declared = deals.loc[with_clv["deal_id"], "amount"].fillna(0).to_numpy()
     assert (with_clv["deal_value"].to_numpy() > declared).all()
     assert set(queue["tier"]) <= {"A", "B", "C"} and (queue["tier"] == "A").any()
+
+
+@pytest.mark.slow
+def test_every_reason_of_a_queue_reads_in_the_direction_of_its_contribution(store: Path) -> None:
+    """Each reason of a real queue, traced back to its feature by its phrase: those that raise
+    the odds come from positive contributions, those that lower them from negative ones."""
+    from closeprob.pipeline.scoring import build_queue_and_features
+    from closeprob.pipeline.sales_reasons import DOWN, UP, sales_phrases
+
+    config = load_config(store)
+    dataset = load_dataset(config.data)
+    loaded = load_registered_model(config.model_uri)
+    as_of = default_as_of(dataset)
+    queue, features = build_queue_and_features(dataset, loaded, as_of, config.ranking, 97, None)
+    model = loaded.close
+    read = queue[queue["reasons_up"].ne("") | queue["reasons_down"].ne("")]
+    rows = features.set_index("deal_id").loc[read["deal_id"]].reset_index()
+    contributions = model.contributions(model.encode(rows))
+    phrases = sales_phrases(model.spec)
+    checked = 0
+    for row, (up, down) in enumerate(zip(read["reasons_up"], read["reasons_down"], strict=True)):
+        signs: dict[str, set[float]] = {}
+        for column, name in enumerate(phrases):
+            text = phrases[name](rows[name].iloc[row])
+            signs.setdefault(text, set()).add(float(np.sign(contributions[row, column])))
+        for items, ending, sign in ((up, UP, 1.0), (down, DOWN, -1.0)):
+            for item in filter(None, items.split("; ")):
+                assert item.endswith(f" {ending}"), item
+                assert sign in signs[item.removesuffix(f" {ending}")], item
+                checked += 1
+    assert checked >= len(read)

@@ -114,12 +114,13 @@ def test_a_deal_whose_events_are_split_across_files_lands_in_one_partition(
 def test_predict_engine_spark_writes_the_local_queue_and_logs_the_run(
     spark: object, store: Path, tmp_path: Path
 ) -> None:
-    local, remote = tmp_path / "local.csv", tmp_path / "spark.parquet"
+    # Both as Parquet: a CSV queue rounds p_close for people (full precision stays in Parquet).
+    local, remote = tmp_path / "local.parquet", tmp_path / "spark.parquet"
     assert main(["predict", "--config", str(store), "--out", str(local)]) == 0
     # The config's CSV files, read by Spark as the local engine reads them (all text).
     spark_args = ["--out", str(remote), "--engine", "spark"]
     assert main(["predict", "--config", str(store), *spark_args]) == 0
-    a = pd.read_csv(local, keep_default_na=False, na_values=[""])
+    a = pd.read_parquet(local)
     b = pd.read_parquet(remote)
     assert b["deal_id"].tolist() == a["deal_id"].tolist()
     np.testing.assert_allclose(b["p_close"], a["p_close"], rtol=0, atol=1e-9)

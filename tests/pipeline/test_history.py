@@ -7,11 +7,15 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from closeprob.models.ranker import format_value
 from closeprob.pipeline.history import describe_changes
 from closeprob.pipeline.jobs.history import history_rows
 from tests.conftest import utc
 
-DESCRIBED = {"meetings_30d": "meetings in the last 30 days", "days_quiet": "days since contact"}
+DESCRIBED = {
+    "meetings_30d": lambda v: f"{format_value(v)} meetings in the last 30 days",
+    "days_quiet": lambda v: f"last contact {format_value(v)} days ago",
+}
 
 
 def test_a_feature_whose_value_changed_comes_first_with_the_direction_of_its_move() -> None:
@@ -20,7 +24,9 @@ def test_a_feature_whose_value_changed_comes_first_with_the_direction_of_its_mov
     values_before = pd.DataFrame({"meetings_30d": [1], "days_quiet": [3]})
     values_now = pd.DataFrame({"meetings_30d": [4], "days_quiet": [3]})
     texts = describe_changes(before, now, values_before, values_now, DESCRIBED, top=1)
-    assert texts == ["meetings in the last 30 days went from 1 to 4 (raised the score)"]
+    assert texts == [
+        "1 meetings in the last 30 days → 4 meetings in the last 30 days (raised the score)"
+    ]
 
 
 def test_a_feature_that_lowered_the_score_says_so() -> None:
@@ -28,7 +34,7 @@ def test_a_feature_that_lowered_the_score_says_so() -> None:
     values_before = pd.DataFrame({"meetings_30d": [2], "days_quiet": [2]})
     values_now = pd.DataFrame({"meetings_30d": [2], "days_quiet": [40]})
     texts = describe_changes(before, now, values_before, values_now, DESCRIBED, top=2)
-    assert texts == ["days since contact went from 2 to 40 (lowered the score)"]
+    assert texts == ["last contact 2 days ago → last contact 40 days ago (lowered the score)"]
 
 
 @settings(max_examples=50, deadline=None)
@@ -40,7 +46,8 @@ def test_every_change_reads_in_the_direction_of_its_contribution(moves: list[flo
     texts = describe_changes(before, now, values, values + 1, DESCRIBED, top=2)
     for row, text in enumerate(texts):
         for name, column in zip(DESCRIBED, range(2), strict=True):
-            part = [p for p in text.split("; ") if p.startswith(DESCRIBED[name])]
+            new_text = DESCRIBED[name](values[name].iloc[row] + 1)
+            part = [p for p in text.split("; ") if f"→ {new_text} (" in p]
             moved = now[row, column]
             if moved == 0:
                 assert not part

@@ -34,6 +34,8 @@ def test_a_meeting_count_reads_as_a_salesperson_says_it() -> None:
         "1 meeting in the last 30 days",
         "no meetings in the last 30 days",
     ]
+    spec = FeatureSpec(event_types=("email_reply", "call"), windows_days=(7,))
+    assert sales_phrases(spec)["n_email_reply_7d"](2.0) == "2 email replies in the last 7 days"
     assert sales_phrases(SPEC)["days_since_last_inbound"](float("nan")) == (
         "the customer has not reached out yet"
     )
@@ -81,4 +83,4 @@ def test_deal_columns_come_after_the_deal_id_and_the_csv_rounds_for_people() -> 
     assert list(shown.columns)[:3] == ["rank", "deal_id", "deal_name"]
     assert shown["deal_name"].tolist() == ["Globex", "Acme"]
     assert shown["p_close"].tolist() == [0.402, 0.1]
-    assert shown["deal_value"].tolist() == [152503.0, 10.0]
+    assert shown["deal_value"].tolist() == [152503, 10] and shown["deal_value"].dtype == "Int64"

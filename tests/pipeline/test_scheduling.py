@@ -97,6 +97,8 @@ def test_the_change_summary_names_deals_new_to_a_dropped_from_a_and_the_movers()
     assert "new to A: D1" in text and "dropped from A: D2 (now B), D9 (now closed)" in text
     assert "biggest movers: D1 +0.30 (A), D2 -0.25 (B)" in text
     assert change_summary(queue, None) == ""
+    still = small_queue(["A", "B", "C"], ["", "", ""], [0.0004, -0.0001, 0.0])
+    assert "biggest movers: none" in change_summary(still, previous)
 
 
 def test_logs_written_to_a_file_start_with_their_utc_time(
