@@ -396,8 +396,8 @@ def test_value_source_clv_adds_account_value_to_repeat_accounts_deals_in_the_que
 def test_every_reason_of_a_queue_reads_in_the_direction_of_its_contribution(store: Path) -> None:
     """Each reason of a real queue, traced back to its feature by its phrase: those that raise
     the odds come from positive contributions, those that lower them from negative ones."""
-    from closeprob.pipeline.scoring import build_queue_and_features
     from closeprob.pipeline.sales_reasons import DOWN, UP, sales_phrases
+    from closeprob.pipeline.scoring import build_queue_and_features
 
     config = load_config(store)
     dataset = load_dataset(config.data)
