@@ -232,3 +232,17 @@ def listed_deals(events: pd.DataFrame, source: str, problems: Problems) -> pd.Da
         "deal"
     )
     return pd.concat([events[~listed], split], ignore_index=True)
+
+
+def missing_stage_type(interactions: pd.DataFrame, stage_type: str) -> str | None:
+    """A warning when interactions exist but none is of `features.stage_event_type` (compared
+    case-folded, as features compare types): the stage features would all be empty."""
+    kinds = interactions["type"].dropna().astype("str").str.strip().str.casefold()
+    if kinds.empty or (kinds == stage_type.casefold()).any():
+        return None
+    common = ", ".join(repr(k) for k in kinds.value_counts().index[:8])
+    return (
+        f"no interaction is of features.stage_event_type {stage_type!r}: the stage features "
+        f"(current stage, days in stage, moves) will be empty. The types found: {common}; set "
+        "features.stage_event_type to the one that records stage changes, if any"
+    )

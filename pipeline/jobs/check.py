@@ -83,6 +83,11 @@ def summary_lines(
     if deals is not None:
         lines += _deal_lines(deals, config, purpose, problems)
     if events is not None:
+        from closeprob.pipeline.plausibility import missing_stage_type
+
+        no_stages = missing_stage_type(events, config.features.stage_event_type)
+        if no_stages is not None:
+            problems.warn(f"{config.data.interactions}: {no_stages}")
         lines.append(("interactions", f"{len(events):,} rows{_span(events['occurred_at'])}"))
         raw = inspection.interactions_raw
         repeated = int(raw.duplicated().sum()) if raw is not None else 0

@@ -117,6 +117,11 @@ def run_train(config: Config, engine: str = "local") -> None:
 
     started = time.perf_counter()
     dataset = load_job_data(config)
+    from closeprob.pipeline.plausibility import missing_stage_type
+
+    no_stages = missing_stage_type(dataset.interactions, config.features.stage_event_type)
+    if no_stages is not None:
+        log.warning(f"{config.data.interactions}: {no_stages}")
     build: FeatureBuilder = build_features
     if engine == "spark":
         from closeprob.pipeline.spark import spark_feature_builder

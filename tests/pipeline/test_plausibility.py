@@ -185,3 +185,19 @@ def test_crm_outcome_spellings_are_named_and_mapped_with_data_values(
     spellings = {"outcome": {"closed won": "won", "CLOSED LOST": "lost", "Contract Sent": None}}
     code, out = check(_edit(crm, values=spellings), capsys)
     assert code == 0, out
+
+
+def test_a_stage_event_type_absent_from_the_data_is_named_with_the_types_found(
+    crm: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    raw = yaml.safe_load(crm.read_text())
+    raw["features"]["stage_event_type"] = "Stage Moved"
+    crm.write_text(yaml.safe_dump(raw))
+    code, out = check(crm, capsys)
+    assert code == 0
+    assert "no interaction is of features.stage_event_type 'Stage Moved'" in out
+    assert "'stage_change'" in out
+    raw["features"]["stage_event_type"] = "STAGE_CHANGE"  # compared case-folded: found
+    crm.write_text(yaml.safe_dump(raw))
+    _, out = check(crm, capsys)
+    assert "no interaction is of features.stage_event_type" not in out
