@@ -37,4 +37,6 @@ def rounded_for_people(queue: pd.DataFrame) -> pd.DataFrame:
     rounded = {c: queue[c].astype(float).round(d) for c, d in present.items()}
     # Whole money as whole numbers (152503, not 152503.0); missing values stay missing.
     whole = {c: v.astype("Int64") for c, v in rounded.items() if present[c] == 0}
+    if "rank_change" in queue.columns:  # places: whole numbers, missing for a new deal
+        whole["rank_change"] = pd.to_numeric(queue["rank_change"]).round().astype("Int64")
     return queue.assign(**(rounded | whole))

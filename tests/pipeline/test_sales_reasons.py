@@ -76,7 +76,8 @@ def test_every_reason_reads_in_the_direction_of_its_contribution(seed: int, top:
 def test_deal_columns_come_after_the_deal_id_and_the_csv_rounds_for_people() -> None:
     queue = pd.DataFrame(
         {"rank": [1, 2], "deal_id": ["D2", "D1"], "p_close": [0.40174648733711465, 0.1],
-         "deal_value": [152502.96659316873, 10.0], "expected_value": [61266.5, 1.0]}
+         "deal_value": [152502.96659316873, 10.0], "expected_value": [61266.5, 1.0],
+         "rank_change": [3.0, float("nan")]}
     )  # fmt: skip
     deals = pd.DataFrame({"deal_id": ["D1", "D2"], "deal_name": ["Acme", "Globex"]})
     shown = rounded_for_people(with_deal_columns(queue, deals, ["deal_name"]))
@@ -84,3 +85,7 @@ def test_deal_columns_come_after_the_deal_id_and_the_csv_rounds_for_people() -> 
     assert shown["deal_name"].tolist() == ["Globex", "Acme"]
     assert shown["p_close"].tolist() == [0.402, 0.1]
     assert shown["deal_value"].tolist() == [152503, 10] and shown["deal_value"].dtype == "Int64"
+    assert shown["rank_change"].dtype == "Int64" and shown["rank_change"].isna().tolist() == [
+        False,
+        True,
+    ]
