@@ -115,53 +115,81 @@ def inspect_dataset(
     deals_raw = _read(data.deals, problems)
     deals = None
     if deals_raw is not None:
-        source = str(data.deals)
-        wanted = (*DEAL_COLUMNS, *DEAL_OPTIONAL, *data.attributes, *configured)
-        deals_raw = map_columns(deals_raw, data.columns_for("deals"), wanted, source, problems)
-        deals_raw = map_values(deals_raw, data.values)
-        named = named_columns or {"data.attributes": data.attributes}
-        check_named_columns(deals_raw, source, named, problems)
-        declared = data.number_format
-        deals = validate_deals(
-            deals_raw,
-            source,
-            data.attributes,
-            problems,
-            configured,
-            False,
-            None if declared is None else NumberFormat(declared.decimal, declared.thousands),
-        )
-        deals = plausible_deals(deals, deals_raw, data, source, problems)
+        deals_raw, deals = check_deals(deals_raw, data, named_columns, problems)
     events_raw = _read(data.interactions, problems)
     interactions = None
     if events_raw is not None:
-        wanted = (*INTERACTION_COLUMNS, *INTERACTION_OPTIONAL)
-        source = str(data.interactions)
-        events_raw = map_columns(
-            events_raw, data.columns_for("interactions"), wanted, source, problems
-        )
-        events_raw = map_values(events_raw, data.values)
-        events_raw = stage_names_as_numbers(events_raw, data.stages, source, problems)
-        events_raw = listed_deals(events_raw, source, problems)
-        interactions = validate_interactions(
-            events_raw,
-            source,
-            None if deals is None else deals["deal_id"],
-            data.unknown_deal_interactions,
-            problems,
-            data.duplicate_interactions,
-        )
+        events_raw, interactions = check_interactions(events_raw, data, deals, problems)
         if len(events_raw) == 0:
-            _no_interactions(source, deals, data, purpose, problems)
-        elif deals is not None:
-            interactions = plausible_interactions(
-                interactions, events_raw, deals, data, source, problems
-            )
+            no_interactions(str(data.interactions), deals, data, purpose, problems)
     dataset = None
     if deals is not None and interactions is not None:
         truth = _read_truth(data.truth) if data.truth is not None else None
         dataset = Dataset(deals=deals, interactions=interactions, truth=truth)
     return Inspection(deals_raw, events_raw, deals, interactions, dataset)
+
+
+def check_deals(
+    deals_raw: pd.DataFrame,
+    data: DataConfig,
+    named_columns: Mapping[str, tuple[str, ...]],
+    problems: Problems,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The deals table as read → mapped to the contract, validated and checked for plausibility
+    into `problems`: the one path of both engines (the Spark engine reads the table with Spark,
+    then calls this on the driver). The mapped raw table and the typed deals."""
+    source = str(data.deals)
+    configured = configured_from(named_columns)
+    wanted = (*DEAL_COLUMNS, *DEAL_OPTIONAL, *data.attributes, *configured)
+    deals_raw = map_columns(deals_raw, data.columns_for("deals"), wanted, source, problems)
+    deals_raw = map_values(deals_raw, data.values)
+    named = named_columns or {"data.attributes": data.attributes}
+    check_named_columns(deals_raw, source, named, problems)
+    declared = data.number_format
+    deals = validate_deals(
+        deals_raw,
+        source,
+        data.attributes,
+        problems,
+        configured,
+        False,
+        None if declared is None else NumberFormat(declared.decimal, declared.thousands),
+    )
+    return deals_raw, plausible_deals(deals, deals_raw, data, source, problems)
+
+
+def check_interactions(
+    events_raw: pd.DataFrame,
+    data: DataConfig,
+    deals: pd.DataFrame | None,
+    problems: Problems,
+    whole_table: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Interactions as read (all of them, or one Spark bucket) → mapped, stage names read,
+    association lists split, validated against the contract and the deals, checked for
+    plausibility into `problems`: the one path of both engines. A bucket (`whole_table`
+    False) skips the rules about shares of the whole table (placeholder dates, one deal's
+    share of the events), which a part cannot judge. The mapped raw table and the typed
+    interactions."""
+    source = str(data.interactions)
+    wanted = (*INTERACTION_COLUMNS, *INTERACTION_OPTIONAL)
+    events_raw = map_columns(events_raw, data.columns_for("interactions"), wanted, source, problems)
+    events_raw = map_values(events_raw, data.values)
+    events_raw = stage_names_as_numbers(events_raw, data.stages, source, problems)
+    events_raw = listed_deals(events_raw, source, problems)
+    interactions = validate_interactions(
+        events_raw,
+        source,
+        None if deals is None else deals["deal_id"],
+        data.unknown_deal_interactions,
+        problems,
+        data.duplicate_interactions,
+    )
+    if len(events_raw) and deals is not None:
+        interactions = plausible_interactions(
+            interactions, events_raw, deals, data, source, problems, whole_table
+        )
+    return events_raw, interactions
 
 
 def _unknown_mapping_keys(
@@ -230,7 +258,7 @@ def _read(path: Path, problems: Problems) -> pd.DataFrame | None:
         return None
 
 
-def _no_interactions(
+def no_interactions(
     source: str,
     deals: pd.DataFrame | None,
     data: DataConfig,

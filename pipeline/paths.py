@@ -35,10 +35,11 @@ def input_file_problem(path: Path) -> str | None:
 
 
 def output_file_problem(path: Path) -> str | None:
-    """None when `path` is absent or a regular file; else what it is instead."""
+    """None when `path` is absent (or below a file: the caller names that) or a regular file;
+    else what it is instead."""
     try:
         mode = path.stat().st_mode
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
     except OSError as exc:
         return f"cannot be inspected ({exc.strerror or exc})"

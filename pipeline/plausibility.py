@@ -197,19 +197,22 @@ def plausible_interactions(
     data: DataConfig,
     source: str,
     problems: Problems,
+    whole_table: bool = True,
 ) -> pd.DataFrame:
     """The interactions' plausibility rules; those before creation dropped if so configured.
-    Deals without an id or with a repeated one (errors already) are left out of the lookups."""
+    Deals without an id or with a repeated one (errors already) are left out of the lookups.
+    Rules about shares of the whole table run only on the whole table."""
     deals = deals.dropna(subset=["deal_id"]).drop_duplicates("deal_id")
     if deals.empty:
         return interactions
     id_format_mismatch(events_raw, deals, source, problems)
     if interactions.empty:
         return interactions
-    placeholder_dates(
-        interactions["occurred_at"], interactions["deal_id"], source, "occurred_at", problems
-    )
-    dominant_deals(interactions, data, source, problems)
+    if whole_table:
+        placeholder_dates(
+            interactions["occurred_at"], interactions["deal_id"], source, "occurred_at", problems
+        )
+        dominant_deals(interactions, data, source, problems)
     return events_before_creation(interactions, deals, data, source, problems)
 
 

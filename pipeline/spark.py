@@ -36,7 +36,12 @@ from closeprob.features.spec import FeatureSpec
 from closeprob.models.classifier import CloseModel
 from closeprob.pipeline.config import Config, DataConfig, SparkConfig, named_columns
 from closeprob.pipeline.core import Dataset
-from closeprob.pipeline.dataset import check_named_columns, configured_from
+from closeprob.pipeline.dataset import (
+    Purpose,
+    check_deals,
+    check_interactions,
+    no_interactions,
+)
 from closeprob.pipeline.errors import CloseprobError, DataContractError
 from closeprob.pipeline.registry import check_model_matches
 from closeprob.pipeline.scoring import (
@@ -50,17 +55,9 @@ from closeprob.pipeline.scoring import (
     snapshot_features,
     with_reasons,
 )
-from closeprob.pipeline.stages import stage_names_as_numbers
 from closeprob.pipeline.validate import (
-    DEAL_COLUMNS,
-    DEAL_OPTIONAL,
-    INTERACTION_COLUMNS,
-    INTERACTION_OPTIONAL,
     Problems,
-    map_columns,
     parse_timestamps,
-    validate_deals,
-    validate_interactions,
 )
 
 if TYPE_CHECKING:
@@ -217,26 +214,11 @@ def bucket_features(
 def validate_bucket(
     raw_events: pd.DataFrame, deals: pd.DataFrame, data: DataConfig
 ) -> pd.DataFrame:
-    """One bucket's interactions mapped and checked against the data contract as `load_dataset`
-    does (every error of the bucket in one DataContractError; warnings stay in the worker)."""
+    """One bucket's interactions through the local engine's path (`dataset.check_interactions`:
+    every error of the bucket in one DataContractError; its warnings stay in the worker)."""
     problems = Problems(strict=False)
-    source = str(data.interactions)
-    wanted = (*INTERACTION_COLUMNS, *INTERACTION_OPTIONAL)
-    frame = map_columns(
-        raw_events.drop(columns=["bucket"]),
-        data.columns_for("interactions"),
-        wanted,
-        source,
-        problems,
-    )
-    frame = stage_names_as_numbers(frame, data.stages, source, problems)
-    events = validate_interactions(
-        frame,
-        source,
-        deals["deal_id"],
-        data.unknown_deal_interactions,
-        problems,
-        data.duplicate_interactions,
+    _, events = check_interactions(
+        raw_events.drop(columns=["bucket"]), data, deals, problems, whole_table=False
     )
     problems.raise_errors()
     return events
@@ -376,10 +358,11 @@ def event_times(
     batches: Iterator[pd.DataFrame], source: str, as_of: pd.Timestamp | None, now: pd.Timestamp
 ) -> Iterator[pd.DataFrame]:
     """Per batch of interactions: the latest `occurred_at` not after `now` and the count at or
-    after `as_of`, parsed by the data contract's own `parse_timestamps`."""
+    after `as_of`, parsed by the data contract's own `parse_timestamps`. A bad value is left
+    out here (NaT): the validation pass reports every problem, as the local engine does."""
     for batch in batches:
         ids = batch["deal_id"].astype("str")
-        times = parse_timestamps(batch, "occurred_at", source, ids)
+        times = parse_timestamps(batch, "occurred_at", source, ids, Problems(strict=False))
         later = int((times >= as_of).sum()) if as_of is not None else 0
         yield pd.DataFrame({"latest": [times[times <= now].max()], "later": [later]})
 
@@ -420,6 +403,7 @@ def build_spark_queue(
     loaded = load_model()
     check_model_matches(loaded.close, deals, str(data.deals))
     interactions = read_interactions(spark, data)
+    check_not_empty(interactions, deals, data, "predict")
     explicit = parse_as_of(as_of_text) if as_of_text else None
     as_of, later_events = spark_as_of(interactions, deals, explicit, str(data.interactions))
     report_later(later_events, int((deals["created_at"] >= as_of).sum()), as_of)
@@ -458,16 +442,11 @@ def build_spark_queue(
 def read_deals(
     spark: SparkSession, data: DataConfig, named: Mapping[str, tuple[str, ...]]
 ) -> pd.DataFrame:
-    """The deals table (one row per deal) read by Spark, then mapped, checked and validated on
-    the driver as `load_dataset` does (every error at once; warnings logged)."""
+    """The deals table (one row per deal) read by Spark, then checked on the driver by the
+    local engine's path (`dataset.check_deals`: every error at once; warnings logged)."""
     raw = read_spark_table(spark, data.deals).toPandas()
     problems = Problems(strict=False)
-    source = str(data.deals)
-    configured = configured_from(named)
-    wanted = (*DEAL_COLUMNS, *DEAL_OPTIONAL, *data.attributes, *configured)
-    raw = map_columns(raw, data.columns_for("deals"), wanted, source, problems)
-    check_named_columns(raw, source, named or {"data.attributes": data.attributes}, problems)
-    deals = validate_deals(raw, source, data.attributes, problems, configured, False)
+    _, deals = check_deals(raw, data, named, problems)
     problems.raise_errors()
     for message in problems.warnings:
         log.warning(message)
@@ -477,11 +456,30 @@ def read_deals(
 def read_interactions(spark: SparkSession, data: DataConfig) -> DataFrame:
     """The interactions as Spark reads them, with the export's headers that `data.columns`
     maps renamed (bucketing needs `deal_id`); each bucket maps and validates the rest."""
+    from pyspark.sql.functions import col, explode_outer, split, trim
+
     interactions = read_spark_table(spark, data.interactions)
     for target, header in data.columns_for("interactions").items():
         if header in interactions.columns and target not in interactions.columns:
             interactions = interactions.withColumnRenamed(header, target)
+    if "deal_id" in interactions.columns:  # `D1;D2`: one row per deal before bucketing by deal
+        ids = explode_outer(split(col("deal_id").cast("string"), ";"))
+        interactions = interactions.withColumn("deal_id", ids)
+        interactions = interactions.withColumn("deal_id", trim(col("deal_id")))
     return interactions
+
+
+def check_not_empty(
+    interactions: DataFrame, deals: pd.DataFrame, data: DataConfig, purpose: Purpose
+) -> None:
+    """A header-only interactions file: the local engine's error (train) or warning."""
+    if interactions.limit(1).count() > 0:
+        return
+    problems = Problems(strict=False)
+    no_interactions(str(data.interactions), deals, data, purpose, problems)
+    problems.raise_errors()
+    for message in problems.warnings:
+        log.warning(message)
 
 
 def report_later(events: int, deals: int, as_of: pd.Timestamp) -> None:
@@ -546,6 +544,7 @@ def spark_feature_builder(config: Config) -> FeatureBuilder:
         partitions = config.spark.partitions or spark.sparkContext.defaultParallelism
         data = config.data
         interactions = read_interactions(spark, data)
+        check_not_empty(interactions, deals, data, "train")
         dates = pd.DatetimeIndex(snapshots["as_of"].unique()).sort_values()
         days = spec.market_window_days
         market = spark_market_levels(

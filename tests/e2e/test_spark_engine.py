@@ -209,3 +209,44 @@ def test_a_training_features_folder_holding_other_files_is_refused_and_left_whol
     a_file.write_text("x")
     with pytest.raises(CloseprobError, match="is a file"):
         check_replaceable(a_file)
+
+
+def test_several_bad_values_read_by_spark_give_the_local_engines_message_listing_all(
+    spark: object, store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Both engines check through dataset.check_interactions: the local engine lists the three
+    broken rules; Spark stops at the first bucket that fails and lists that bucket's problems,
+    each line the local engine's own (no Java traceback)."""
+    events = pd.read_csv(store.parent / "interactions.csv", dtype="str")
+    events.loc[5, "direction"] = "sideways"
+    events.loc[7, "occurred_at"] = "yesterday"
+    events.loc[9, "deal_id"] = "NOT-A-DEAL"
+    bad = tmp_path / "interactions.parquet"
+    events.to_parquet(bad)
+    args = ["--config", str(store), "--out", str(tmp_path / "q.csv"), "--interactions", str(bad)]
+    args += ["--model", "models:/close-probability@champion"]
+    assert main(["predict", *args]) == 2
+    local = capsys.readouterr().err
+    assert main(["predict", *args, "--engine", "spark"]) == 2
+    remote = capsys.readouterr().err
+    for rule in ("column 'direction'", "column 'occurred_at'", "column 'deal_id'"):
+        assert rule in local, local
+    problems = [line for line in remote.splitlines() if line.lstrip().startswith("- ")]
+    assert remote.startswith("error: ") and "Traceback" not in remote and "java" not in remote
+    assert problems and all(line in local.splitlines() for line in problems), remote
+
+
+def test_a_header_only_interactions_file_warns_on_spark_as_it_does_locally(
+    spark: object, store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    events = pd.read_csv(store.parent / "interactions.csv", dtype="str").head(0)
+    empty = tmp_path / "interactions.parquet"
+    events.to_parquet(empty)
+    args = ["--config", str(store), "--interactions", str(empty)]
+    args += ["--model", "models:/close-probability@champion"]
+    assert main(["predict", *args, "--out", str(tmp_path / "local.csv")]) == 0
+    local = capsys.readouterr().err
+    assert main(["predict", *args, "--out", str(tmp_path / "spark.csv"), "--engine", "spark"]) == 0
+    remote = capsys.readouterr().err
+    warning = "no interaction rows (the file has a header only)"
+    assert warning in local and warning in remote
