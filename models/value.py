@@ -11,8 +11,10 @@ import pandas as pd
 
 from closeprob.features.attributes import normalise_levels
 from closeprob.models.classifier import encode_features, fit_categories, known_levels
+from closeprob.models.split import deal_buckets
 
 DECLARED, MODEL, SEGMENT_MEDIAN = "declared", "model", "segment_median"
+SMEARING_FOLDS = 3
 
 
 @dataclass(frozen=True)
@@ -20,8 +22,11 @@ class DealValueModel:
     """Estimates a deal's value from attributes known at creation.
 
     `regressor` is None when a model was not warranted (too few declared amounts, no
-    attributes, or no better than the segment median on later deals); then the median of the
-    deal's segment is used (the global median for an unseen or missing segment).
+    attributes, or no better than the segment median on later deals, in squared error); then
+    the median of the deal's segment is used (the global median for an unseen or missing
+    segment). The regressor predicts log(1 + amount); `smearing` (Duan's factor, the mean of
+    exp(residual) out of fold) turns its back-transform from a median into a mean, which is
+    what p × value needs. Models pickled before it have none: 1.0, the class default.
     """
 
     attributes: list[str]
@@ -30,12 +35,14 @@ class DealValueModel:
     segment: str | None
     segment_medians: dict[str, float]
     global_median: float
+    smearing: float = 1.0
 
     def estimate(self, deals: pd.DataFrame) -> tuple[np.ndarray, str]:
         """Estimated value per deal row and which method made it (`model` or `segment_median`)."""
         if self.regressor is not None:
             encoded = encode_features(deals, self.attributes, self.categories)
-            return np.expm1(np.asarray(self.regressor.predict(encoded))), MODEL
+            log_value = np.asarray(self.regressor.predict(encoded), dtype=float)
+            return np.exp(log_value) * self.smearing - 1.0, MODEL
         return self.median_of_segment(deals), SEGMENT_MEDIAN
 
     def median_of_segment(self, deals: pd.DataFrame) -> np.ndarray:
@@ -54,7 +61,8 @@ def fit_value_model(
     seed: int,
 ) -> DealValueModel:
     """Fit on `fit_deals` (earlier), keep the regressor only if it beats the segment median in
-    mean absolute error on `select_deals` (later). Both use deals with a declared amount only."""
+    mean squared error on `select_deals` (later): the error that p × value pays for. Both use
+    deals with a declared amount only."""
     fit_deals = fit_deals[fit_deals["amount"].notna()]
     if len(fit_deals) == 0:
         # No declared values at all: estimates stay empty and ranking uses p_close alone.
@@ -65,8 +73,8 @@ def fit_value_model(
         return fallback
     candidate = _with_regressor(fallback, fit_deals, seed)
     truth = select_deals["amount"].to_numpy(dtype=float)
-    model_error = np.abs(candidate.estimate(select_deals)[0] - truth).mean()
-    median_error = np.abs(fallback.estimate(select_deals)[0] - truth).mean()
+    model_error = np.square(candidate.estimate(select_deals)[0] - truth).mean()
+    median_error = np.square(fallback.estimate(select_deals)[0] - truth).mean()
     return candidate if model_error < median_error else fallback
 
 
@@ -94,12 +102,33 @@ def _median_model(
 
 
 def _with_regressor(medians: DealValueModel, declared: pd.DataFrame, seed: int) -> DealValueModel:
-    """`medians` plus a LightGBM regressor of log(1 + amount) on its attributes."""
+    """`medians` plus a LightGBM regressor of log(1 + amount) on its attributes, and the
+    smearing factor of its out-of-fold residuals."""
     categories = fit_categories(declared, medians.attributes)
     regressor = lgb.LGBMRegressor(**_regressor_params(seed))
     encoded = encode_features(declared, medians.attributes, categories)
-    regressor.fit(encoded, np.log1p(declared["amount"]))
-    return replace(medians, categories=categories, regressor=regressor)
+    target = np.log1p(declared["amount"].to_numpy(dtype=float))
+    regressor.fit(encoded, target)
+    smearing = smearing_factor(encoded, target, declared["deal_id"], seed)
+    return replace(medians, categories=categories, regressor=regressor, smearing=smearing)
+
+
+def smearing_factor(
+    encoded: pd.DataFrame, log_target: np.ndarray, deal_ids: pd.Series, seed: int
+) -> float:
+    """Duan's smearing factor, mean(exp(residual)), from residuals of regressors fitted on the
+    other folds (`SMEARING_FOLDS`, by a stable hash of deal_id): in-sample residuals are too
+    small for a booster, and would shrink the correction."""
+    fold = deal_buckets(deal_ids) % SMEARING_FOLDS
+    predicted = np.empty(len(log_target))
+    for number in range(SMEARING_FOLDS):
+        held = fold == number
+        if not held.any() or held.all():
+            return 1.0
+        regressor = lgb.LGBMRegressor(**_regressor_params(seed))
+        regressor.fit(encoded[~held], log_target[~held])
+        predicted[held] = regressor.predict(encoded[held])
+    return float(np.mean(np.exp(log_target - predicted)))
 
 
 def _regressor_params(seed: int) -> dict[str, Any]:
