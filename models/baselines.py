@@ -1,5 +1,6 @@
-"""What managers do today, as scores to compare against: RFM, ABC by value, and a logistic
-regression on the same features. Each gets a probability map fitted on the calibration slice
+"""What managers do today, as scores to compare against: RFM (on the deal's touches, and at the
+customer level by account), recency alone, ABC by value, and a logistic regression on the same
+features. Each gets a probability map fitted on the calibration slice
 so that log loss and ECE compare fairly; the map is monotone, so rankings are the baseline's own."""
 
 from __future__ import annotations
@@ -28,6 +29,66 @@ def rfm_scores(features: pd.DataFrame, deal_value: np.ndarray, groups: pd.Series
     monetary = _quintile(pd.Series(deal_value, index=features.index), groups, higher_is_better=True)
     scores = np.nan_to_num(recency, nan=1.0) + np.nan_to_num(frequency, nan=1.0)
     return scores + np.nan_to_num(monetary, nan=1.0)
+
+
+def account_history(deals: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
+    """Customer-level RFM per snapshot row (`deal_id`, `as_of`), from the row's account's deals
+    won strictly before `as_of`: `account_recency_days` since the latest such win (NaN: none),
+    `account_frequency` (how many) and `account_monetary` (their mean declared amount; NaN:
+    none declared). Rows without an account get NaN, 0, NaN."""
+    keyed = rows[["deal_id", "as_of"]].reset_index(drop=True)
+    accounts = deals.set_index("deal_id")["account_id"] if "account_id" in deals else None
+    keyed["account_id"] = (
+        accounts.reindex(keyed["deal_id"].to_numpy()).to_numpy() if accounts is not None else None
+    )
+    won = deals[(deals["outcome"] == "won") & deals["closed_at"].notna()]
+    won = won[won["account_id"].notna()] if "account_id" in won else won.iloc[0:0]
+    won = won.sort_values("closed_at", kind="stable")[["account_id", "closed_at", "amount"]]
+    by_account = won.groupby("account_id", sort=False)
+    won = won.assign(
+        frequency=by_account.cumcount() + 1.0,
+        amount_sum=by_account["amount"].transform(lambda a: a.fillna(0.0).cumsum()),
+        amount_count=by_account["amount"].transform(lambda a: a.notna().cumsum()),
+    )
+    keyed["order"] = np.arange(len(keyed))
+    known = keyed[keyed["account_id"].notna()].sort_values("as_of", kind="stable")
+    matched = pd.merge_asof(
+        known.astype({"account_id": "str"}),
+        won.astype({"account_id": "str"}).rename(columns={"closed_at": "won_at"}),
+        left_on="as_of",
+        right_on="won_at",
+        by="account_id",
+        allow_exact_matches=False,  # a win at as_of is not yet known
+    ).set_index("order")
+    out = pd.DataFrame(index=keyed["order"])
+    out["account_recency_days"] = (matched["as_of"] - matched["won_at"]).dt.total_seconds() / 86_400
+    out["account_frequency"] = matched["frequency"].reindex(out.index).fillna(0.0)
+    out["account_monetary"] = matched["amount_sum"] / matched["amount_count"].where(
+        matched["amount_count"] > 0
+    )
+    return out.reset_index(drop=True)
+
+
+def account_rfm_scores(history: pd.DataFrame, groups: pd.Series) -> np.ndarray:
+    """RFM at the customer level, per queue: quintiles of the account's recency (fewer days
+    since its last win is better), frequency (wins so far) and monetary (mean won amount),
+    summed: 3 (worst; no earlier win) to 15. What repeat-purchase analysts use."""
+    index = groups.index
+    recency = _quintile(
+        history["account_recency_days"].set_axis(index), groups, higher_is_better=False
+    )
+    wins = history["account_frequency"].set_axis(index)
+    frequency = _quintile(wins.where(wins > 0), groups, True)  # no win yet: the worst, 1
+    monetary = _quintile(history["account_monetary"].set_axis(index), groups, True)
+    return sum(np.nan_to_num(q, nan=1.0) for q in (recency, frequency, monetary))
+
+
+def recency_scores(history: pd.DataFrame) -> np.ndarray:
+    """Recency alone: minus the days since the account's last win (no earlier win: last)."""
+    days = history["account_recency_days"].to_numpy(dtype=float)
+    known = days[~np.isnan(days)]
+    never = (known.max() if len(known) else 0.0) + 1.0
+    return -np.where(np.isnan(days), never, days)
 
 
 def fit_score_map(score: np.ndarray, y: np.ndarray) -> Pipeline:

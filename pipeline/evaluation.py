@@ -10,10 +10,13 @@ from matplotlib.figure import Figure
 
 from closeprob.features.registry import categorical_features
 from closeprob.models.baselines import (
+    account_history,
+    account_rfm_scores,
     fit_logistic,
     fit_score_map,
     map_scores,
     predict_logistic,
+    recency_scores,
     rfm_scores,
 )
 from closeprob.models.metrics import (
@@ -134,21 +137,25 @@ def policy_scores(result: TrainingResult, dataset: Dataset, config: Config) -> l
     v_test = values[test]
     categorical = categorical_features(data.spec)
     names = result.model.feature_names
+    # On the rows the evaluated model is fitted on: every slice before the test embargo.
+    fitted = data.rows("train") | data.rows("validation") | data.rows("calibration")
     logistic = fit_logistic(
-        data.features.loc[data.rows("train"), names],
-        data.labels[data.rows("train")],
-        categorical,
-        config.seed,
+        data.features.loc[fitted, names], data.labels[fitted], categorical, config.seed
     )
     p_logistic = predict_logistic(logistic, data.features.loc[test, names], categorical)
     rfm = rfm_scores(data.features, values, data.features["as_of"])
     log_value = np.log1p(
         np.nan_to_num(values, nan=np.nanmedian(values) if not np.isnan(values).all() else 0.0)
     )
+    history = account_history(dataset.deals, data.features)
+    rfm_account = account_rfm_scores(history, data.features["as_of"])
+    recency = recency_scores(history)
     y_cal = data.labels[calibration].to_numpy()
     rfm_map = fit_score_map(rfm[calibration], y_cal)
     value_map = fit_score_map(log_value[calibration], y_cal)
     clv = clv_baseline(dataset.deals, data.features, calibration, test, y_cal, config.value)
+    account_map = fit_score_map(rfm_account[calibration], y_cal)
+    recency_map = fit_score_map(recency[calibration], y_cal)
     return [
         PolicyScores(
             "lightgbm_calibrated", result.test_p_close, expected_values(result.test_p_close, v_test)
@@ -160,6 +167,8 @@ def policy_scores(result: TrainingResult, dataset: Dataset, config: Config) -> l
         PolicyScores("rfm", map_scores(rfm_map, rfm[test]), rfm[test]),
         PolicyScores("abc_value", map_scores(value_map, log_value[test]), log_value[test]),
         *([] if clv is None else [PolicyScores("clv_expected_purchases", *clv)]),
+        PolicyScores("rfm_account", map_scores(account_map, rfm_account[test]), rfm_account[test]),
+        PolicyScores("recency", map_scores(recency_map, recency[test]), recency[test]),
     ]
 
 

@@ -117,3 +117,59 @@ def test_the_logistic_baseline_learns_a_separable_signal_and_ignores_unseen_leve
     )
     p = predict_logistic(model, rows, ["attr_source"])
     assert p[0] < 0.1 and p[1] > 0.9 and p[2] > 0.9
+
+
+# --- customer-level RFM: the account's wins strictly before as_of -----------------------------
+
+
+def test_account_history_counts_only_the_accounts_wins_before_as_of() -> None:
+    from closeprob.models.baselines import account_history, account_rfm_scores, recency_scores
+    from tests.conftest import make_deals, utc
+
+    deals = make_deals(
+        [
+            {
+                "deal_id": "W1",
+                "created_at": "2024-01-01",
+                "closed_at": "2024-01-10",
+                "outcome": "won",
+                "amount": 100.0,
+                "account_id": "A1",
+            },
+            {
+                "deal_id": "W2",
+                "created_at": "2024-01-01",
+                "closed_at": "2024-02-01",
+                "outcome": "won",
+                "amount": 300.0,
+                "account_id": "A1",
+            },
+            {
+                "deal_id": "L1",
+                "created_at": "2024-01-01",
+                "closed_at": "2024-01-20",
+                "outcome": "lost",
+                "amount": 900.0,
+                "account_id": "A2",
+            },
+            {"deal_id": "O1", "created_at": "2024-01-05", "account_id": "A1"},
+            {"deal_id": "O2", "created_at": "2024-01-05", "account_id": "A2"},
+            {"deal_id": "O3", "created_at": "2024-01-05", "account_id": None},
+        ]
+    )
+    rows = pd.DataFrame(
+        {
+            "deal_id": ["O1", "O1", "O2", "O3"],
+            "as_of": [utc("2024-02-01"), utc("2024-02-11"), utc("2024-02-11"), utc("2024-02-11")],
+        }
+    )
+    history = account_history(deals, rows)
+    # O1 on 02-01: W1 only (W2 closes at as_of, not yet known); on 02-11: both, last 10 days ago.
+    assert history["account_recency_days"].tolist()[:2] == [22.0, 10.0]
+    assert history["account_frequency"].tolist() == [1.0, 2.0, 0.0, 0.0]
+    assert history["account_monetary"].tolist()[:2] == [100.0, 200.0]
+    assert history.iloc[2:].isna()[["account_recency_days", "account_monetary"]].all().all()
+    scores = account_rfm_scores(history, pd.Series(["A", "B", "B", "B"]))
+    assert scores[1] > scores[2] == scores[3] == 3.0
+    recency = recency_scores(history)
+    assert recency[1] > recency[0] > recency[2] == recency[3]
