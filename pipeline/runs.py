@@ -25,7 +25,9 @@ from mlflow.data.pandas_dataset import from_pandas
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
+from closeprob.models.base_rate import recent_won_rate
 from closeprob.models.ranker import TIERS
+from closeprob.models.yardsticks import base_rate_gap
 from closeprob.pipeline.config import Config, flatten_config
 from closeprob.pipeline.core import ROLES, SLICES, Dataset, Evaluation, TrainingResult
 from closeprob.pipeline.io import StagedFile
@@ -274,6 +276,23 @@ def _log_evaluation(evaluation: Evaluation, skip: set[str]) -> None:
         mlflow.log_table(evaluation.segments, "segment_metrics.json")
 
 
+def base_rate_metrics(
+    p_close: np.ndarray, dataset: Dataset, config: Config, as_of: pd.Timestamp
+) -> dict[str, float]:
+    """The base-rate check of a queue: the won rate of deals open at the last dates whose
+    horizon ended before `as_of`, and the queue's mean p_close minus it (none without such
+    dates)."""
+    rate, rows = recent_won_rate(
+        dataset.deals,
+        pd.Timestamp(as_of),
+        config.snapshots.horizon_days,
+        config.snapshots.every_days,
+    )
+    if rows == 0:
+        return {}
+    return {"recent_won_rate": rate, "base_rate_gap": base_rate_gap(p_close, rate)}
+
+
 def log_prediction_run(
     queue: pd.DataFrame,
     staged: StagedFile,
@@ -326,6 +345,8 @@ def log_prediction_run(
             **{f"p_close_p{q}": float(np.percentile(p_close, q)) for q in (10, 50, 90)},
             "expected_value_total": float(queue["expected_value"].sum()),
         }
+        if scored is not None:
+            metrics |= base_rate_metrics(p_close, scored[0], scored[1], queue["as_of"].iloc[0])
         for tier in TIERS:
             in_tier = queue["tier"] == tier
             metrics[f"tier_{tier}_deals"] = float(in_tier.sum())

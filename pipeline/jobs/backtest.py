@@ -11,6 +11,7 @@ import pandas as pd
 
 from closeprob.features.build import build_features
 from closeprob.features.point_in_time import data_end, last_labelled_as_of, won_within
+from closeprob.models.base_rate import recent_won_rate
 from closeprob.models.baselines import rfm_scores
 from closeprob.models.metrics import (
     calibration_intercept_slope,
@@ -19,6 +20,7 @@ from closeprob.models.metrics import (
     expected_calibration_error,
     value_captured,
 )
+from closeprob.models.yardsticks import base_rate_gap, yardsticks_with_intervals
 from closeprob.pipeline.account_values import clv_queue_scores
 from closeprob.pipeline.config import Config
 from closeprob.pipeline.core import Dataset
@@ -38,7 +40,9 @@ POLICIES = ("p_x_value", "p_only", "value_only", "rfm")
 CALIBRATION = ("ece", "log_loss", "brier", "calibration_intercept", "calibration_slope")
 # What the week's rows allow: a calibrated forecaster's chance ECE with these p_close, and
 # (built-in data) the generator's true probabilities scored like the queue.
-REFERENCES = ("ece_floor", "oracle_ece", "oracle_mean_p")
+# The base-rate check: the won rate of deals open at the last dates whose horizon had ended by
+# as_of (known then), and the queue's mean p_close minus it.
+REFERENCES = ("ece_floor", "oracle_ece", "oracle_mean_p", "recent_won_rate", "base_rate_gap")
 
 
 def backtest_dates(dataset: Dataset, weeks: int, horizon_days: int) -> pd.DatetimeIndex:
@@ -110,9 +114,15 @@ def evaluate_week(
         if k in CALIBRATION
     } | calibration_intercept_slope(won, p_close)
     oracle = oracle_p(dataset, queue["deal_id"], as_of, config.snapshots.horizon_days)
+    recent, _ = recent_won_rate(
+        past.deals, as_of, config.snapshots.horizon_days, config.snapshots.every_days
+    )
     return WeekResult(
-        references=week_references(won, p_close, oracle, config.seed),
-        rows=pd.DataFrame({"p_close": p_close, "won": won, "oracle": oracle}),
+        references=week_references(won, p_close, oracle, config.seed)
+        | {"recent_won_rate": recent, "base_rate_gap": base_rate_gap(p_close, recent)},
+        rows=pd.DataFrame(
+            {"deal_id": queue["deal_id"], "p_close": p_close, "won": won, "oracle": oracle}
+        ),
         as_of=as_of,
         open_deals=len(queue),
         won_deals=int(won.sum()),
@@ -151,16 +161,20 @@ def week_references(
     }
 
 
-def pooled_calibration(rows: pd.DataFrame, seed: int) -> dict[str, float]:
-    """ECE, its chance floor and the oracle's ECE over every week's queue rows together."""
+def pooled_calibration(rows: pd.DataFrame, seed: int, resamples: int = 200) -> dict[str, float]:
+    """ECE, its chance floor and the oracle's ECE over every week's queue rows together; and
+    the proper scores, intercept, slope and equal-mass ECE with intervals from a bootstrap of
+    deals (a deal queued in several weeks is drawn with all its weeks), and on the built-in
+    data the distance to the true probabilities (`truth_*`)."""
     won, p_close = rows["won"].to_numpy(), rows["p_close"].to_numpy()
-    references = week_references(won, p_close, rows["oracle"].to_numpy(), seed)
+    oracle = rows["oracle"].to_numpy()
+    references = week_references(won, p_close, oracle, seed)
     return {
         "rows": float(len(rows)),
         "ece": expected_calibration_error(won, p_close),
         "ece_floor": references["ece_floor"],
         "oracle_ece": references["oracle_ece"],
-    }
+    } | yardsticks_with_intervals(won, p_close, rows["deal_id"].to_numpy(), resamples, seed, oracle)
 
 
 def tier_churn(before: pd.Series, after: pd.Series) -> float:
@@ -206,7 +220,10 @@ def run_backtest(dataset: Dataset, config: Config, weeks: int, retrain_every: in
         )
         previous = week.tiers
         queued.append(week.rows)
-    return Backtest(pd.DataFrame(rows), pooled_calibration(pd.concat(queued), config.seed))
+    pooled = pooled_calibration(
+        pd.concat(queued), config.seed, config.evaluation.bootstrap_resamples
+    )
+    return Backtest(pd.DataFrame(rows), pooled)
 
 
 def run_backtest_job(config: Config, weeks: int, retrain_every: int) -> None:
@@ -256,4 +273,37 @@ def run_backtest_job(config: Config, weeks: int, retrain_every: int) -> None:
             else ""
         )
     )
+    log.info(pooled_summary(pooled))
+    log.info(
+        f"base-rate check: mean p_close minus the recent won rate (known at each as_of) "
+        f"{table['base_rate_gap'].mean():+.3f} on average "
+        f"({table['base_rate_gap'].min():+.3f} to {table['base_rate_gap'].max():+.3f})"
+    )
     log.info(f"mean tier churn {table['tier_churn'].mean():.3f}; MLflow run {run_id}")
+
+
+def pooled_summary(pooled: dict[str, float]) -> str:
+    """The pooled yardsticks in one line, each with its deal-bootstrap interval."""
+
+    def shown(name: str, spec: str) -> str:
+        low, high = pooled[f"{name}_lo"], pooled[f"{name}_hi"]
+        return f"{name} {pooled[name]:{spec}} [{low:{spec}}, {high:{spec}}]"
+
+    line = "pooled, 95 % intervals over deals: " + ", ".join(
+        shown(name, spec)
+        for name, spec in (
+            ("intercept", "+.3f"),
+            ("slope", ".2f"),
+            ("log_loss", ".4f"),
+            ("brier", ".4f"),
+            ("reliability", ".4f"),
+            ("resolution", ".4f"),
+            ("ece_equal_mass", ".3f"),
+        )
+    )
+    if "truth_mae" in pooled:
+        line += (
+            f"; distance to the true probabilities: mean |p − truth| {pooled['truth_mae']:.4f}, "
+            f"RMSE {pooled['truth_rmse']:.4f} (the truth's log loss {pooled['truth_log_loss']:.4f})"
+        )
+    return line

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from closeprob.models.yardsticks import paired_differences, yardsticks_with_intervals
 from closeprob.pipeline.config import Config, load_config
-from closeprob.pipeline.core import Dataset, PolicyScores
+from closeprob.pipeline.core import Dataset, PolicyScores, TrainingData
 from closeprob.pipeline.dataset import load_job_data
 from closeprob.pipeline.evaluation import policy_scores, row_values, test_intervals, test_metrics
 from closeprob.pipeline.jobs.generate import ensure_data
@@ -42,12 +43,11 @@ def dataset_result(name: str, dataset: Dataset, config: Config) -> dict[str, obj
         config.seed,
     )
     logistic = test_metrics(data, by_family["logistic"], value, capacity)
-    captured = {
-        family: test_metrics(data, by_family[family], value, config.evaluation.capacity)[
-            "test_value_captured_at_capacity"
-        ]
-        for family in ("rfm", "abc_value")
+    baselines = {
+        family: test_metrics(data, by_family[family], value, config.evaluation.capacity)
+        for family in ("rfm", "abc_value", "rfm_account", "recency")
     }
+    captured = {k: v["test_value_captured_at_capacity"] for k, v in baselines.items()}
     times = pd.concat([dataset.deals["created_at"], dataset.interactions["occurred_at"]])
     return {
         "data set": name,
@@ -72,8 +72,45 @@ def dataset_result(name: str, dataset: Dataset, config: Config) -> dict[str, obj
         "booster weight": result.evaluated.blend_weight,
         "value@cap RFM": captured["rfm"],
         "value@cap value-only": captured["abc_value"],
+        "value@cap RFM by account": captured["rfm_account"],
+        "value@cap recency": captured["recency"],
+        "ROC-AUC RFM": baselines["rfm"]["test_roc_auc"],
+        "ROC-AUC RFM by account": baselines["rfm_account"]["test_roc_auc"],
+        "ROC-AUC recency": baselines["recency"]["test_roc_auc"],
         "has values": bool(dataset.deals["amount"].notna().any()),
+    } | yardstick_columns(data, by_family, config)
+
+
+def yardstick_columns(
+    data: TrainingData, by_family: dict[str, PolicyScores], config: Config
+) -> dict[str, object]:
+    """The model against the logistic baseline on the test slice, paired (same deal draws):
+    ROC-AUC and log loss differences; each one's calibration intercept and slope, the model's
+    ECE over equal-mass bins and its Brier reliability/resolution, all with 95 % intervals."""
+    test = data.rows("test")
+    y = data.labels[test].to_numpy()
+    deal_ids = data.features.loc[test, "deal_id"].to_numpy()
+    resamples, seed = config.evaluation.bootstrap_resamples, config.seed
+    model_p, logistic_p = by_family["lightgbm_calibrated"].p_close, by_family["logistic"].p_close
+    paired = paired_differences(y, model_p, logistic_p, deal_ids, resamples, seed)
+    model = yardsticks_with_intervals(y, model_p, deal_ids, resamples, seed)
+    logistic = yardsticks_with_intervals(y, logistic_p, deal_ids, resamples, seed)
+    return {
+        "ROC-AUC − logistic [95 %]": _with_interval(paired, "roc_auc_diff", "+.3f"),
+        "log loss − logistic [95 %]": _with_interval(paired, "log_loss_diff", "+.3f"),
+        "intercept [95 %]": _with_interval(model, "intercept", "+.3f"),
+        "slope [95 %]": _with_interval(model, "slope", ".2f"),
+        "logistic intercept [95 %]": _with_interval(logistic, "intercept", "+.3f"),
+        "logistic slope [95 %]": _with_interval(logistic, "slope", ".2f"),
+        "ECE equal-mass [95 %]": _with_interval(model, "ece_equal_mass", ".3f"),
+        "reliability": model["reliability"],
+        "resolution": model["resolution"],
     }
+
+
+def _with_interval(figures: dict[str, float], name: str, spec: str) -> str:
+    low, high = figures[f"{name}_lo"], figures[f"{name}_hi"]
+    return f"{figures[name]:{spec}} [{low:{spec}}, {high:{spec}}]"
 
 
 def _interval(metrics: dict[str, float], name: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
@@ -77,3 +78,12 @@ def test_the_backtest_logs_the_queues_calibration_per_week_and_in_the_mean(
     assert metrics["pooled_rows"] > 0 and 0.0 <= metrics["pooled_ece"] <= 1.0
     assert metrics["pooled_ece_floor"] < metrics["mean_ece_floor"]  # more rows, less chance
     assert "ECE a perfectly calibrated queue scores by chance on these rows" in printed
+    # Pooled yardsticks with deal-bootstrap intervals, the truth's distance, the base-rate check.
+    for name in ("intercept", "slope", "log_loss", "reliability", "resolution", "ece_equal_mass"):
+        low, high = metrics[f"pooled_{name}_lo"], metrics[f"pooled_{name}_hi"]
+        assert low < high and np.isfinite(metrics[f"pooled_{name}"])
+    assert 0.0 < metrics["pooled_truth_mae"] < 0.2
+    assert 0.0 < metrics["mean_recent_won_rate"] < 1.0
+    assert abs(metrics["mean_base_rate_gap"]) < 0.3
+    assert "pooled, 95 % intervals over deals: intercept" in printed
+    assert "base-rate check: mean p_close minus the recent won rate" in printed
