@@ -94,9 +94,11 @@ def deal_buckets(deal_ids: pd.Series) -> np.ndarray:
 class DeploymentSplit:
     """Roles of the labelled snapshot rows for the deployed model.
 
-    `fit`: rows its booster is fitted on; `calibration`: rows of held-out deals in the most
-    recent window, for its calibrator; `comparison`: rows of other held-out deals in the same
-    window, seen by neither (champion/challenger and the deployed model's own figures).
+    `fit`: rows its booster is fitted on (every deal's but the comparison deals'); `calibration`:
+    the rows in the most recent window of every fitted deal, for its calibrator, scored out of
+    fold (`models/cross_fit.py`: a subset of `fit`); `comparison`: rows of held-out deals in the
+    same window, seen by no deployed fit (champion/challenger and the deployed model's own
+    figures).
     """
 
     fit: pd.Series
@@ -117,10 +119,10 @@ def deployment_split(
     """Every labelled (deal_id, as_of) row gets a deployment role.
 
     The window is the last `window_share` of snapshot dates, widened back a date at a time
-    until the calibration rows number `min_rows` (small data). Deals with a row in it are held
-    out by a stable hash of their id: a `holdout_share` of them for calibration, as many again
-    for comparison. Held-out deals leave the fit entirely (all their rows), so calibration and
-    comparison rows are disjoint from the fit by deal, not only by row; every other row is fit.
+    until the calibration rows number `min_rows` (small data). A `holdout_share` of the deals
+    with a row in it, by a stable hash of their id, are held out for comparison: all their
+    rows leave the fit, so they are disjoint from it by deal, not only by row. Every other row
+    is fit; the window's rows of every other deal calibrate (cross-fitted).
     """
     dates = pd.DatetimeIndex(snapshots["as_of"].unique()).sort_values()
     bucket = pd.Series(deal_buckets(snapshots["deal_id"]), index=snapshots.index)
@@ -130,14 +132,16 @@ def deployment_split(
         window = dates[len(dates) - size :]
         in_window = snapshots["as_of"].isin(window)
         held = snapshots["deal_id"].isin(snapshots.loc[in_window, "deal_id"].unique())
-        calibration_deal = held & (bucket < cut)
-        if int((calibration_deal & in_window).sum()) >= min_rows or size >= len(dates):
+        # The same hash buckets as before cross-fitting held out for comparison, so a
+        # champion trained then held out the same deals.
+        comparison_deal = held & (bucket >= cut) & (bucket < 2 * cut)
+        calibration = in_window & ~comparison_deal
+        if int(calibration.sum()) >= min_rows or size >= len(dates):
             break
         size += 1
-    comparison_deal = held & (bucket >= cut) & (bucket < 2 * cut)
     return DeploymentSplit(
-        fit=~(calibration_deal | comparison_deal),
-        calibration=calibration_deal & in_window,
+        fit=~comparison_deal,
+        calibration=calibration,
         comparison=comparison_deal & in_window,
         window=window,
     )

@@ -108,12 +108,12 @@ def split_count(booster: lgb.LGBMClassifier | lgb.Booster) -> int:
 
 def fit_calibrator(raw: np.ndarray, labels: np.ndarray, method: str) -> RawScoreCalibrator:
     """A calibrator on the booster's raw score: Platt's sigmoid (an unpenalised logistic
-    regression on the raw margin) or isotonic regression (clipped outside the fitted range),
-    fitted by scikit-learn and kept as its fitted numbers."""
+    regression on the raw margin, its slope constrained to be >= 0) or isotonic regression
+    (clipped outside the fitted range), fitted by scikit-learn and kept as its fitted numbers;
+    both maps are monotone non-decreasing, so calibration never reverses the model's ranking."""
     raw, labels = np.asarray(raw, dtype=float), np.asarray(labels, dtype=int)
     if method == "sigmoid":
-        logistic = LogisticRegression(C=np.inf, solver="lbfgs", max_iter=1000)
-        logistic.fit(raw.reshape(-1, 1), labels)
+        logistic = fit_platt(raw, labels)
         slope, intercept = float(logistic.coef_[0, 0]), float(logistic.intercept_[0])
         return RawScoreCalibrator(method, slope=slope, intercept=intercept)
     if method == "isotonic":
@@ -122,6 +122,19 @@ def fit_calibrator(raw: np.ndarray, labels: np.ndarray, method: str) -> RawScore
         x = tuple(float(v) for v in isotonic.X_thresholds_)
         return RawScoreCalibrator(method, x=x, y=tuple(float(v) for v in isotonic.y_thresholds_))
     raise ValueError(f"calibration method {method!r} is not 'sigmoid' or 'isotonic'")
+
+
+def fit_platt(raw: np.ndarray, labels: np.ndarray) -> LogisticRegression:
+    """Platt's map with its slope constrained to >= 0. The log loss is convex in (intercept,
+    slope), so when the unconstrained slope comes out negative (a score that ranks backwards
+    on these rows: noise, or shuffled labels) the constrained optimum lies on slope = 0: the
+    rows' base rate for every score, which a regression on a constant column fits exactly."""
+    logistic = LogisticRegression(C=np.inf, solver="lbfgs", max_iter=1000)
+    fitted = logistic.fit(raw.reshape(-1, 1), labels)
+    if float(fitted.coef_[0, 0]) > 0.0:
+        return fitted
+    flat = LogisticRegression(C=np.inf, solver="lbfgs", max_iter=1000)
+    return flat.fit(np.zeros((len(raw), 1)), labels)
 
 
 def calibrate_booster(
@@ -169,13 +182,20 @@ def choose_blend_weight(
     """The booster's weight in BLEND_WEIGHTS whose blended raw score, once Platt-scaled on these
     rows (as calibration will), has the lowest log loss on them; the first (booster alone)
     wins a tie. Only for rows neither part was fitted on."""
+    losses = blend_losses(booster_raw, linear_raw, labels)
+    return float(BLEND_WEIGHTS[int(np.argmin(np.round(losses, 6)))])
+
+
+def blend_losses(booster_raw: np.ndarray, linear_raw: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Log loss on these rows of each weight in BLEND_WEIGHTS, the blended raw score
+    Platt-scaled on the same rows (as calibration will)."""
     labels = np.asarray(labels, dtype=int)
     losses = []
     for weight in BLEND_WEIGHTS:
         raw = blend_scores(booster_raw, linear_raw, weight)
         p = fit_calibrator(raw, labels, "sigmoid").predict(raw)
         losses.append(log_loss(labels, np.clip(p, 1e-15, 1 - 1e-15), labels=[0, 1]))
-    return float(BLEND_WEIGHTS[int(np.argmin(np.round(losses, 6)))])
+    return np.asarray(losses)
 
 
 def varying_terms(model: CloseModel, encoded: pd.DataFrame) -> int:

@@ -171,6 +171,9 @@ class SplitConfig(_Strict):
     validation_share: PositiveFloat = 0.15
     calibration_share: PositiveFloat = 0.15
     test_share: PositiveFloat = 0.2
+    # Rolling-origin folds that choose the tree count and blend weight: the validation slice
+    # and up to this many minus one runs of as many dates before it (models/selection.py).
+    selection_folds: int = Field(default=3, ge=1, le=10)
 
     @model_validator(mode="after")
     def _shares_leave_room_for_training(self) -> SplitConfig:
@@ -204,13 +207,15 @@ class ModelConfig(_Strict):
 
 
 class CalibrationConfig(_Strict):
-    """How the deployed model is calibrated: on the last `window_share` of labelled snapshot
-    dates, on the rows of a `holdout_share` of the deals seen there (held out of the fit; as
-    many again are held out for champion/challenger)."""
+    """How the deployed model is calibrated: on the rows of the last `window_share` of labelled
+    snapshot dates of every fitted deal, each scored out of fold by a model fitted without its
+    deal (`folds` groups of deals, cross-fitted); a `holdout_share` of the deals seen there is
+    held out of every fit for champion/challenger."""
 
     method: Literal["isotonic", "sigmoid"] = "sigmoid"
     window_share: PositiveFloat = Field(default=0.15, lt=1.0)
     holdout_share: PositiveFloat = Field(default=0.25, le=0.5)
+    folds: int = Field(default=3, ge=2, le=10)
 
 
 class ValueConfig(_Strict):

@@ -51,8 +51,9 @@ class TrainingData:
 
 @dataclass(frozen=True)
 class TrainingResult:
-    """`model` is the deployed model (registered); `evaluated` the one fitted on the training
-    slice, whose test-slice probabilities are `test_p_close` / `test_p_raw`."""
+    """`model` is the deployed model (registered); `evaluated` the one built the same way from
+    the slices before the test embargo, whose test-slice probabilities are `test_p_close` /
+    `test_p_raw`."""
 
     model: CloseModel
     evaluated: CloseModel

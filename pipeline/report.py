@@ -82,10 +82,10 @@ def print_deployment(result: TrainingResult) -> None:
     log.info(
         f"\nDeployed (registered) model: fitted on {int(fit.sum()):,} labelled rows, "
         f"trained_through {result.trained_through}, {int(metrics['deployed_trees'])} trees "
-        f"(early stopping on the held-out calibration deals; the evaluated model: "
-        f"{int(metrics['best_iteration'])});\n"
-        f"  calibrated_on {result.calibrated_on}: {int(calibration.sum()):,} rows of held-out "
-        f"deals; {int(comparison.sum()):,} rows of other held-out deals for comparison"
+        f"(the mean of early stopping's counts over the rolling-origin folds);\n"
+        f"  calibrated_on {result.calibrated_on}: {int(calibration.sum()):,} recent rows, "
+        f"each scored out of fold (cross-fitted by deal); {int(comparison.sum()):,} rows of "
+        f"held-out deals for comparison"
     )
     if "comparison_roc_auc" in metrics:
         log.info(
@@ -104,7 +104,11 @@ def print_blend(metrics: dict[str, float]) -> None:
         if weight <= 0.0
         else f"{weight:.2f} × booster + {1 - weight:.2f} × logistic regression (log-odds)"
     )
-    log.info(f"  scores with {kind}: blend weight {weight:.2f}, chosen on the validation slice")
+    log.info(
+        f"  scores with {kind}: blend weight {weight:.2f}, chosen by rolling-origin validation "
+        f"({int(metrics.get('selection_folds', 1))} folds; the simplest within one standard "
+        "error of the best)"
+    )
 
 
 def print_queue_summary(queue: pd.DataFrame, tiers: pd.DataFrame, path: Path, run_id: str) -> None:

@@ -14,8 +14,10 @@ from closeprob.features.registry import categorical_features, feature_descriptio
 from closeprob.features.snapshots import open_deal_snapshots, training_dates
 from closeprob.features.spec import FeatureSpec, select_event_types
 from closeprob.models.classifier import CloseModel
+from closeprob.models.cross_fit import fit_cross_fitted_model
 from closeprob.models.health import training_reference
 from closeprob.models.metrics import classification_metrics
+from closeprob.models.selection import Selection, rolling_folds, select_by_rolling_origin
 from closeprob.models.split import (
     SplitError,
     deployment_split,
@@ -146,6 +148,52 @@ def _as_date(when: pd.Timestamp) -> str:
     return str(when.date())
 
 
+def select_model(data: TrainingData, config: Config) -> Selection:
+    """Tree count and blend weight by rolling-origin validation over the train and validation
+    slices' dates (`config.split.selection_folds` folds, the validation slice the latest)."""
+    folds = rolling_folds(
+        data.split.train,
+        data.split.validation,
+        config.snapshots.horizon_days,
+        config.split.selection_folds,
+    )
+    try:
+        return select_by_rolling_origin(
+            data.features,
+            data.labels,
+            folds,
+            list(feature_descriptions(data.spec)),
+            categorical_features(data.spec),
+            config.model.model_dump(),
+            config.seed,
+        )
+    except ValueError as exc:
+        raise TrainingDataError(str(exc)) from None
+
+
+def fit_selected(data: TrainingData, config: Config, selection: Selection) -> CloseModel:
+    """The evaluated model, built as the deployed one is but from the slices before the test
+    embargo: the selection's tree count and blend weight, fitted on the train, validation and
+    calibration slices, calibrated on the calibration slice's out-of-fold scores
+    (`fit_cross_fitted_model`). Every label it uses is known before the test slice starts."""
+    fit = data.rows("train") | data.rows("validation") | data.rows("calibration")
+    return fit_cross_fitted_model(
+        data.features,
+        data.labels,
+        fit,
+        data.rows("calibration"),
+        data.spec,
+        list(feature_descriptions(data.spec)),
+        categorical_features(data.spec),
+        config.model.model_dump(),
+        selection.trees,
+        config.seed,
+        config.calibration.method,
+        selection.blend_weight,
+        config.calibration.folds,
+    )
+
+
 def fit_evaluated(data: TrainingData, config: Config) -> CloseModel:
     """LightGBM on the train slice, early-stopped on validation, calibrated on calibration."""
     return fit_evaluated_model(
@@ -164,13 +212,28 @@ def fit_evaluated(data: TrainingData, config: Config) -> CloseModel:
 def fit_deployed(
     data: TrainingData, config: Config, trees: int | None = None, blend_weight: float = 1.0
 ) -> CloseModel:
-    """Every labelled row outside the held-out deals, its tree count chosen again by early
-    stopping on the held-out calibration deals of the latest window (or `trees`, fixed),
-    blended with a logistic regression on the same rows at `blend_weight` (the evaluated
-    model's choice on the validation slice), then calibrated on them. (Measured against early
-    stopping's count from the train slice, as is and scaled to the row count:
-    bench/deployment_fit.py, README "Evaluate on the past, deploy on everything".)"""
-    return fit_deployed_model(
+    """Every labelled row outside the comparison deals, `trees` trees (early stopping's count
+    on the validation slice; None: early-stopped on the calibration rows, for
+    bench/deployment_fit.py only), blended with a logistic regression on the same rows at
+    `blend_weight` (the evaluated model's choice), calibrated on the out-of-fold scores of
+    every recent deal (`fit_cross_fitted_model`: no row that calibrates it early-stopped it
+    or was scored by a model fitted on its deal)."""
+    if trees is None:
+        return fit_deployed_model(
+            data.features,
+            data.labels,
+            data.role("fit") & ~data.role("calibration"),
+            data.role("calibration"),
+            data.spec,
+            list(feature_descriptions(data.spec)),
+            categorical_features(data.spec),
+            config.model.model_dump(),
+            None,
+            config.seed,
+            config.calibration.method,
+            blend_weight,
+        )
+    return fit_cross_fitted_model(
         data.features,
         data.labels,
         data.role("fit"),
@@ -183,6 +246,7 @@ def fit_deployed(
         config.seed,
         config.calibration.method,
         blend_weight,
+        config.calibration.folds,
     )
 
 
@@ -191,14 +255,20 @@ def train_close_model(
 ) -> TrainingResult:
     """Evaluate on the past, deploy on everything.
 
-    The evaluated model is fitted on the train slice and measured on the test slice, which
-    starts after every label window it used ends. The deployed model is fitted on all
-    labelled rows but the held-out deals, early-stopped and calibrated on the latest
-    window's held-out deals.
+    Tree count and blend weight come from rolling-origin folds over the train and validation
+    slices. The evaluated model is fitted on every slice before the test embargo, calibrated
+    out of fold on the calibration slice, and measured on the test slice, which starts after
+    every label window it used ends. The deployed model is the same recipe on all labelled
+    rows but the comparison deals, calibrated out of fold on the latest window's rows.
     """
     data = prepare_training_data(dataset, config, build)
-    with stage(f"fitting and calibrating on {int(data.rows('train').sum()):,} training rows"):
-        evaluated = fit_evaluated(data, config)
+    with stage("choosing trees and blend weight on rolling-origin folds"):
+        selection = select_model(data, config)
+    before_test = int(
+        (data.rows("train") | data.rows("validation") | data.rows("calibration")).sum()
+    )
+    with stage(f"fitting and cross-fit calibrating on {before_test:,} rows before the test"):
+        evaluated = fit_selected(data, config, selection)
     test = data.rows("test")
     p_close, p_raw = evaluated.predict_both(data.features[test])
     metrics = {
@@ -208,10 +278,14 @@ def train_close_model(
         f"test_uncalibrated_{k}": v
         for k, v in classification_metrics(data.labels[test], p_raw).items()
     }
-    best = tree_count(evaluated.booster)
+    best = selection.trees
     with stage(f"fitting the deployed model on {int(data.role('fit').sum()):,} rows"):
-        deployed = fit_deployed(data, config, blend_weight=evaluated.blend_weight)
-    log.info(f"blend weight of the booster (chosen on validation): {evaluated.blend_weight:.2f}")
+        deployed = fit_deployed(data, config, best, evaluated.blend_weight)
+    log.info(
+        f"blend weight of the booster: {evaluated.blend_weight:.2f}, {best} trees (rolling "
+        f"origin, {len(selection.trees_by_fold)} folds: trees {selection.trees_by_fold})"
+    )
+    metrics |= selection.figures()
     metrics |= {
         "best_iteration": float(best),
         "deployed_trees": float(tree_count(deployed.booster)),

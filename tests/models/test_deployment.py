@@ -34,14 +34,17 @@ def _snapshots(n_deals: int, n_dates: int, seed: int) -> pd.DataFrame:
     window=st.floats(0.05, 0.9),
     holdout=st.floats(0.01, 0.5),
 )
-def test_held_out_deals_never_have_a_row_in_the_fit(
+def test_comparison_deals_never_have_a_row_in_the_fit_and_every_other_recent_row_calibrates(
     n_deals: int, n_dates: int, seed: int, window: float, holdout: float
 ) -> None:
+    """Calibration rows are the window's rows of every fitted deal (scored out of fold by
+    cross-fitting, so they are fit rows too); comparison deals are in no fit."""
     snapshots = _snapshots(n_deals, n_dates, seed)
     split = deployment_split(snapshots, window, holdout)
     fit_deals = set(snapshots.loc[split.fit, "deal_id"])
-    assert not fit_deals & set(snapshots.loc[split.calibration, "deal_id"])
     assert not fit_deals & set(snapshots.loc[split.comparison, "deal_id"])
+    in_window = snapshots["as_of"].isin(split.window)
+    assert (split.calibration == (in_window & split.fit)).all()
     assert not (split.calibration & split.comparison).any()
     assert snapshots.loc[split.calibration | split.comparison, "as_of"].isin(split.window).all()
     assert split.window[-1] == snapshots["as_of"].max()

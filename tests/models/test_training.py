@@ -90,6 +90,18 @@ def test_sigmoid_calibration_on_the_raw_score_is_platt_scaling() -> None:
     assert fitted.intercept == pytest.approx(0.0, abs=0.05)
 
 
+def test_platt_never_reverses_the_ranking_a_backwards_score_gets_the_base_rate() -> None:
+    """A score that ranks backwards on the calibration rows (shuffled labels, noise) would get a
+    negative unconstrained slope; constrained, the map is flat at the rows' won rate."""
+    rng = np.random.default_rng(4)
+    raw = rng.normal(scale=2.0, size=4_000)
+    labels = (rng.random(len(raw)) < 1 / (1 + np.exp(raw))).astype(int)  # backwards
+    calibrator = fit_calibrator(raw, labels, "sigmoid")
+    assert calibrator.slope == 0.0
+    p = calibrator.predict(np.array([-5.0, 0.0, 5.0]))
+    np.testing.assert_allclose(p, labels.mean(), atol=1e-3)
+
+
 def test_an_unknown_calibration_method_is_refused() -> None:
     with pytest.raises(ValueError, match="'beta' is not 'sigmoid' or 'isotonic'"):
         fit_calibrator(np.zeros(4), np.array([0, 1, 0, 1]), "beta")

@@ -1,0 +1,157 @@
+"""The deployed model's calibration by cross-fitting: every recent labelled deal calibrates it,
+each scored by a copy of the model that never saw that deal, and no calibration row ever
+early-stops a booster.
+
+Frames and masks in, a fitted `CloseModel` out; no config, no disk, no MLflow.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from closeprob.features.spec import FeatureSpec
+from closeprob.models.classifier import CloseModel, blend_scores, encode_features, fit_categories
+from closeprob.models.linear import linear_part_from_pipeline
+from closeprob.models.split import deal_buckets
+from closeprob.models.training import fit_calibrator, fit_fixed_trees, fit_linear_part
+
+
+def calibration_folds(deal_ids: pd.Series, folds: int) -> np.ndarray:
+    """A fold 0..`folds`−1 per row, by the stable hash bucket of its deal (`deal_buckets`):
+    a deal's rows share a fold in every run."""
+    if folds < 2:
+        raise ValueError(f"cross-fitting needs at least 2 folds, got {folds!r}")
+    return deal_buckets(deal_ids) % folds
+
+
+def fit_cross_fitted_model(
+    features: pd.DataFrame,
+    labels: pd.Series,
+    fit: pd.Series,
+    calibration: pd.Series,
+    spec: FeatureSpec,
+    names: list[str],
+    categorical: list[str],
+    params: dict[str, Any],
+    n_estimators: int,
+    seed: int,
+    method: str,
+    blend_weight: float,
+    folds: int,
+) -> CloseModel:
+    """The model to deploy: booster (`n_estimators` trees, no early stopping) and, below blend
+    weight 1, the logistic regression, fitted on every `fit` row; its calibrator fitted on the
+    out-of-fold raw scores of every `calibration` row (the recent labelled deals).
+
+    The calibration deals fall into `folds` groups by a stable hash of `deal_id`; a group's
+    rows are scored by the same recipe fitted on the `fit` rows of every other deal (all of
+    the group's deals' rows, at any date, left out). So no calibration row is scored by a
+    model that saw its deal, every recent deal calibrates (not a hash slice of them), and the
+    calibrator maps the raw score of a model fitted as the deployed one is."""
+    raw = out_of_fold_raw(
+        features,
+        labels,
+        fit,
+        calibration,
+        names,
+        categorical,
+        params,
+        n_estimators,
+        seed,
+        blend_weight,
+        folds,
+    )
+    booster, linear, categories = _fit_parts(
+        features, labels, fit, names, categorical, params, n_estimators, seed, blend_weight
+    )
+    return CloseModel(
+        spec=spec,
+        feature_names=list(names),
+        categories=categories,
+        booster=booster,
+        calibrator=fit_calibrator(raw, labels[calibration].to_numpy(), method),
+        calibration_method=method,
+        linear=linear,
+        blend_weight=float(blend_weight) if linear is not None else 1.0,
+    )
+
+
+def out_of_fold_raw(
+    features: pd.DataFrame,
+    labels: pd.Series,
+    fit: pd.Series,
+    calibration: pd.Series,
+    names: list[str],
+    categorical: list[str],
+    params: dict[str, Any],
+    n_estimators: int,
+    seed: int,
+    blend_weight: float,
+    folds: int,
+) -> np.ndarray:
+    """The raw score of each `calibration` row (in row order) by the model recipe fitted on
+    the `fit` rows of every deal outside its fold: no row's score depends on its deal's
+    labels."""
+    calibrating = calibration.to_numpy(dtype=bool)
+    fold = np.full(len(features), -1)
+    fold[calibrating] = calibration_folds(features.loc[calibration, "deal_id"], folds)
+    out_of_fold = np.full(len(features), np.nan)
+    for number in range(folds):
+        scored = pd.Series(fold == number, index=features.index)
+        if not scored.any():
+            continue
+        held_deals = features.loc[scored, "deal_id"].unique()
+        fold_fit = fit & ~features["deal_id"].isin(held_deals)
+        parts = _fit_parts(
+            features,
+            labels,
+            fold_fit,
+            names,
+            categorical,
+            params,
+            n_estimators,
+            seed,
+            blend_weight,
+        )
+        out_of_fold[scored.to_numpy()] = _raw_score(parts, features, scored, names, blend_weight)
+    return out_of_fold[calibrating]
+
+
+Parts = tuple[Any, Any, dict[str, list[str]]]
+
+
+def _fit_parts(
+    features: pd.DataFrame,
+    labels: pd.Series,
+    rows: pd.Series,
+    names: list[str],
+    categorical: list[str],
+    params: dict[str, Any],
+    n_estimators: int,
+    seed: int,
+    blend_weight: float,
+) -> Parts:
+    """Booster, linear part as its numbers (None at blend weight 1) and categories fitted on
+    `rows`."""
+    categories = fit_categories(features.loc[rows, categorical], categorical)
+    x = encode_features(features, names, categories, rows)
+    y = labels[rows]
+    booster = fit_fixed_trees(x, y, params, n_estimators, seed)
+    pipeline = fit_linear_part(x, y, categorical, seed, blend_weight)
+    part = None if pipeline is None else linear_part_from_pipeline(pipeline, list(categories))
+    return booster, part, categories
+
+
+def _raw_score(
+    parts: Parts, features: pd.DataFrame, rows: pd.Series, names: list[str], blend_weight: float
+) -> np.ndarray:
+    """The raw score as the model computes it: booster, blended with the linear part's logit."""
+    booster, part, categories = parts
+    x = encode_features(features, names, categories, rows)
+    raw = np.asarray(booster.predict(x, raw_score=True), dtype=float)
+    if part is None:
+        return raw
+    return blend_scores(raw, part.logit(x), blend_weight)

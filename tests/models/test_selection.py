@@ -1,0 +1,79 @@
+"""Rolling-origin selection: folds that never fit on a label unknown at their validation start,
+a tie that goes to the simpler model, and a choice that averages the folds."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from closeprob.models.selection import (
+    rolling_folds,
+    select_by_rolling_origin,
+    simplest_within_one_se,
+)
+from closeprob.models.training import BLEND_WEIGHTS
+
+WEEKS = pd.date_range("2024-01-01", periods=30, freq="7D", tz="UTC")
+PARAMS = {
+    "learning_rate": 0.1,
+    "num_leaves": 7,
+    "min_child_samples": 20,
+    "n_estimators": 200,
+    "early_stopping_round": 20,
+    "num_threads": 1,
+}
+
+
+def test_folds_validate_on_earlier_runs_and_fit_only_on_labels_known_before_them() -> None:
+    train, validation = WEEKS[:26], WEEKS[26:]
+    folds = rolling_folds(train, validation, horizon_days=28, folds=3)
+    assert len(folds) == 3
+    assert list(folds[0].validation) == list(validation)  # the latest is the validation slice
+    assert list(folds[1].validation) == list(WEEKS[22:26])
+    for fold in folds:
+        assert len(fold.validation) == len(validation)
+        assert (fold.train + pd.Timedelta(days=28) < fold.validation[0]).all()
+        assert fold.train[-1] + pd.Timedelta(days=35) >= fold.validation[0]  # no wider gap
+
+
+def test_folds_stop_where_no_date_is_left_to_fit_on() -> None:
+    assert len(rolling_folds(WEEKS[:6], WEEKS[6:10], horizon_days=28, folds=5)) == 1
+
+
+def test_a_booster_weight_within_one_standard_error_of_the_best_loses_to_the_simpler() -> None:
+    weights = np.asarray(BLEND_WEIGHTS)
+    noisy = np.vstack([0.40 + 0.01 * weights * s for s in (-1.0, 0.5, 0.3)])  # best at 1.0
+    assert simplest_within_one_se(noisy) == 0.0  # the folds disagree: the linear model
+    clear = np.vstack([0.40 - 0.02 * weights + 0.001 * s for s in (0.0, 1.0, 2.0)])
+    assert simplest_within_one_se(clear) == 1.0  # every fold prefers the booster
+
+
+def test_selection_averages_the_folds_tree_counts_and_reports_the_spread() -> None:
+    rng = np.random.default_rng(0)
+    rows = 3_000
+    as_of = WEEKS[rng.integers(0, 30, rows)]
+    a = rng.normal(size=rows)
+    kind = rng.choice(["x", "y", "z"], size=rows)
+    y = (rng.random(rows) < 1 / (1 + np.exp(-(1.5 * a + 0.8 * (kind == "x"))))).astype(int)
+    features = pd.DataFrame({"as_of": as_of, "a": a, "kind": pd.Series(kind, dtype=object)})
+    folds = rolling_folds(WEEKS[:26], WEEKS[26:], horizon_days=14, folds=3)
+    selection = select_by_rolling_origin(
+        features, pd.Series(y), folds, ["a", "kind"], ["kind"], PARAMS, seed=1
+    )
+    assert selection.losses.shape == (3, len(BLEND_WEIGHTS))
+    assert selection.trees == round(float(np.mean(selection.trees_by_fold)))
+    figures = selection.figures()
+    assert figures["selection_folds"] == 3.0
+    assert figures["selection_trees_min"] <= figures["selection_trees"]
+    assert figures["selection_trees"] <= figures["selection_trees_max"]
+    assert figures["selection_log_loss_sd"] >= 0.0
+
+
+def test_no_usable_fold_is_an_error_that_says_what_to_do() -> None:
+    features = pd.DataFrame({"as_of": WEEKS[:10], "a": np.arange(10.0)})
+    folds = rolling_folds(WEEKS[:6], WEEKS[6:10], horizon_days=7, folds=2)
+    with pytest.raises(ValueError, match="no rolling-origin fold has 50\\+ rows"):
+        select_by_rolling_origin(
+            features, pd.Series(np.arange(10) % 2), folds, ["a"], [], PARAMS, seed=1
+        )
