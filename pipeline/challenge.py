@@ -13,7 +13,12 @@ from closeprob.models.promotion import Decision, decide_promotion
 from closeprob.pipeline.config import Config
 from closeprob.pipeline.core import Challenge, Dataset, PolicyScores, TrainingResult
 from closeprob.pipeline.errors import CloseprobError, ModelNotFoundError
-from closeprob.pipeline.evaluation import expected_values, row_values, rows_metrics
+from closeprob.pipeline.evaluation import (
+    declared_row_values,
+    expected_values,
+    row_values,
+    rows_metrics,
+)
 from closeprob.pipeline.registry import (
     CHAMPION,
     alias_versions,
@@ -41,7 +46,8 @@ def comparison_metrics(
     # The comparison rows hold `holdout_share` of each week's deals: a queue as deep in
     # proportion, or value captured would be near 1 for every model.
     capacity = max(1, round(config.evaluation.capacity * config.calibration.holdout_share))
-    metrics = rows_metrics(data, rows, policy, value, capacity)
+    declared = declared_row_values(dataset.deals, data.features.loc[rows, "deal_id"])
+    metrics = rows_metrics(data, rows, policy, declared, capacity)
     return {f"comparison_{k}": v for k, v in metrics.items()}
 
 

@@ -55,6 +55,13 @@ def row_values(
     return deal_values(rows, value_model)["deal_value"].to_numpy(dtype=float)
 
 
+def declared_row_values(deals: pd.DataFrame, deal_ids: pd.Series) -> np.ndarray:
+    """Each snapshot row's declared amount (NaN where the deal has none): the truth value
+    captured is scored with, so that an estimator is never judged by its own estimates."""
+    amounts = deals.set_index("deal_id")["amount"]
+    return amounts.reindex(deal_ids.to_numpy()).to_numpy(dtype=float, na_value=np.nan)
+
+
 def won_values(labels: np.ndarray, value: np.ndarray) -> np.ndarray:
     """Value won within the horizon per row; without any values, each win counts 1."""
     if np.isnan(value).all():
@@ -241,6 +248,7 @@ def evaluate_policies(
     value = row_values(dataset.deals, data.features["deal_id"], result.evaluated_value_model)[
         test.to_numpy()
     ]
+    declared = declared_row_values(dataset.deals, data.features.loc[test, "deal_id"])
     policies = [
         PolicyScores(p.family, p.p_close, expected_values(p.p_close, value))
         if p.family.startswith("lightgbm") or p.family == "logistic"
@@ -262,12 +270,12 @@ def evaluate_policies(
         }
         if index == 0:
             figures["gain_lift.png"] = gain_figure(labels, {p.family: p.p_close for p in policies})
-            curves = capture_curves(data, policies, value, capacities)
+            curves = capture_curves(data, policies, declared, capacities)
             figures["value_captured.png"] = value_captured_figure(curves, capacities, capacity)
-        metrics = test_metrics(data, policy, value, capacity)
+        metrics = test_metrics(data, policy, declared, capacity)
         if index == 0:
             metrics |= test_intervals(
-                data, policy, value, capacity, config.evaluation.bootstrap_resamples, config.seed
+                data, policy, declared, capacity, config.evaluation.bootstrap_resamples, config.seed
             )
             rows = data.features.loc[test, ["deal_id", "as_of"]]
             metrics |= value_source_metrics(

@@ -25,6 +25,7 @@ from closeprob.pipeline.account_values import clv_queue_scores
 from closeprob.pipeline.config import Config
 from closeprob.pipeline.core import Dataset
 from closeprob.pipeline.dataset import known_at, load_job_data
+from closeprob.pipeline.evaluation import declared_row_values
 from closeprob.pipeline.oracle import oracle_close_probability
 from closeprob.pipeline.plots import backtest_figure
 from closeprob.pipeline.progress import stage
@@ -94,7 +95,9 @@ def evaluate_week(
     queue = queue.sort_values("deal_id", kind="stable").reset_index(drop=True)
     won = won_in_horizon(dataset.deals, queue["deal_id"], as_of, config.snapshots.horizon_days)
     value = queue["deal_value"].to_numpy(dtype=float)
-    won_value = won if np.isnan(value).all() else won * np.nan_to_num(value, nan=0.0)
+    # Scored with declared amounts only: an estimate ranks, it never counts as value won.
+    declared = declared_row_values(dataset.deals, queue["deal_id"])
+    won_value = won if np.isnan(declared).all() else won * np.nan_to_num(declared, nan=0.0)
     features = build_features(
         past.deals, past.interactions, queue[["deal_id", "as_of"]], loaded.close.spec
     )

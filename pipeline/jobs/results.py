@@ -11,7 +11,12 @@ from closeprob.models.yardsticks import paired_differences, yardsticks_with_inte
 from closeprob.pipeline.config import Config, load_config
 from closeprob.pipeline.core import Dataset, PolicyScores, TrainingData
 from closeprob.pipeline.dataset import load_job_data
-from closeprob.pipeline.evaluation import policy_scores, row_values, test_intervals, test_metrics
+from closeprob.pipeline.evaluation import (
+    declared_row_values,
+    policy_scores,
+    test_intervals,
+    test_metrics,
+)
 from closeprob.pipeline.jobs.generate import ensure_data
 from closeprob.pipeline.runs import log_results_run
 from closeprob.pipeline.training import train_close_model
@@ -26,9 +31,8 @@ def dataset_result(name: str, dataset: Dataset, config: Config) -> dict[str, obj
     result = train_close_model(dataset, config)
     data = result.data
     test = data.rows("test")
-    value = row_values(dataset.deals, data.features["deal_id"], result.evaluated_value_model)[
-        test.to_numpy()
-    ]
+    # Value captured is scored with declared amounts only (estimates rank, never score).
+    value = declared_row_values(dataset.deals, data.features.loc[test, "deal_id"])
     by_family: dict[str, PolicyScores] = {
         p.family: p for p in policy_scores(result, dataset, config)
     }
