@@ -4,8 +4,9 @@ with the spread kept), not on one slice; a tie goes to the simpler model.
 
 Fold k validates on a run of snapshot dates ending k runs before the last date of the train
 and validation slices, and fits on the dates whose label window closes before that run starts
-(an embargo of one horizon). The last fold is the validation slice itself. Nothing here sees
-the calibration or test slices.
+(an embargo of one horizon; on histories too short to leave 4 such dates, on every earlier
+date, as the validation slice always was). The last fold is the validation slice itself.
+Nothing here sees the calibration or test slices.
 
 Frames and masks in, a `Selection` out; no config, no disk, no MLflow.
 """
@@ -28,6 +29,7 @@ from closeprob.models.training import (
 )
 
 MIN_FOLD_ROWS = 50  # a fold with fewer train or validation rows (or one class) is skipped
+MIN_FOLD_DATES = 4  # fewer dates a horizon before a fold's run: no embargo for that fold
 
 
 @dataclass(frozen=True)
@@ -76,7 +78,8 @@ def rolling_folds(
 ) -> list[Fold]:
     """Up to `folds` folds, latest first: fold k validates on the `len(validation)` dates
     ending k such runs before the last validation date, and fits on earlier dates whose label
-    window (as_of, as_of + horizon] ends before the fold's first validation date."""
+    window (as_of, as_of + horizon] ends before the fold's first validation date (all earlier
+    dates when fewer than MIN_FOLD_DATES qualify)."""
     dates = pd.DatetimeIndex(train.append(validation)).sort_values().unique()
     run = len(validation)
     horizon = pd.Timedelta(days=horizon_days)
@@ -87,7 +90,10 @@ def rolling_folds(
         if len(valid) == 0:
             break
         fit = dates[: max(stop - run, 0)]
-        fit = fit[(fit + horizon) < pd.Timestamp(valid[0])]
+        embargoed = fit[(fit + horizon) < pd.Timestamp(valid[0])]
+        # Short histories (a 30-day horizon over a few months) leave no date a full horizon
+        # before the run: then fit on every earlier date, as the validation slice always was.
+        fit = embargoed if len(embargoed) >= MIN_FOLD_DATES else fit
         if len(fit) == 0:
             break
         made.append(Fold(pd.DatetimeIndex(fit), pd.DatetimeIndex(valid)))

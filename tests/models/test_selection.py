@@ -37,8 +37,11 @@ def test_folds_validate_on_earlier_runs_and_fit_only_on_labels_known_before_them
         assert fold.train[-1] + pd.Timedelta(days=35) >= fold.validation[0]  # no wider gap
 
 
-def test_folds_stop_where_no_date_is_left_to_fit_on() -> None:
-    assert len(rolling_folds(WEEKS[:6], WEEKS[6:10], horizon_days=28, folds=5)) == 1
+def test_a_short_history_fits_each_fold_on_every_earlier_date_and_stops_when_none_is_left() -> None:
+    folds = rolling_folds(WEEKS[:6], WEEKS[6:10], horizon_days=28, folds=5)
+    assert len(folds) == 2  # the second run has 2 earlier dates, the third none
+    assert list(folds[0].train) == list(WEEKS[:6])  # only 2 dates a horizon before: no embargo
+    assert list(folds[1].train) == list(WEEKS[:2])
 
 
 def test_a_booster_weight_within_one_standard_error_of_the_best_loses_to_the_simpler() -> None:
