@@ -37,12 +37,15 @@ def account_history(deals: pd.DataFrame, rows: pd.DataFrame) -> pd.DataFrame:
     `account_frequency` (how many) and `account_monetary` (their mean declared amount; NaN:
     none declared). Rows without an account get NaN, 0, NaN."""
     keyed = rows[["deal_id", "as_of"]].reset_index(drop=True)
-    accounts = deals.set_index("deal_id")["account_id"] if "account_id" in deals else None
-    keyed["account_id"] = (
-        accounts.reindex(keyed["deal_id"].to_numpy()).to_numpy() if accounts is not None else None
-    )
+    if "account_id" not in deals.columns:
+        nan = np.full(len(keyed), np.nan)
+        return pd.DataFrame(
+            {"account_recency_days": nan, "account_frequency": 0.0, "account_monetary": nan}
+        )
+    accounts = deals.set_index("deal_id")["account_id"]
+    keyed["account_id"] = accounts.reindex(keyed["deal_id"].to_numpy()).to_numpy()
     won = deals[(deals["outcome"] == "won") & deals["closed_at"].notna()]
-    won = won[won["account_id"].notna()] if "account_id" in won else won.iloc[0:0]
+    won = won[won["account_id"].notna()]
     won = won.sort_values("closed_at", kind="stable")[["account_id", "closed_at", "amount"]]
     by_account = won.groupby("account_id", sort=False)
     won = won.assign(

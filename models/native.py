@@ -129,6 +129,7 @@ def value_model_document(model: DealValueModel) -> dict[str, Any]:
         "segment": model.segment,
         "segment_medians": dict(model.segment_medians),
         "global_median": None if math.isnan(model.global_median) else model.global_median,
+        "smearing": model.smearing,
     }
 
 
@@ -141,4 +142,6 @@ def value_model_from_document(document: dict[str, Any], regressor: str | None) -
         segment=document["segment"],
         segment_medians={str(k): float(v) for k, v in document["segment_medians"].items()},
         global_median=float("nan") if median is None else float(median),
+        # Documents written before the smearing factor: 1.0, the back-transform as it was.
+        smearing=float(document.get("smearing", 1.0)),
     )

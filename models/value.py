@@ -11,7 +11,6 @@ import pandas as pd
 
 from closeprob.features.attributes import normalise_levels
 from closeprob.models.classifier import encode_features, fit_categories, known_levels
-from closeprob.models.split import deal_buckets
 
 DECLARED, MODEL, SEGMENT_MEDIAN = "declared", "model", "segment_median"
 SMEARING_FOLDS = 3
@@ -109,17 +108,16 @@ def _with_regressor(medians: DealValueModel, declared: pd.DataFrame, seed: int) 
     encoded = encode_features(declared, medians.attributes, categories)
     target = np.log1p(declared["amount"].to_numpy(dtype=float))
     regressor.fit(encoded, target)
-    smearing = smearing_factor(encoded, target, declared["deal_id"], seed)
+    smearing = smearing_factor(encoded, target, seed)
     return replace(medians, categories=categories, regressor=regressor, smearing=smearing)
 
 
-def smearing_factor(
-    encoded: pd.DataFrame, log_target: np.ndarray, deal_ids: pd.Series, seed: int
-) -> float:
+def smearing_factor(encoded: pd.DataFrame, log_target: np.ndarray, seed: int) -> float:
     """Duan's smearing factor, mean(exp(residual)), from residuals of regressors fitted on the
-    other folds (`SMEARING_FOLDS`, by a stable hash of deal_id): in-sample residuals are too
-    small for a booster, and would shrink the correction."""
-    fold = deal_buckets(deal_ids) % SMEARING_FOLDS
+    other folds (`SMEARING_FOLDS`, every third deal row): in-sample residuals are too small
+    for a booster, and would shrink the correction. One row per deal, so no deal straddles
+    folds."""
+    fold = np.arange(len(log_target)) % SMEARING_FOLDS
     predicted = np.empty(len(log_target))
     for number in range(SMEARING_FOLDS):
         held = fold == number

@@ -173,3 +173,15 @@ def test_account_history_counts_only_the_accounts_wins_before_as_of() -> None:
     assert scores[1] > scores[2] == scores[3] == 3.0
     recency = recency_scores(history)
     assert recency[1] > recency[0] > recency[2] == recency[3]
+
+
+def test_without_an_account_column_customer_rfm_has_no_history() -> None:
+    from closeprob.models.baselines import account_history
+    from tests.conftest import make_deals, utc
+
+    deals = make_deals([{"deal_id": "D1", "created_at": "2024-01-01"}]).drop(columns="account_id")
+    history = account_history(
+        deals, pd.DataFrame({"deal_id": ["D1"], "as_of": [utc("2024-02-01")]})
+    )
+    assert history["account_frequency"].tolist() == [0.0]
+    assert history["account_recency_days"].isna().all()

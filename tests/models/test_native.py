@@ -108,9 +108,12 @@ def test_an_unknown_feature_spec_key_is_refused_and_a_missing_one_takes_its_defa
 def _deals(n: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     segment = rng.choice(["smb", "ent"], size=n)
-    amount = np.where(segment == "ent", 50_000.0, 5_000.0) * rng.lognormal(0, 0.3, size=n)
+    size = rng.normal(size=n)
+    # The amount follows size within a segment, so the regressor beats segment medians.
+    base = np.where(segment == "ent", 50_000.0, 5_000.0) * np.exp(0.8 * size)
+    amount = base * rng.lognormal(0, 0.3, size=n)
     return pd.DataFrame(
-        {"amount": amount, "segment": pd.Series(segment, dtype=object), "size": rng.normal(size=n)}
+        {"amount": amount, "segment": pd.Series(segment, dtype=object), "size": size}
     )
 
 
