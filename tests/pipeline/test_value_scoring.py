@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from closeprob.pipeline.evaluate import declared_row_values, won_values
+from closeprob.pipeline.evaluation import declared_row_values, won_values
 from tests.conftest import make_deals
 
 
