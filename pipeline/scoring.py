@@ -175,7 +175,9 @@ def score_features(features: pd.DataFrame, model: CloseModel, chunk_rows: int) -
             "days_quiet": features["days_since_last_touch"]
             .fillna(features["deal_age_days"])
             .to_numpy(),
-            "stage_value": features["current_stage"].to_numpy(dtype=float),
+            # A model without the stage family (no stage events in its data) has no stage.
+            "stage_value": features.get("current_stage", pd.Series(np.nan, index=features.index))
+            .to_numpy(dtype=float),
         }
     )
 

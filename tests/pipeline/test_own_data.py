@@ -124,7 +124,9 @@ def test_check_on_clean_data_prints_the_summary_and_exits_0(
     assert main(["check", "--config", str(config), "--for", "predict"]) == 0
 
     out = capsys.readouterr().out
-    assert "No problems found." in out
+    # Its one warning: no stage-change events, so the stage family stays empty (issue 20).
+    assert "no errors: ready to predict" in out
+    assert "no interaction is of features.stage_event_type 'stage_change'" in out
     assert "3 rows, 2024-01-01 … 2024-01-03 (created_at)" in out
     assert "won 1, lost 1, open 1; training needs at least 40 won and 40 lost: TOO FEW" in out
     assert "industry (100% filled, 2 levels in 3 spellings)" in out
