@@ -176,8 +176,9 @@ def score_features(features: pd.DataFrame, model: CloseModel, chunk_rows: int) -
             .fillna(features["deal_age_days"])
             .to_numpy(),
             # A model without the stage family (no stage events in its data) has no stage.
-            "stage_value": features.get("current_stage", pd.Series(np.nan, index=features.index))
-            .to_numpy(dtype=float),
+            "stage_value": features.get(
+                "current_stage", pd.Series(np.nan, index=features.index)
+            ).to_numpy(dtype=float),
         }
     )
 
