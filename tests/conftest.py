@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,10 +12,13 @@ import pandas as pd
 import pytest
 import yaml
 from hypothesis import settings
+from hypothesis.configuration import set_hypothesis_home_dir
 
 # Before any test imports MLflow (its telemetry starts at import); the CLI sets the same.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-# No example database in the checkout (.hypothesis/): the suite leaves the checkout as it was.
+# No example database nor caches in the checkout (.hypothesis/): hypothesis keeps its home in a
+# temporary folder, so the suite leaves the checkout as it was.
+set_hypothesis_home_dir(tempfile.mkdtemp(prefix="closeprob-hypothesis-"))
 settings.register_profile("closeprob", database=None)
 settings.load_profile("closeprob")
 
