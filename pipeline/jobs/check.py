@@ -11,7 +11,7 @@ import pandas as pd
 
 from closeprob.features.attributes import normalise_levels
 from closeprob.features.spec import slug
-from closeprob.models.classifier import known_levels
+from closeprob.models.classifier import CloseModel, known_levels
 from closeprob.pipeline.amounts import describe_outliers, outlier_amounts
 from closeprob.pipeline.config import Config, named_columns
 from closeprob.pipeline.dataset import (
@@ -21,9 +21,9 @@ from closeprob.pipeline.dataset import (
     inspect_dataset,
     rows_after,
 )
-from closeprob.pipeline.errors import CloseprobError, DataContractError
+from closeprob.pipeline.errors import CloseprobError, DataContractError, ModelNotFoundError
 from closeprob.pipeline.leaks import leak_messages
-from closeprob.pipeline.registry import load_registered_model
+from closeprob.pipeline.registry import load_registered_model, registry_version
 from closeprob.pipeline.runs import tracking_uri
 from closeprob.pipeline.scoring import default_as_of
 from closeprob.pipeline.training import MIN_OUTCOMES, check_outcomes
@@ -101,7 +101,8 @@ def summary_lines(
     lines += _column_lines(inspection, config)
     if inspection.dataset is not None:
         lines += _now_lines(inspection, config)
-        lines.append(("champion", _unseen_levels(inspection.dataset.deals, config)))
+        champion = _champion_line(inspection.dataset.deals, config, purpose, problems)
+        lines.append(("champion", champion))
     return lines
 
 
@@ -235,16 +236,42 @@ def _now_lines(inspection: Inspection, config: Config) -> list[tuple[str, str]]:
     ]
 
 
-def _unseen_levels(deals: pd.DataFrame, config: Config) -> str:
-    """The share of attribute values the registered champion never saw in training."""
+def _champion_line(
+    deals: pd.DataFrame, config: Config, purpose: Purpose, problems: Problems
+) -> str:
+    """The share of attribute values the registered champion never saw in training; a
+    champion that exists but cannot be loaded (files gone or changed, an earlier release's
+    pickle) is a problem: an error for predict, which would stop on it (exit 2), a warning
+    for train, which promotes a healthy new model over it."""
 
     uri = tracking_uri()
     if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
         return f"no model registry at {uri} yet"
     try:
         model = load_registered_model(config.model_uri).close
-    except CloseprobError:
-        return f"no champion {config.model_uri} yet"
+    except ModelNotFoundError as exc:
+        version = _registered_version(config.model_uri)
+        if version is None:
+            return f"no champion {config.model_uri} yet"
+        message = f"champion {config.model_uri} (version {version}) cannot be loaded: {exc}"
+        if purpose == "predict":
+            problems.error(f"{message} (predict stops on it, exit 2)")
+        else:
+            problems.warn(f"{message} (train will promote a healthy new model over it)")
+        return f"{config.model_uri}: version {version} exists but cannot be loaded (see above)"
+    return _unseen_levels(deals, config, model)
+
+
+def _registered_version(uri: str) -> str | None:
+    """The version `uri` names in the registry; None when there is none (no such alias)."""
+    try:
+        return registry_version(uri)[0]
+    except ModelNotFoundError:
+        return None
+
+
+def _unseen_levels(deals: pd.DataFrame, config: Config, model: CloseModel) -> str:
+    """The share of attribute values the champion never saw in training."""
     parts, unseen_total, present_total = [], 0, 0
     for attribute in model.spec.attributes:
         levels = model.categories.get(f"attr_{slug(attribute)}")

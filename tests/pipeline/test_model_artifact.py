@@ -266,3 +266,26 @@ def test_the_health_reference_travels_as_its_own_checksummed_file(tmp_path: Path
     again = read_model_files(tmp_path / "files")
     assert again.close.reference == reference
     assert again.parts == {}
+
+
+def test_check_says_a_champion_that_cannot_be_loaded_is_unloadable_naming_the_file(
+    client: MlflowClient, crm: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    uri, local = _registered_copy(client, tmp_path / "copy")
+    version = uri.rsplit("/", 1)[1]
+    client.set_registered_model_alias(MODEL, "champion", version)
+    booster = local / "artifacts" / "closeprob" / "booster.txt"
+    booster.write_bytes(booster.read_bytes() + b"\n")
+
+    assert main(["check", "--config", str(crm), "--for", "predict"]) == 2
+    out = capsys.readouterr().out
+    assert "no champion" not in out
+    assert (
+        f"error: champion models:/{MODEL}@champion (version {version}) cannot be loaded: "
+        f"model 'models:/{MODEL}@champion': artifacts/closeprob/booster.txt was modified after "
+        "registration (sha256 "
+    ) in out
+    assert f"version {version} exists but cannot be loaded" in out
+    # For train it is a warning: training promotes a healthy new model over it.
+    main(["check", "--config", str(crm), "--for", "train"])
+    assert "warning: champion" in capsys.readouterr().out
