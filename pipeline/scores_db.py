@@ -12,10 +12,11 @@ a failure rolls everything back. Probabilities and money keep full precision her
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +33,9 @@ LATEST_VIEW = "deal_scores_latest"
 VERSION_TABLE = "closeprob_schema"
 CONNECT_TIMEOUT_S = 10
 
-# name, SQL type per dialect ("float", "text", "int", "timestamp", "date"), NOT NULL
-COLUMNS: tuple[tuple[str, str, bool], ...] = (
+# name, SQL type per dialect ("float", "text", "int", "timestamp", "date", "json"), NOT
+# NULL. The columns of schema version 1 (its migration creates them; never edited):
+COLUMNS_V1: tuple[tuple[str, str, bool], ...] = (
     ("deal_id", "text", True),
     ("as_of", "timestamp", True),
     ("as_of_date", "date", True),
@@ -54,21 +56,35 @@ COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("owner_id", "text", False),
     ("written_at", "timestamp", True),
 )
+# Added by version 2: the deal's stage and the queue's pass-through deal columns
+# (`predict.columns`, by their names in the deals file) as one JSON object: which columns pass
+# through is a config setting, the table's schema is not.
+COLUMNS_V2 = (("stage", "text", False), ("deal_columns", "json", False))
+COLUMNS = COLUMNS_V1 + COLUMNS_V2
 COLUMN_NAMES = [name for name, _, _ in COLUMNS]
 TYPES = {
     "sqlite": {"float": "REAL", "text": "TEXT", "int": "INTEGER", "timestamp": "TEXT",
-               "date": "TEXT"},
+               "date": "TEXT", "json": "TEXT"},
     "postgresql": {"float": "DOUBLE PRECISION", "text": "TEXT", "int": "BIGINT",
-                   "timestamp": "TIMESTAMPTZ", "date": "DATE"},
+                   "timestamp": "TIMESTAMPTZ", "date": "DATE", "json": "JSONB"},
 }  # fmt: skip
 
 
 def _create_table(dialect: str) -> str:
+    """Version 1's table (later versions add columns with ALTER TABLE)."""
     types = TYPES[dialect]
     columns = ",\n  ".join(
-        f"{name} {types[kind]}{' NOT NULL' if required else ''}" for name, kind, required in COLUMNS
+        f"{name} {types[kind]}{' NOT NULL' if required else ''}"
+        for name, kind, required in COLUMNS_V1
     )
     return f"CREATE TABLE {TABLE} (\n  {columns},\n  PRIMARY KEY (deal_id, as_of, model_version)\n)"
+
+
+def _create_latest_view() -> str:
+    return (
+        f"CREATE VIEW {LATEST_VIEW} AS SELECT * FROM {TABLE} "
+        f"WHERE as_of_date = (SELECT max(as_of_date) FROM {TABLE})"
+    )
 
 
 # The schema's history: version -> statements. A database at version n gets n+1… applied in
@@ -77,8 +93,16 @@ MIGRATIONS: dict[int, Callable[[str], list[str]]] = {
     1: lambda dialect: [
         _create_table(dialect),
         f"CREATE INDEX {TABLE}_as_of_date ON {TABLE} (as_of_date)",
-        f"CREATE VIEW {LATEST_VIEW} AS SELECT * FROM {TABLE} "
-        f"WHERE as_of_date = (SELECT max(as_of_date) FROM {TABLE})",
+        _create_latest_view(),
+    ],
+    2: lambda dialect: [
+        *(
+            f"ALTER TABLE {TABLE} ADD COLUMN {name} {TYPES[dialect][kind]}"
+            for name, kind, _ in COLUMNS_V2
+        ),
+        # PostgreSQL expands a view's * when it is created: made again to show the new columns.
+        f"DROP VIEW {LATEST_VIEW}",
+        _create_latest_view(),
     ],
 }
 
@@ -137,14 +161,18 @@ def resolve_scores_url(to: str | None, queue_path: Path) -> ScoresUrl | None:
     return parse_scores_url(to or f"sqlite:///{queue_path.parent / 'scores.db'}")
 
 
-def score_rows(queue: pd.DataFrame, written_at: pd.Timestamp) -> pd.DataFrame:
+def score_rows(
+    queue: pd.DataFrame, written_at: pd.Timestamp, deal_columns: Sequence[str] = ()
+) -> pd.DataFrame:
     """One row per queue row, in the table's columns; full precision. The as_of day is the
-    UTC date of `as_of` (a rerun of that day replaces its rows)."""
+    UTC date of `as_of` (a rerun of that day replaces its rows). The queue's `deal_columns`
+    (pass-through columns) go into one JSON object per row; NULL when there are none."""
     as_of = pd.to_datetime(queue["as_of"], utc=True)
     rows = pd.DataFrame(index=queue.index)
     for name in COLUMN_NAMES:
         rows[name] = queue[name] if name in queue.columns else None
     return rows.assign(
+        deal_columns=deal_columns_json(queue, deal_columns),
         as_of=as_of,
         as_of_date=as_of.dt.floor("D"),
         rank=queue["rank"].astype("int64"),
@@ -153,7 +181,22 @@ def score_rows(queue: pd.DataFrame, written_at: pd.Timestamp) -> pd.DataFrame:
         deal_value=pd.to_numeric(rows["deal_value"], errors="coerce"),
         model_version=queue["model_version"].astype(str),
         written_at=written_at,
-    ).reset_index(drop=True)
+    )[COLUMN_NAMES].reset_index(drop=True)
+
+
+def deal_columns_json(queue: pd.DataFrame, columns: Sequence[str]) -> pd.Series:
+    """Per row, `columns` of the queue as a JSON object (missing values as null; numbers as
+    numbers; anything else as its text); None per row without columns."""
+    columns = [c for c in columns if c in queue.columns]  # the Spark queue has none yet
+    if not columns:
+        return pd.Series(None, index=queue.index, dtype=object)
+    cells = queue[columns].astype(object)
+    cells = cells.where(cells.notna(), None)
+    texts = [
+        json.dumps(dict(zip(columns, values, strict=True)), ensure_ascii=False, default=str)
+        for values in cells.itertuples(index=False, name=None)
+    ]
+    return pd.Series(texts, index=queue.index, dtype=object)
 
 
 def check_scores_database(target: ScoresUrl) -> None:
@@ -178,10 +221,16 @@ def _check_new_sqlite(target: ScoresUrl, path: Path) -> None:
         )
 
 
-def write_scores(target: ScoresUrl, queue: pd.DataFrame, written_at: pd.Timestamp) -> int:
+def write_scores(
+    target: ScoresUrl,
+    queue: pd.DataFrame,
+    written_at: pd.Timestamp,
+    deal_columns: Sequence[str] = (),
+) -> int:
     """Replace the rows of the queue's as_of day by the queue's, in one transaction (schema
-    created or migrated first, in the same transaction); the rows written."""
-    rows = score_rows(queue, written_at)
+    created or migrated first, in the same transaction); the rows written. `deal_columns`:
+    the queue's pass-through columns (`predict.columns`)."""
+    rows = score_rows(queue, written_at, deal_columns)
     days = rows["as_of_date"].unique()
     if len(days) != 1:
         raise ValueError(f"a queue has one as_of day, got {len(days)}")
@@ -248,8 +297,10 @@ def insert_rows(cursor: Any, connection: Any, target: ScoresUrl, rows: pd.DataFr
         return
     cursor.adbc_ingest("closeprob_incoming", _arrow_rows(rows), mode="create", temporary=True)
     updates = ", ".join(f"{n} = excluded.{n}" for n in COLUMN_NAMES[4:])
+    # JSON arrives as text: PostgreSQL casts text to jsonb only when told.
+    selected = ", ".join(f"{n}::jsonb" if k == "json" else n for n, k, _ in COLUMNS)
     cursor.execute(
-        f"INSERT INTO {TABLE} ({names}) SELECT {names} FROM closeprob_incoming "
+        f"INSERT INTO {TABLE} ({names}) SELECT {selected} FROM closeprob_incoming "
         f"ON CONFLICT (deal_id, as_of, model_version) DO UPDATE SET {updates}"
     )
     cursor.execute("DROP TABLE closeprob_incoming")
@@ -269,7 +320,7 @@ def _sqlite_rows(rows: pd.DataFrame) -> list[tuple[object, ...]]:
 
 def _arrow_rows(rows: pd.DataFrame) -> pa.Table:
     """The rows as Arrow with the column types of the PostgreSQL table (times in UTC)."""
-    arrow = {"float": pa.float64(), "text": pa.string(), "int": pa.int64(),
+    arrow = {"float": pa.float64(), "text": pa.string(), "int": pa.int64(), "json": pa.string(),
              "timestamp": pa.timestamp("us", tz="UTC"), "date": pa.date32()}  # fmt: skip
     columns = {}
     for name, kind, _ in COLUMNS:
@@ -396,7 +447,10 @@ def read_scores(target: ScoresUrl, deal_id: str | None = None) -> pd.DataFrame:
         if deal_id is not None:
             mark = "?" if target.dialect == "sqlite" else "$1"
             where, params = f" WHERE deal_id = {mark}", (deal_id,)
-        cursor.execute(
-            f"SELECT {', '.join(COLUMN_NAMES)} FROM {TABLE}{where} ORDER BY as_of, rank", params
+        # JSON as its text in both dialects (SQLite keeps it as text).
+        names = ", ".join(
+            f"{n}::text" if k == "json" and target.dialect == "postgresql" else n
+            for n, k, _ in COLUMNS
         )
+        cursor.execute(f"SELECT {names} FROM {TABLE}{where} ORDER BY as_of, rank", params)
         return pd.DataFrame(cursor.fetchall(), columns=COLUMN_NAMES)

@@ -160,7 +160,8 @@ def _publish_queue(
 
     def write_table() -> None:
         if target is not None:
-            rows = write_scores(target, queue, pd.Timestamp.now(tz="UTC"))
+            now = pd.Timestamp.now(tz="UTC")
+            rows = write_scores(target, queue, now, config.predict.columns)
             log.info(f"{rows:,} scores written to {target.shown} (table deal_scores)")
 
     def write_report(temporary: Path) -> None:

@@ -4,6 +4,7 @@ replacing its rows, one transaction per write, the schema versioned."""
 from __future__ import annotations
 
 import itertools
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -122,17 +123,56 @@ def test_a_new_schema_version_is_applied_once_and_keeps_the_rows(
     target: ScoresUrl, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write_scores(target, make_queue("2024-06-01", ["D1"]), NOW)
+    latest = max(scores_db.MIGRATIONS)
     migrations = scores_db.MIGRATIONS | {
-        2: lambda dialect: [f"ALTER TABLE {scores_db.TABLE} ADD COLUMN stage_name TEXT"]
+        latest + 1: lambda dialect: [f"ALTER TABLE {scores_db.TABLE} ADD COLUMN stage_name TEXT"]
     }
     monkeypatch.setattr(scores_db, "MIGRATIONS", migrations)
     write_scores(target, make_queue("2024-06-08", ["D1"]), NOW)
     write_scores(target, make_queue("2024-06-09", ["D1"]), NOW)  # not applied twice
     with scores_db._transaction(target) as (cursor, _):
         cursor.execute(f"SELECT version FROM {scores_db.VERSION_TABLE} ORDER BY version")
-        assert [row[0] for row in cursor.fetchall()] == [1, 2]
+        assert [row[0] for row in cursor.fetchall()] == list(range(1, latest + 2))
         cursor.execute(f"SELECT count(stage_name), count(*) FROM {scores_db.TABLE}")
         assert tuple(cursor.fetchone()) == (0, 3)
+
+
+def test_a_version_1_table_is_migrated_to_hold_the_stage_and_the_deal_columns(
+    target: ScoresUrl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A database written before version 2 (no stage, no pass-through columns) keeps its rows
+    and gets both columns, in the table and in the latest view, on the next write."""
+    with monkeypatch.context() as patch:
+        patch.setattr(scores_db, "MIGRATIONS", {1: scores_db.MIGRATIONS[1]})
+        patch.setattr(scores_db, "COLUMNS", scores_db.COLUMNS_V1)
+        patch.setattr(scores_db, "COLUMN_NAMES", [n for n, _, _ in scores_db.COLUMNS_V1])
+        write_scores(target, make_queue("2024-06-01", ["D1", "D2"]), NOW)
+    queue = make_queue("2024-06-08", ["D1", "D2"]).assign(
+        stage=["Proposal", None], industry=["retail", None], seats=[12, 40]
+    )
+    write_scores(target, queue, NOW, deal_columns=["industry", "seats"])
+
+    rows = read_scores(target).sort_values(["as_of", "rank"])
+    assert [None if pd.isna(v) else v for v in rows["stage"]] == [None, None, "Proposal", None]
+    assert [None if pd.isna(t) else json.loads(t) for t in rows["deal_columns"]] == [
+        None,
+        None,
+        {"industry": "retail", "seats": 12},
+        {"industry": None, "seats": 40},
+    ]
+    extract = (
+        "json_extract(deal_columns, '$.industry')"
+        if target.dialect == "sqlite"
+        else "deal_columns->>'industry'"
+    )
+    with scores_db._transaction(target) as (cursor, _):
+        cursor.execute(f"SELECT deal_id, stage, {extract} FROM {scores_db.LATEST_VIEW} ORDER BY 1")
+        assert [tuple(row) for row in cursor.fetchall()] == [
+            ("D1", "Proposal", "retail"),
+            ("D2", None, None),
+        ]
+        cursor.execute(f"SELECT version FROM {scores_db.VERSION_TABLE} ORDER BY version")
+        assert [row[0] for row in cursor.fetchall()] == [1, 2]
 
 
 def test_a_schema_from_a_newer_closeprob_is_refused(
