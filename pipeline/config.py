@@ -13,6 +13,7 @@ named; columns named by the config are checked when the data are read (`named_co
 from __future__ import annotations
 
 import logging
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -348,6 +349,10 @@ RENAMED_PREDICT_KEYS = {
 
 
 class Config(_Strict):
+    # The folder this config's relative paths start from, itself relative to the config
+    # file's folder: "." the file's own folder, ".." the project folder above configs/
+    # (`resolve_paths`). Paths given on the command line start from the working directory.
+    root: Path = Path(".")
     # One name for the experiment, the registered model and the prediction experiment.
     name: str = Field(default=BUILTIN_NAME, pattern=NAME_PATTERN)
     seed: Annotated[int, Field(ge=0, le=2**32 - 1)] = 42  # NumPy's and LightGBM's seed range
@@ -432,7 +437,65 @@ def load_config(path: Path) -> Config:
             f"{path}: the YAML expands to more than {MAX_VALUES:,} values (through aliases?); "
             "a closeprob config holds about 100. Write the values out instead of aliasing them"
         )
-    return parse_config(_own_data_without_generator(raw), source=str(path))
+    config = parse_config(_own_data_without_generator(raw), source=str(path))
+    resolved = resolve_paths(config, path.parent)
+    if "root" not in raw:
+        _check_moved_inputs(config, resolved, path)
+    return resolved
+
+
+# (section, field) of every path a config holds; `predict.to` may hold a sqlite:/// path too.
+PATH_FIELDS = (
+    ("data", "deals"),
+    ("data", "interactions"),
+    ("data", "truth"),
+    ("data", "source"),
+    ("predict", "out"),
+    ("spark", "training_features"),
+)
+SQLITE = "sqlite:///"
+
+
+def resolve_paths(config: Config, folder: Path) -> Config:
+    """The config with every relative path, and a relative `sqlite:///` URL in `predict.to`,
+    made to start from `folder / config.root` (`folder`: the config file's); `root` becomes
+    that folder. Joined without following links, as a shell's `cd configs/..` reads."""
+    base = _joined(folder, config.root)
+    updates: dict[str, dict[str, Any]] = {}
+    for section, key in PATH_FIELDS:
+        value = getattr(getattr(config, section), key)
+        if value is not None and not value.is_absolute():
+            updates.setdefault(section, {})[key] = _joined(base, value)
+    to = config.predict.to
+    if to is not None and to.startswith(SQLITE) and not to.removeprefix(SQLITE).startswith("/"):
+        database = _joined(base, Path(to.removeprefix(SQLITE)))
+        updates.setdefault("predict", {})["to"] = f"{SQLITE}{database}"
+    sections = {
+        name: getattr(config, name).model_copy(update=changed) for name, changed in updates.items()
+    }
+    return config.model_copy(update={"root": base, **sections})
+
+
+def _joined(base: Path, path: Path) -> Path:
+    return Path(os.path.normpath(base / path))
+
+
+def _check_moved_inputs(config: Config, resolved: Config, path: Path) -> None:
+    """A config without `root` whose data file is missing from its folder but present in the
+    working directory was written for the old rule (paths from the working directory): say
+    so, with the `root:` that restores it, instead of reading or generating other data."""
+    for key in ("deals", "interactions"):
+        written, now = getattr(config.data, key), getattr(resolved.data, key)
+        if written == now or now.exists() or not written.exists():
+            continue
+        back = Path(os.path.relpath(Path.cwd(), path.parent.resolve()))
+        raise ConfigError(
+            f"{path}: data.{key} {str(written)!r} is read from the config's folder since "
+            f"relative paths in a config start there ({now}: not found), but {written} exists "
+            f"in the working directory, where it was read before. Add `root: {back}` to "
+            f"{path} (its relative paths then start from {Path.cwd()}), or write the path "
+            "from the config's folder"
+        )
 
 
 def _yaml_problem(exc: yaml.YAMLError) -> str:

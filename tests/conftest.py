@@ -144,6 +144,7 @@ def write_small_crm(folder: Path, n_deals: int, **sections: dict[str, object]) -
     from closeprob.pipeline.cli import main
 
     raw = yaml.safe_load(DEFAULT_CONFIG.read_text())
+    raw["root"] = "."  # relative paths (outputs) start from `folder`
     raw["data"] |= {
         name: str(folder / f"{name}.csv") for name in ("deals", "interactions", "truth")
     }

@@ -10,6 +10,7 @@ comes from the CRM's own stage list where the export has one, else from the hist
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -136,14 +137,21 @@ def export_name(out: Path, vendor: str) -> str:
     return slug or f"{vendor}-crm"
 
 
+def _from(folder: Path, path: Path) -> str:
+    """`path` relative to `folder`, as a config in `folder` names it."""
+    return Path(os.path.relpath(path.resolve(), folder.resolve())).as_posix()
+
+
 def write_config(
     out: Path, vendor: str, source: Path, settings: dict[str, Any], deals: Path, events: Path
 ) -> Path:
     """`out/config.yaml`: the tables just written, the attributes the adapter offers and its
     segments, so that `closeprob check|train|predict --config out/config.yaml` runs as is."""
+    # Paths from the config's folder (where relative paths in a config start): the folder
+    # works from any working directory, and moved or copied as a whole.
     data = {
-        "deals": str(deals.resolve()),
-        "interactions": str(events.resolve()),
+        "deals": _from(out, deals),
+        "interactions": _from(out, events),
         "truth": None,
         **settings.get("data", {}),
     }
@@ -151,7 +159,7 @@ def write_config(
         "name": export_name(out, vendor),
         "data": data,
         **{k: v for k, v in settings.items() if k != "data"},
-        "predict": {"out": str((out / "priority_queue.csv").resolve())},
+        "predict": {"out": "priority_queue.csv"},
     }
     header = (
         f"# Written by `closeprob import {vendor} --source {source} --out {out}`.\n"

@@ -33,6 +33,15 @@ def test_an_export_goes_through_import_check_train_and_predict_with_the_written_
         a.casefold() for a in raw["data"]["attributes"]
     }
 
+    # The written config names its files from its own folder: check, train and predict run
+    # from another working directory, with the config named relative to it, and write nothing
+    # there.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    config = Path("..") / out.name / "config.yaml"
+    assert raw["data"]["deals"] == "deals.parquet" and raw["predict"]["out"] == "priority_queue.csv"
+
     assert main(["check", "--config", str(config)]) == 0
     assert "no errors: ready to train" in capsys.readouterr().out
 
@@ -43,6 +52,7 @@ def test_an_export_goes_through_import_check_train_and_predict_with_the_written_
     assert str(client.get_registered_model(f"acme-{vendor}").aliases["champion"]) == "1"
 
     assert main(["predict", "--config", str(config)]) == 0
+    assert list(elsewhere.iterdir()) == []
     queue = pd.read_csv(out / "priority_queue.csv")
     deals = pd.read_parquet(out / "deals.parquet")
     open_ids = set(deals.loc[deals["closed_at"].isna(), "deal_id"].astype(str))

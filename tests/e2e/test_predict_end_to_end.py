@@ -357,7 +357,8 @@ def test_the_cron_line_of_the_docs_runs_under_env_i_and_ends_with_the_json_summa
     (project / ".venv").symlink_to(Path(sys.prefix))
     shutil.copy(store.parent / "mlflow.db", project / "mlflow.db")
     nightly = yaml.safe_load(store.read_text())
-    nightly["predict"]["out"] = "outputs/priority_queue.csv"  # relative: the cron line's cd
+    nightly["root"] = ".."  # configs/..: the project folder, as in the shipped configs
+    nightly["predict"]["out"] = "outputs/priority_queue.csv"  # relative: from the project
     nightly["predict"]["columns"] = ["industry"]  # a deal column shown beside the id
     (project / "configs" / "nightly.yaml").write_text(yaml.safe_dump(nightly))
     done = subprocess.run(

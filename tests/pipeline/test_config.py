@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from closeprob.pipeline.cli import main
-from closeprob.pipeline.config import Config, flatten_config, load_config, with_data_paths
+from closeprob.pipeline.config import (
+    Config,
+    flatten_config,
+    load_config,
+    resolve_paths,
+    with_data_paths,
+)
 from closeprob.pipeline.errors import ConfigError
 from tests.conftest import DEFAULT_CONFIG, write_csv
 
@@ -63,7 +69,7 @@ def test_a_top_level_list_is_refused(tmp_path: Path) -> None:
 
 
 def test_an_empty_config_file_gives_the_defaults(tmp_path: Path) -> None:
-    assert load_config(write_config(tmp_path, "")) == Config()
+    assert load_config(write_config(tmp_path, "")) == resolve_paths(Config(), tmp_path)
 
 
 def test_split_shares_summing_above_0_9_are_refused(tmp_path: Path) -> None:
@@ -89,7 +95,7 @@ def test_split_shares_summing_to_exactly_0_9_are_refused(tmp_path: Path) -> None
 def test_the_default_config_loads() -> None:
     config = load_config(DEFAULT_CONFIG)
     assert config.snapshots.horizon_days == 90
-    assert config.data.truth == Path("data/truth.csv")
+    assert config.data.truth == DEFAULT_CONFIG.parents[1] / "data" / "truth.csv"
     assert config.data.attributes == ("industry", "company_size", "source", "region", "product")
 
 
@@ -111,7 +117,7 @@ def test_with_data_paths_replaces_both_paths_and_clears_truth() -> None:
 
 def test_with_data_paths_replacing_one_path_keeps_the_other() -> None:
     config = with_data_paths(load_config(DEFAULT_CONFIG), deals=Path("my/deals.csv"))
-    assert config.data.interactions == Path("data/interactions.csv")
+    assert config.data.interactions == DEFAULT_CONFIG.parents[1] / "data" / "interactions.csv"
     assert config.data.truth is None
 
 
@@ -123,14 +129,14 @@ def test_with_data_paths_without_paths_changes_nothing() -> None:
 def test_with_data_paths_does_not_change_the_original_config() -> None:
     config = load_config(DEFAULT_CONFIG)
     with_data_paths(config, Path("my/deals.csv"), Path("my/i.csv"))
-    assert config.data.truth == Path("data/truth.csv")
+    assert config.data.truth == DEFAULT_CONFIG.parents[1] / "data" / "truth.csv"
 
 
 def test_flatten_config_gives_dotted_keys_and_text_values() -> None:
     flat = flatten_config(load_config(DEFAULT_CONFIG))
     assert flat["snapshots.horizon_days"] == "90"
     assert flat["model.learning_rate"] == "0.03"
-    assert flat["data.deals"] == "data/deals.csv"
+    assert flat["data.deals"] == str(DEFAULT_CONFIG.parents[1] / "data" / "deals.csv")
     assert flat["seed"] == "42"
     assert all(isinstance(value, str) for value in flat.values())
     assert not any(key.startswith(".") for key in flat)
