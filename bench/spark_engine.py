@@ -62,15 +62,15 @@ from closeprob.pipeline.scoring import (
     snapshot_features,
     with_reasons,
 )
-from closeprob.pipeline.spark import (
+from closeprob.pipeline.spark.buckets import map_buckets
+from closeprob.pipeline.spark.features import (
     FeatureContext,
-    build_spark_queue,
     features_bucket,
-    map_buckets,
-    read_spark_table,
     spark_feature_builder,
-    spark_session,
 )
+from closeprob.pipeline.spark.queue import build_spark_queue
+from closeprob.pipeline.spark.read import read_spark_table
+from closeprob.pipeline.spark.session import spark_session
 from closeprob.pipeline.synthetic import generate_crm
 
 ATTRIBUTES = ("industry", "company_size", "source", "region", "product")

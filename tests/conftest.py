@@ -162,7 +162,7 @@ def spark() -> Iterator[object]:
     """One local Spark session (2 cores) shared by every Spark test: starting one takes tens of
     seconds and about 2 GiB. Without Java the tests fail, saying how to install it."""
     from closeprob.pipeline.config import SparkConfig
-    from closeprob.pipeline.spark import SparkUnavailableError, spark_session
+    from closeprob.pipeline.spark.session import SparkUnavailableError, spark_session
 
     try:
         session = spark_session(SparkConfig(master="local[2]", driver_memory="1g"))

@@ -96,7 +96,7 @@ def _score_and_publish(
 
     create_store = not uri.startswith(("models:/", "runs:/"))
     if (engine or config.predict.engine) == "spark":
-        from closeprob.pipeline.spark import build_spark_queue
+        from closeprob.pipeline.spark.queue import build_spark_queue
 
         def load_model() -> LoadedModel:
             check_store(create_store)

@@ -124,7 +124,7 @@ def run_train(config: Config, engine: str = "local") -> None:
         log.warning(f"{config.data.interactions}: {no_stages}")
     build: FeatureBuilder = build_features
     if engine == "spark":
-        from closeprob.pipeline.spark import spark_feature_builder
+        from closeprob.pipeline.spark.features import spark_feature_builder
 
         build = spark_feature_builder(config)
     result = train_close_model(dataset, config, build)

@@ -16,12 +16,10 @@ from closeprob.pipeline.config import Config, load_config
 from closeprob.pipeline.dataset import load_dataset
 from closeprob.pipeline.registry import load_registered_model
 from closeprob.pipeline.scoring import QUEUE_COLUMNS, build_local_queue
-from closeprob.pipeline.spark import (
-    build_spark_queue,
-    map_buckets,
-    read_spark_table,
-    spark_feature_builder,
-)
+from closeprob.pipeline.spark.buckets import map_buckets
+from closeprob.pipeline.spark.features import spark_feature_builder
+from closeprob.pipeline.spark.queue import build_spark_queue
+from closeprob.pipeline.spark.read import read_spark_table
 from closeprob.pipeline.training import prepare_training_data
 from tests.conftest import train_small_crm, use_store
 
@@ -186,7 +184,7 @@ def test_a_training_features_folder_holding_other_files_is_refused_and_left_whol
     the swap; it is refused before any Spark work, and an earlier feature table is still
     replaceable."""
     from closeprob.pipeline.errors import CloseprobError
-    from closeprob.pipeline.spark import FEATURE_TABLE_MARK, check_replaceable
+    from closeprob.pipeline.spark.feature_table import FEATURE_TABLE_MARK, check_replaceable
 
     reports = tmp_path / "reports"
     reports.mkdir()

@@ -1,0 +1,110 @@
+"""The training feature table on Spark (`train --engine spark`): every snapshot row featurised
+in its deal's bucket by the local `build_features`, written as Parquet (`feature_table.py`) and
+read back in the rows' order for LightGBM on the driver."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from closeprob.features.build import build_features
+from closeprob.features.registry import categorical_features, feature_descriptions
+from closeprob.features.spec import FeatureSpec
+from closeprob.pipeline.config import Config, DataConfig
+from closeprob.pipeline.spark.buckets import check_bucket, map_buckets, run_spark, validate_bucket
+from closeprob.pipeline.spark.feature_table import (
+    check_replaceable,
+    in_row_order,
+    write_folder_atomic,
+)
+from closeprob.pipeline.spark.market import MarketContext, spark_market_levels
+from closeprob.pipeline.spark.read import check_not_empty, read_interactions
+from closeprob.pipeline.spark.session import spark_session
+
+if TYPE_CHECKING:
+    from closeprob.pipeline.core import FeatureBuilder
+
+
+@dataclass(frozen=True)
+class FeatureContext:
+    """What every bucket needs to featurise training snapshot rows (see `BucketContext`)."""
+
+    deals: pd.DataFrame
+    spec: FeatureSpec
+    data: DataConfig
+    featurised_ids: pd.Index
+    market: pd.Series | None = None
+
+
+def feature_schema(spec: FeatureSpec) -> str:
+    """The training table's Spark schema: ids, as_of, then the features in registry order."""
+    categorical = set(categorical_features(spec))
+    columns = [
+        f"`{name}` {'string' if name in categorical else 'double'}"
+        for name in feature_descriptions(spec)
+    ]
+    return ", ".join(["deal_id string", "as_of timestamp", *columns])
+
+
+def features_bucket(
+    raw_events: pd.DataFrame, rows: pd.DataFrame, context: FeatureContext
+) -> pd.DataFrame:
+    """`build_features` for one bucket's snapshot rows, from its validated events."""
+    events = validate_bucket(raw_events, context.deals, context.data)
+    snapshots = pd.DataFrame(
+        {
+            "deal_id": rows["deal_id"].astype("str").to_numpy(),
+            "as_of": pd.to_datetime(rows["as_of"]).dt.tz_localize("UTC").dt.as_unit("ns"),
+        }
+    )
+    if snapshots.empty:
+        return pd.DataFrame(columns=["deal_id", "as_of", *feature_descriptions(context.spec)])
+    check_bucket(events, pd.Index(snapshots["deal_id"].unique()), context.featurised_ids)
+    return build_features(
+        context.deals, events, snapshots, context.spec, threads=1, market=context.market
+    )
+
+
+def spark_feature_builder(config: Config) -> FeatureBuilder:
+    """A `build_features` that computes the training table on Spark, from the interactions
+    file or folder of `config.data` (read by Spark: the pandas frame it is passed is not used),
+    writes it as Parquet to `config.spark.training_features` and returns it in the rows'
+    order, as `build_features` does."""
+
+    def build(
+        deals: pd.DataFrame, _: pd.DataFrame, snapshots: pd.DataFrame, spec: FeatureSpec
+    ) -> pd.DataFrame:
+        check_replaceable(config.spark.training_features)  # before any work
+        spark = spark_session(config.spark)
+        partitions = config.spark.partitions or spark.sparkContext.defaultParallelism
+        data = config.data
+        interactions = read_interactions(spark, data)
+        check_not_empty(interactions, deals, data, "train")
+        dates = pd.DatetimeIndex(snapshots["as_of"].unique()).sort_values()
+        days = spec.market_window_days
+        market = spark_market_levels(
+            spark,
+            interactions,
+            snapshots["deal_id"],
+            partitions,
+            MarketContext(deals, data, dates, days),
+        )
+        ids = pd.Index(snapshots["deal_id"].unique())
+        context = FeatureContext(deals, spec, data, ids, market)
+        rows = snapshots[["deal_id", "as_of"]]
+        table = map_buckets(
+            spark,
+            interactions,
+            rows,
+            partitions,
+            partial(features_bucket, context=context),
+            feature_schema(spec),
+        )
+        out = config.spark.training_features
+        run_spark(lambda: write_folder_atomic(table, out))
+        return in_row_order(pd.read_parquet(out), snapshots)
+
+    return build
