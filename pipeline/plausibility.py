@@ -16,10 +16,13 @@ counts and first ids at `check`, `train` and `predict` (they all read through
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from closeprob.pipeline.config import DataConfig
-from closeprob.pipeline.validate import Problems, first_ids, header_key
+from closeprob.pipeline.headers import header_key
+from closeprob.pipeline.problems import Problems, first_ids
+from closeprob.pipeline.validate import deal_positions, is_known
 from closeprob.pipeline.values import split_id_lists
 
 PLACEHOLDER_DATES = tuple(
@@ -107,8 +110,10 @@ def events_before_creation(
     problems: Problems,
 ) -> pd.DataFrame:
     """Interactions dated before their deal was created: counted, and dropped or kept."""
-    created = interactions["deal_id"].map(deals.set_index("deal_id")["created_at"])
-    created = created.astype("datetime64[ns, UTC]")
+    position = deal_positions(interactions["deal_id"], deals["deal_id"])
+    utc = deals["created_at"].astype("datetime64[ns, UTC]").dt.tz_convert(None).to_numpy()
+    creations = np.append(utc, np.datetime64("NaT", "ns"))  # position -1 (no deal) reads NaT
+    created = pd.Series(creations[position], index=interactions.index).dt.tz_localize("UTC")
     early = (interactions["occurred_at"] < created).fillna(False).astype(bool)
     if not early.any():
         return interactions
@@ -162,7 +167,7 @@ def id_format_mismatch(
     if "deal_id" not in events_raw.columns or deals["deal_id"].isna().all():
         return
     raw = events_raw["deal_id"].dropna().astype("str").str.strip()
-    missing = raw[~raw.isin(deals["deal_id"])]
+    missing = raw[~is_known(raw, deals["deal_id"])]
     if missing.empty:
         return
     keys = _id_key(deals["deal_id"].dropna())
