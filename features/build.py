@@ -13,9 +13,10 @@ from closeprob.features.recency import recency_features
 from closeprob.features.registry import feature_descriptions
 from closeprob.features.spec import FeatureSpec
 from closeprob.features.stage import stage_features
-from closeprob.features.stage_history import stage_history_features
+from closeprob.features.stage_history import stage_history_columns
 from closeprob.features.timeline import (
     Timeline,
+    deal_codes,
     default_threads,
     index_events,
     make_queries,
@@ -44,19 +45,18 @@ def build_features(
     """
     threads = threads or default_threads()
     deal_ids = pd.Index(deals["deal_id"])
-    log = index_events(interactions, deal_ids, threads)
+    # Each interaction's deal as an integer, once: the event index and the market level share it.
+    event_deals = deal_codes(deal_ids, interactions["deal_id"], threads)
+    log = index_events(interactions, deal_ids, threads, event_deals)
     queries = make_queries(snapshots, deal_ids, log.origin)
     days = spec.market_window_days
     if days > 0 and market is None:
-        market = levels_for(deals, interactions, snapshots["as_of"], days)
+        market = levels_for(deals, interactions, snapshots["as_of"], days, event_deals, threads)
+    del event_deals
     level = _per_query(market, queries.as_of + log.origin)
     # Aligned with the sorted queries, for the interaction features...
     created_at = to_seconds(deals["created_at"].iloc[queries.deal_code]) - log.origin
     amount = deals["amount"].iloc[queries.deal_code].to_numpy(dtype=float, na_value=np.nan)
-    # ...and with the caller's rows, for the others: only the columns they read (one row per
-    # snapshot row, millions at scale).
-    needed = list(dict.fromkeys([*spec.history_keys, *spec.attributes]))
-    rows = deals[needed].iloc[queries.caller_deal_codes()].reset_index(drop=True)
 
     def interaction_features(timeline: Timeline, part: slice) -> dict[str, np.ndarray]:
         counts = window_counts(timeline, spec)
@@ -66,24 +66,24 @@ def build_features(
             engagement_features(timeline, counts, spec),
             stage_features(timeline, created_at[part], spec.stage_event_type),
         ]
+        if spec.stage_history:
+            families.append(stage_history_columns(timeline, spec.stage_event_type))
         if days > 0:
             families.append(market_features(timeline, created_at[part], level[part], days))
         return {str(c): f[c].to_numpy(dtype=float) for f in families for c in f.columns}
 
+    # ...and with the caller's rows, for the others, from each row's deal position (one row
+    # per snapshot row, millions at scale: integers are gathered, never strings looked up).
+    row_deals = queries.caller_deal_codes()
     as_of_seconds = to_seconds(snapshots["as_of"])
     families = pd.concat(
         [
             map_shards(log, queries, interaction_features, threads),
             *(
-                history_features(deals, rows, as_of_seconds, key, spec.prior_strength)
+                history_features(deals, row_deals, as_of_seconds, key, spec.prior_strength, threads)
                 for key in spec.history_keys
             ),
-            attribute_features(rows, spec.attributes),
-            *(
-                [_stage_history(interactions, snapshots, spec.stage_event_type)]
-                if spec.stage_history
-                else []
-            ),
+            _attributes(deals, row_deals, spec.attributes),
         ],
         axis=1,
     )
@@ -95,12 +95,13 @@ def build_features(
     return features.set_axis(snapshots.index)
 
 
-def _stage_history(
-    interactions: pd.DataFrame, snapshots: pd.DataFrame, stage_type: str
+def _attributes(
+    deals: pd.DataFrame, row_deals: np.ndarray, attributes: tuple[str, ...]
 ) -> pd.DataFrame:
-    """The stage-history family on a 0..n-1 index, as the other families are concatenated."""
-    family = stage_history_features(interactions, snapshots, stage_type)
-    return family.reset_index(drop=True)
+    """The attribute family per snapshot row, normalised once per deal and gathered by the
+    row's deal position (a deal's attributes are the same at every `as_of`)."""
+    per_deal = attribute_features(deals[list(attributes)], attributes)
+    return per_deal.iloc[row_deals].reset_index(drop=True)
 
 
 def _per_query(market: pd.Series | None, as_of_seconds: np.ndarray) -> np.ndarray:

@@ -5,27 +5,32 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from closeprob.features.codes import parallel_map, row_ranges
 from closeprob.features.timeline import SPAN, to_seconds
 
 
 def history_features(
     deals: pd.DataFrame,
-    rows: pd.DataFrame,
+    row_deals: np.ndarray,
     as_of_seconds: np.ndarray,
     key: str,
     prior_strength: float,
+    threads: int = 1,
 ) -> pd.DataFrame:
     """One row per snapshot row: the track record of the row's `key` (owner_id or account_id).
 
-    `rows` holds each snapshot row's deal (aligned with `as_of_seconds`, Unix seconds). A deal
-    counts once closed strictly before `as_of`; the win rate is smoothed toward the global win
-    rate of deals closed before `as_of`, with `prior_strength` pseudo-deals. Rows without a
-    `key` get NaN.
+    `row_deals` holds each snapshot row's deal as a position in `deals` (aligned with
+    `as_of_seconds`, Unix seconds). A deal counts once closed strictly before `as_of`; the win
+    rate is smoothed toward the global win rate of deals closed before `as_of`, with
+    `prior_strength` pseudo-deals. Rows without a `key` get NaN. Searches run on `threads`
+    row ranges at once.
     """
     who = {"owner_id": "owner", "account_id": "account"}[key]
     entities = pd.Index(deals[key].dropna().unique())
-    row_code = entities.get_indexer(rows[key]).astype(np.int64)
-    closed = deals[deals["closed_at"].notna() & deals["outcome"].notna()]
+    deal_code = entities.get_indexer(deals[key]).astype(np.int64)
+    row_code = deal_code[row_deals]
+    is_closed = (deals["closed_at"].notna() & deals["outcome"].notna()).to_numpy()
+    closed = deals[is_closed]
     created_seconds = to_seconds(deals["created_at"])
     origin = int(min(as_of_seconds.min(initial=created_seconds.min()), created_seconds.min()))
     closed_seconds = to_seconds(closed["closed_at"]) - origin
@@ -36,21 +41,20 @@ def history_features(
     valued_win = won & ~np.isnan(amount)
 
     everyone = np.zeros(len(closed), np.int64)
-    global_n, global_won, _ = _running_totals(
-        everyone, closed_seconds, won, won_value, np.zeros(len(rows), np.int64), query_seconds
+    global_n, (global_won,) = _running_totals(
+        everyone, closed_seconds, [won], np.zeros(len(row_deals), np.int64), query_seconds, threads
     )
     global_rate = (global_won + 1.0) / (global_n + 2.0)
-    closed_code = entities.get_indexer(closed[key]).astype(np.int64)
-    n, wins, value = _running_totals(
-        closed_code, closed_seconds, won, won_value, row_code, query_seconds
+    n, (wins, value, valued_wins) = _running_totals(
+        deal_code[is_closed],
+        closed_seconds,
+        [won, won_value, valued_win],
+        row_code,
+        query_seconds,
+        threads,
     )
-    _, valued_wins, _ = _running_totals(
-        closed_code, closed_seconds, valued_win, won_value, row_code, query_seconds
-    )
-    created_code = entities.get_indexer(deals[key]).astype(np.int64)
-    no_flags = np.zeros(len(deals))
-    created_n, _, _ = _running_totals(
-        created_code, created_seconds - origin, no_flags, no_flags, row_code, query_seconds
+    created_n, _ = _running_totals(
+        deal_code, created_seconds - origin, [], row_code, query_seconds, threads
     )
     frame = pd.DataFrame(
         {
@@ -69,19 +73,30 @@ def history_features(
 def _running_totals(
     codes: np.ndarray,
     seconds: np.ndarray,
-    flags: np.ndarray,
-    amounts: np.ndarray,
+    columns: list[np.ndarray],
     query_codes: np.ndarray,
     query_seconds: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per query: count, flagged count and amount sum of items of the same code strictly before."""
+    threads: int,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Per query: the count of items of the same code strictly before, and the sum of each of
+    `columns` over them. One sort for all columns; the searches on row ranges in threads."""
     keep = codes >= 0
     keys = codes[keep] * SPAN + seconds[keep]
     order = np.argsort(keys, kind="stable")
     keys = keys[order]
-    cum_flags = np.concatenate([[0.0], np.cumsum(flags[keep][order])])
-    cum_amounts = np.concatenate([[0.0], np.cumsum(amounts[keep][order])])
-    safe_codes = np.maximum(query_codes, 0)
-    hi = np.searchsorted(keys, safe_codes * SPAN + np.clip(query_seconds, 0, SPAN - 1), side="left")
-    lo = np.searchsorted(keys, safe_codes * SPAN, side="left")
-    return (hi - lo).astype(float), cum_flags[hi] - cum_flags[lo], cum_amounts[hi] - cum_amounts[lo]
+    running = [np.concatenate([[0.0], np.cumsum(c[keep][order])]) for c in columns]
+    count = np.empty(len(query_codes))
+    sums = [np.empty(len(query_codes)) for _ in columns]
+
+    def search(rows: slice) -> None:
+        safe_codes = np.maximum(query_codes[rows], 0)
+        hi = np.searchsorted(
+            keys, safe_codes * SPAN + np.clip(query_seconds[rows], 0, SPAN - 1), side="left"
+        )
+        lo = np.searchsorted(keys, safe_codes * SPAN, side="left")
+        count[rows] = hi - lo
+        for total, cumulative in zip(sums, running, strict=True):
+            total[rows] = cumulative[hi] - cumulative[lo]
+
+    parallel_map(search, row_ranges(len(query_codes), threads), threads)
+    return count, sums

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from closeprob.features.codes import parallel_map, row_ranges
 from closeprob.features.timeline import SECONDS_PER_DAY, Timeline, deal_codes
 
 NS_PER_DAY = SECONDS_PER_DAY * 1_000_000_000
@@ -44,22 +45,41 @@ def open_deal_counts(deals: pd.DataFrame, dates: pd.DatetimeIndex) -> np.ndarray
 
 
 def window_event_counts(
-    deals: pd.DataFrame, interactions: pd.DataFrame, dates: pd.DatetimeIndex, days: int
+    deals: pd.DataFrame,
+    interactions: pd.DataFrame,
+    dates: pd.DatetimeIndex,
+    days: int,
+    codes: np.ndarray | None = None,
+    threads: int = 1,
 ) -> np.ndarray:
     """Per date, the interactions in [date − days, date) of deals open at the date (integers, so
-    that per-bucket counts add up exactly)."""
-    codes = deal_codes(pd.Index(deals["deal_id"]), interactions["deal_id"])
-    times = _ns(interactions["occurred_at"], np.iinfo(np.int64).max)
-    known = codes >= 0
-    order = np.argsort(times[known], kind="stable")
-    times, codes = times[known][order], codes[known][order]
+    that per-bucket counts add up exactly). `codes`: each interaction's position in `deals`
+    (`deal_codes`), when the caller has them. Ranges of events are counted in `threads` threads
+    and added up, as buckets are."""
+    if codes is None:
+        codes = deal_codes(pd.Index(deals["deal_id"]), interactions["deal_id"], threads)
+    occurred_at = interactions["occurred_at"]
     created, closed = _lifetimes(deals)
-    counts = []
-    for date in _ns(dates, 0):
-        start, stop = np.searchsorted(times, [date - days * NS_PER_DAY, date], side="left")
-        window = codes[start:stop]
-        counts.append(int(((created[window] < date) & (closed[window] >= date)).sum()))
-    return np.array(counts, dtype=np.int64)
+    starts, stops = _ns(dates, 0) - days * NS_PER_DAY, _ns(dates, 0)
+
+    def count(rows: slice) -> np.ndarray:
+        part_codes = codes[rows]
+        part_times = _ns(occurred_at.iloc[rows], np.iinfo(np.int64).max)
+        known = part_codes >= 0
+        order = np.argsort(part_times[known], kind="stable")
+        part_times, part_codes = part_times[known][order], part_codes[known][order]
+        counts = np.zeros(len(stops), dtype=np.int64)
+        for i, (start, stop) in enumerate(zip(starts, stops, strict=True)):
+            begin, end = np.searchsorted(part_times, [start, stop], side="left")
+            window = part_codes[begin:end]
+            counts[i] = int(((created[window] < stop) & (closed[window] >= stop)).sum())
+        return counts
+
+    parts = parallel_map(count, row_ranges(len(occurred_at), threads), threads)
+    total = np.zeros(len(stops), dtype=np.int64)
+    for part in parts:
+        total += part
+    return total
 
 
 def market_levels(
@@ -76,11 +96,17 @@ def market_levels(
 
 
 def levels_for(
-    deals: pd.DataFrame, interactions: pd.DataFrame, as_of: pd.Series, days: int
+    deals: pd.DataFrame,
+    interactions: pd.DataFrame,
+    as_of: pd.Series,
+    days: int,
+    codes: np.ndarray | None = None,
+    threads: int = 1,
 ) -> pd.Series:
-    """The market level of every distinct `as_of`, from these deals and interactions."""
+    """The market level of every distinct `as_of`, from these deals and interactions (`codes`
+    and `threads` as for `window_event_counts`)."""
     dates = pd.DatetimeIndex(pd.Series(as_of).unique()).sort_values()
-    events = window_event_counts(deals, interactions, dates, days)
+    events = window_event_counts(deals, interactions, dates, days, codes, threads)
     return market_levels(events, open_deal_counts(deals, dates), dates, days)
 
 

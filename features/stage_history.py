@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from closeprob.features.timeline import SECONDS_PER_DAY, SPAN, to_seconds
+from closeprob.features.timeline import SPAN, Timeline, index_events, make_queries, map_shards
 
 MOVES_WINDOW_DAYS = 30
 
@@ -21,40 +21,33 @@ def stage_history_features(
     """One row per snapshot row (`deal_id`, `as_of`), in its order and index:
     `stage_moves_30d`, stage changes in [as_of − 30 days, as_of); `stage_moved_back`, 1 if any
     stage change before `as_of` went to a lower stage than the one before it, else 0. Events at
-    or after `as_of` are never read."""
-    # Types compared case-folded, as the timeline compares them.
-    kind = interactions["type"].astype("str").str.strip().str.casefold()
-    stages = interactions[(kind == stage_type.casefold()) & interactions["value"].notna()]
+    or after `as_of` are never read. (`build_features` computes the same columns on its own
+    event index, `stage_history_columns`.)"""
     deal_ids = pd.Index(pd.unique(snapshots["deal_id"]))
-    code = deal_ids.get_indexer(pd.Index(stages["deal_id"]))
-    stages = stages[code >= 0]
-    code = code[code >= 0].astype(np.int64)
-    seconds = to_seconds(stages["occurred_at"])
-    as_of = to_seconds(snapshots["as_of"])
-    origin = (
-        int(min(seconds.min(initial=as_of.min()), as_of.min()))
-        - MOVES_WINDOW_DAYS * SECONDS_PER_DAY
-    )
-    keys = code * SPAN + (seconds - origin)
-    order = np.argsort(keys, kind="stable")
-    keys, values, code = keys[order], stages["value"].to_numpy(dtype=float)[order], code[order]
+    log = index_events(interactions, deal_ids, threads=1)
+    queries = make_queries(snapshots, deal_ids, log.origin)
+
+    def compute(timeline: Timeline, rows: slice) -> dict[str, np.ndarray]:
+        family = stage_history_columns(timeline, stage_type)
+        return {str(c): family[c].to_numpy(dtype=float) for c in family.columns}
+
+    return map_shards(log, queries, compute, threads=1).set_axis(snapshots.index)
+
+
+def stage_history_columns(timeline: Timeline, stage_type: str) -> pd.DataFrame:
+    """One row per query: the two columns of `stage_history_features`, from the timeline's
+    events (a shard holds every event of its deals, so "the deal's previous stage event" is
+    the previous one in the shard)."""
+    log = timeline.log
+    stage = np.asarray(log.event_type == stage_type.casefold()) & ~np.isnan(log.value)
+    positions = np.flatnonzero(stage)
+    values, deal = log.value[positions], log.keys[positions] // SPAN
     # A move back: a lower stage than the deal's previous stage event.
-    previous = np.r_[np.nan, values[:-1]]
-    same_deal = np.r_[False, code[1:] == code[:-1]]
-    back = (same_deal & (values < previous)).astype(np.int64)
-    backs_before = np.r_[0, np.cumsum(back)]
-    query_code = deal_ids.get_indexer(pd.Index(snapshots["deal_id"])).astype(np.int64)
-    end = np.searchsorted(keys, query_code * SPAN + (as_of - origin), side="left")
-    start = np.searchsorted(
-        keys,
-        query_code * SPAN + (as_of - origin - MOVES_WINDOW_DAYS * SECONDS_PER_DAY),
-        side="left",
-    )
-    first = np.searchsorted(keys, query_code * SPAN, side="left")
+    back = np.zeros(len(stage), dtype=bool)
+    back[positions[1:]] = (deal[1:] == deal[:-1]) & (values[1:] < values[:-1])
     return pd.DataFrame(
         {
-            "stage_moves_30d": (end - start).astype(float),
-            "stage_moved_back": ((backs_before[end] - backs_before[first]) > 0).astype(float),
-        },
-        index=snapshots.index,
+            "stage_moves_30d": timeline.count(stage, 0, MOVES_WINDOW_DAYS),
+            "stage_moved_back": (timeline.count(back, 0, np.inf) > 0).astype(float),
+        }
     )

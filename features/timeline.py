@@ -16,6 +16,7 @@ Times are whole seconds: event times are floored, `as_of` must be a whole second
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
@@ -25,10 +26,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from closeprob.features.codes import gather, label_codes, positions_in
+
 SPAN = np.int64(1 << 34)  # seconds per deal code: about 544 years
 SECONDS_PER_DAY = 86_400
 PARALLEL_SORT_MIN_EVENTS = 1_000_000  # up to this, one thread sorts faster than several
 SHARD_MIN_EVENTS = 200_000  # up to this, deal shards cost more in threads than they save
+SHARD_MAX_EVENTS = 1_000_000  # a shard's size in memory: about 0.1 GB of columns at 10 M events
 
 
 def default_threads() -> int:
@@ -55,8 +59,13 @@ def to_seconds(times: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     return np.where(index.isna(), np.iinfo(np.int64).min, seconds)
 
 
-def deal_codes(deal_ids: pd.Index, values: pd.Series) -> np.ndarray:
-    """Position of each value in `deal_ids` (−1 if absent), looking each distinct id up once."""
+def deal_codes(deal_ids: pd.Index, values: pd.Series, threads: int = 1) -> np.ndarray:
+    """Position of each value in `deal_ids` (−1 if absent): a categorical's distinct ids are
+    looked up once; strings by Arrow's hash lookup on row ranges in `threads` threads."""
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        positions = positions_in(deal_ids, values, threads)
+        if positions is not None:
+            return positions
     if isinstance(values.dtype, pd.CategoricalDtype):
         categorical = values.array
         codes, uniques = categorical.codes, categorical.categories.astype("str")
@@ -103,39 +112,51 @@ class EventLog:
 
 
 def index_events(
-    interactions: pd.DataFrame, deal_ids: pd.Index, threads: int | None = None
+    interactions: pd.DataFrame,
+    deal_ids: pd.Index,
+    threads: int | None = None,
+    codes: np.ndarray | None = None,
 ) -> EventLog:
-    """Code interactions by position of their deal in `deal_ids`; unknown deals are dropped."""
+    """Code interactions by position of their deal in `deal_ids`; unknown deals are dropped.
+    `codes`: those positions when the caller has them already (`deal_codes`); not modified."""
+    threads = threads or default_threads()
     # In place where it can: at 10 M events every int64 temporary is 80 MB.
-    keys = deal_codes(deal_ids, interactions["deal_id"])
+    keys = deal_codes(deal_ids, interactions["deal_id"], threads) if codes is None else codes
     known = keys >= 0
+    every = bool(known.all())
     seconds = to_seconds(interactions["occurred_at"])
-    if not known.all():
+    if not every:
         keys, seconds = keys[known], seconds[known]
+    elif codes is not None:
+        keys = keys.copy()  # the caller's codes are scaled in place below
     origin = int(seconds.min()) if len(seconds) else 0
     keys *= SPAN
     seconds -= origin
     keys += seconds
     del seconds
-    order = sort_order(keys, threads or default_threads())
+    order = sort_order(keys, threads)
 
     def labels(name: str) -> pd.Categorical:
         if name not in interactions.columns:
             missing = np.full(len(order), -1, dtype=np.int8)
             return pd.Categorical.from_codes(missing, categories=pd.Index([], dtype="str"))
-        column = as_categorical(interactions[name])
+        column = label_codes(interactions[name], threads)
+        if column is None:
+            column = as_categorical(interactions[name])
         if name == "type":
             column = casefold_categories(column)
-        codes = column.codes[known][order]
-        return pd.Categorical.from_codes(codes, dtype=column.dtype)
+        return pd.Categorical.from_codes(kept(column.codes), dtype=column.dtype)
+
+    def kept(values: np.ndarray) -> np.ndarray:
+        return gather(values if every else values[known], order, threads)
 
     value = (
-        interactions["value"].to_numpy(dtype=float, na_value=np.nan)[known][order]
+        kept(interactions["value"].to_numpy(dtype=float, na_value=np.nan))
         if "value" in interactions.columns
         else np.full(len(order), np.nan)
     )
     return EventLog(
-        keys=keys[order],
+        keys=gather(keys, order, threads),
         origin=origin,
         event_type=labels("type"),
         channel=labels("channel"),
@@ -333,13 +354,17 @@ def map_shards(
     frame with rows in the caller's order (before `make_queries` sorted them).
 
     Deals are independent, and both events and queries are sorted by deal, so a range of deal
-    codes is a contiguous slice of each. There are two shards per thread, of about the same
-    number of events; `rows` is the shard's slice of the sorted queries, for arrays aligned
-    with them. Each shard's columns are written straight into one float block at the caller's
-    row positions as soon as the shard is done, so at most the block and a few shards are in
-    memory at once.
+    codes is a contiguous slice of each. There are two shards per thread (more on a large
+    log), of about the same number of events; `rows` is the shard's slice of the sorted
+    queries, for arrays aligned with them. Each shard's columns are written straight into one
+    float block at the caller's row positions by the shard's own thread as soon as it is done,
+    so at most the block and a few shards are in memory at once.
     """
-    shards = 1 if len(queries.as_of) == 0 or len(log.keys) <= SHARD_MIN_EVENTS else 2 * threads
+    shards = 1
+    if len(queries.as_of) > 0 and len(log.keys) > SHARD_MIN_EVENTS:
+        # At least two per thread; more on large logs, so that a shard's columns in flight
+        # (every feature of its rows, twice while its families are framed) stay small.
+        shards = max(2 * threads, -(-len(log.keys) // SHARD_MAX_EVENTS))
     cuts = np.array([], dtype=np.int64)
     if shards > 1:
         firsts = log.keys[np.linspace(0, len(log.keys), shards, endpoint=False).astype(int)]
@@ -348,23 +373,26 @@ def map_shards(
     query_cuts = [0, *np.searchsorted(queries.deal_code, cuts), len(queries.as_of)]
     positions = np.arange(len(queries.as_of)) if queries.order is None else queries.order
 
-    def run(shard: int) -> tuple[slice, dict[str, np.ndarray]]:
+    made: dict[str, np.ndarray] = {}  # the block, allocated by the first shard done
+    names: list[str] = []
+    allocating = threading.Lock()
+
+    def run(shard: int) -> None:
         rows = slice(query_cuts[shard], query_cuts[shard + 1])
         events = log.slice(event_cuts[shard], event_cuts[shard + 1])
-        return rows, compute(Timeline(events, queries.slice(rows.start, rows.stop)), rows)
+        columns = compute(Timeline(events, queries.slice(rows.start, rows.stop)), rows)
+        with allocating:
+            if not made:
+                names.extend(columns)
+                made["block"] = np.empty((len(names), len(queries.as_of)))
+        # Shards own disjoint rows, so each writes its part in its own thread.
+        for row, name in enumerate(names):
+            made["block"][row, positions[rows]] = columns[name]
 
-    block: np.ndarray | None = None
-    names: list[str] = []
     with ThreadPoolExecutor(max(1, threads)) as pool:
         for done in as_completed([pool.submit(run, shard) for shard in range(len(cuts) + 1)]):
-            rows, columns = done.result()
-            if block is None:
-                names = list(columns)
-                block = np.empty((len(names), len(queries.as_of)))
-            for row, name in enumerate(names):
-                block[row, positions[rows]] = columns[name]
-            del columns
-    assert block is not None
+            done.result()
+    block = made["block"]
     return pd.DataFrame(block.T, columns=names, copy=False)
 
 

@@ -52,11 +52,15 @@ def main() -> None:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--engine", choices=sorted(ENGINES), default="closeprob")
+    parser.add_argument("--threads", type=int, default=None, help="closeprob: default the cores")
     args = parser.parse_args()
     started = time.perf_counter()
     deals, interactions, snapshots, event_types = read(args.data)
     loaded = time.perf_counter()
-    features = ENGINES[args.engine](deals, interactions, snapshots, event_types)
+    if args.engine == "closeprob":
+        features = benchmark_features(deals, interactions, snapshots, event_types, args.threads)
+    else:
+        features = reference_features(deals, interactions, snapshots, event_types)
     computed = time.perf_counter()
     features.to_parquet(args.out, index=False)
     report = {

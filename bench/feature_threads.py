@@ -1,0 +1,274 @@
+"""The full training feature set at 1, 2, … threads against the tuned DuckDB query, interleaved.
+
+    .venv/bin/python bench/generate.py --deals 500000 --interactions 10000000 --out DIR
+    .venv/bin/python bench/feature_threads.py --data DIR --threads 1,2 --repeats 3 \
+        --json bench/results/feature_threads.json
+    .venv/bin/python bench/feature_threads.py --data DIR --profile   # where one thread's time goes
+
+Three engines on the same snapshot rows (`snapshots.parquet`: every deal open at each of 26
+weekly dates), each run in a fresh child process per measurement, reading included:
+
+- `closeprob (full)`: `build_features` with the training feature set of the default config
+  (every type of `types.json` counted, windows 7/30/90, owner and account track records, the
+  attributes the bench's config declares, the market and stage-history families), from
+  `pd.read_parquet` of the columns it needs, strings as pandas' default string dtype, as the
+  pipeline reads them (its validation is not run);
+- `closeprob (benchmark set)`: the 34 benchmark features DuckDB also computes
+  (`bench/engines/closeprob_features.py`: `bench/benchmark.py` on the same `Timeline` engine);
+- `duckdb (tuned)`: `bench/engines/duckdb_features.py --variant tuned`, those 34 features in
+  one SQL query that reads the Parquet files itself.
+
+So the like-for-like rows are the two 34-feature engines; the full row shows what the whole
+training set costs. Rounds are interleaved (for each repeat: each thread count, each engine),
+so the machine's load falls on every engine alike; figures are medians over repeats, and
+`× 1 thread` is each engine's median at 1 thread over its median at that count. Peak RSS is
+the child's `ru_maxrss` from `os.wait4` (this orchestrator imports no data library, so a child
+does not inherit a large high-water mark). Load averages before and after are recorded.
+
+`--profile` runs the full set once at 1 thread under cProfile and prints the share of wall time
+inside the parts that split their work over threads (`PARALLEL`) against the rest (serial):
+the serial share `s` bounds the speed-up on n cores to 1 / (s + (1 − s) / n) (Amdahl).
+Figures are printed and written, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from run import ATTRIBUTES, checked, machine, run_child  # bench/ is first on sys.path
+
+ROOT = Path(__file__).resolve().parent.parent
+ENGINES = ("closeprob (full)", "closeprob (benchmark set)", "duckdb (tuned)")
+# Functions whose own work is split over `threads` threads (by deal shard, by row range or by
+# chunk of events); everything else in `build_features` runs on one thread.
+PARALLEL = (
+    "map_shards",
+    "sort_order",
+    "parallel_map",
+)
+
+
+def command(engine: str, data: Path, threads: int, out: Path) -> list[str]:
+    """How one engine is run at `threads` threads."""
+    if engine == "closeprob (full)":
+        return [sys.executable, __file__, "--child", "--data", str(data), "--threads", str(threads)]
+    if engine == "closeprob (benchmark set)":
+        script = ["bench/engines/closeprob_features.py", "--engine", "closeprob"]
+    else:
+        script = ["bench/engines/duckdb_features.py", "--variant", "tuned"]
+    return [
+        sys.executable,
+        *script,
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+        "--threads",
+        str(threads),
+    ]
+
+
+def read_inputs(data: Path) -> tuple[object, object, object, tuple[str, ...]]:
+    """Deals, interactions and snapshot rows: the columns the training features read."""
+    import pandas as pd
+    import pyarrow as pa
+
+    attributes = [a.strip() for a in ATTRIBUTES.strip("[]").split(",")]
+    deal_columns = ["deal_id", "created_at", "closed_at", "outcome", "amount"]
+    deal_columns += ["owner_id", "account_id", *attributes]
+    deals = pd.read_parquet(data / "deals.parquet", columns=deal_columns)
+    interactions = pd.read_parquet(
+        data / "interactions.parquet",
+        columns=["deal_id", "occurred_at", "type", "channel", "direction", "value"],
+    )
+    snapshots = pd.read_parquet(data / "snapshots.parquet", columns=["deal_id", "as_of"])
+    # Arrow's allocator keeps the decoded Parquet pages once pandas holds the columns.
+    pa.default_memory_pool().release_unused()
+    event_types = tuple(json.loads((data / "types.json").read_text(encoding="utf-8")))
+    return deals, interactions, snapshots, event_types
+
+
+def full_spec(event_types: tuple[str, ...]) -> object:
+    """The training feature set of the default config, with every type counted."""
+    from closeprob.features.spec import FeatureSpec
+    from closeprob.pipeline.config import FeatureConfig
+
+    defaults = FeatureConfig()
+    attributes = tuple(a.strip() for a in ATTRIBUTES.strip("[]").split(","))
+    return FeatureSpec(
+        event_types=event_types,
+        windows_days=defaults.windows_days,
+        attributes=attributes,
+        history_keys=defaults.history_keys,
+        stage_event_type=defaults.stage_event_type,
+        prior_strength=defaults.prior_strength,
+        market_window_days=defaults.market_window_days,
+        stage_history=defaults.stage_history,
+    )
+
+
+def child(data: Path, threads: int) -> None:
+    """Read, build the full set, print one JSON line (the output is not written)."""
+    from closeprob.features.build import build_features
+
+    started = time.perf_counter()
+    deals, interactions, snapshots, event_types = read_inputs(data)
+    loaded = time.perf_counter()
+    features = build_features(deals, interactions, snapshots, full_spec(event_types), threads)
+    computed = time.perf_counter()
+    report = {
+        "rows": len(features),
+        "features": len(features.columns) - 2,
+        "load_s": loaded - started,
+        "compute_s": computed - loaded,
+    }
+    print(json.dumps(report))
+
+
+def measure(data: Path, counts: list[int], repeats: int) -> list[dict[str, object]]:
+    """Every engine at every thread count, `repeats` interleaved rounds."""
+    out = data / "features_bench.parquet"
+    runs = []
+    for round_number in range(repeats):
+        for threads in counts:
+            for engine in ENGINES:
+                before = os.getloadavg()[0]
+                child_run = checked(run_child(command(engine, data, threads, out)), engine)
+                report = json.loads(child_run.stdout.strip().splitlines()[-1])
+                runs.append(
+                    {
+                        "round": round_number,
+                        "engine": engine,
+                        "threads": threads,
+                        "seconds": child_run.seconds,
+                        "load_s": report.get("load_s"),
+                        "compute_s": report["compute_s"],
+                        "features": report.get("features"),
+                        "rows": report["rows"],
+                        "peak_rss_mib": child_run.peak_rss_mib,
+                        "load_before": before,
+                    }
+                )
+                print(
+                    f"  round {round_number} {engine} threads={threads}: "
+                    f"{child_run.seconds:.2f} s wall, {child_run.peak_rss_mib:,.0f} MiB",
+                    flush=True,
+                )
+    out.unlink(missing_ok=True)
+    return runs
+
+
+def summary(runs: list[dict[str, object]]) -> list[dict[str, object]]:
+    """Median wall seconds (process start to exit: reading included) per engine and threads."""
+    rows = []
+    for engine in ENGINES:
+        mine = [r for r in runs if r["engine"] == engine]
+        counts = sorted({int(r["threads"]) for r in mine})
+        medians = {
+            t: statistics.median(float(r["seconds"]) for r in mine if r["threads"] == t)
+            for t in counts
+        }
+        for t in counts:
+            at = [r for r in mine if r["threads"] == t]
+            rows.append(
+                {
+                    "engine": engine,
+                    "threads": t,
+                    "runs": len(at),
+                    "features": at[0]["features"],
+                    "rows": at[0]["rows"],
+                    "seconds": medians[t],
+                    "speedup": medians[min(counts)] / medians[t],
+                    "peak_rss_mib": max(float(r["peak_rss_mib"]) for r in at),
+                }
+            )
+    return rows
+
+
+def table(rows: list[dict[str, object]]) -> str:
+    lines = [
+        "| engine | features | threads | runs | wall s (read + compute) | × 1 thread "
+        "| peak RSS MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        features = "34" if r["features"] is None else str(r["features"])
+        lines.append(
+            f"| {r['engine']} | {features} | {r['threads']} | {r['runs']} | {r['seconds']:.2f} "
+            f"| {r['speedup']:.2f} | {r['peak_rss_mib']:,.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def profile(data: Path) -> dict[str, object]:
+    """The full set once at 1 thread under cProfile: wall seconds inside `PARALLEL` parts."""
+    import cProfile
+    import pstats
+
+    from closeprob.features.build import build_features
+
+    deals, interactions, snapshots, event_types = read_inputs(data)
+    spec = full_spec(event_types)
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.enable()
+    build_features(deals, interactions, snapshots, spec, 1)
+    profiler.disable()
+    total = time.perf_counter() - started
+    stats = pstats.Stats(profiler)
+    parallel = 0.0
+    for (_, _, name), (_, _, _, cumulative, callers) in stats.stats.items():  # type: ignore[attr-defined]
+        # Outermost calls only: a parallel part called from another is not counted twice.
+        if name in PARALLEL and not any(c[2] in PARALLEL for c in callers):
+            parallel += cumulative
+    stats.sort_stats("cumulative").print_stats(25)
+    serial = max(0.0, total - parallel) / total
+    return {
+        "build_features_s": total,
+        "parallel_s": parallel,
+        "serial_share": serial,
+        "amdahl": {n: 1.0 / (serial + (1.0 - serial) / n) for n in (2, 4, 8, 16)},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, required=True, help="a bench/generate.py folder")
+    parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", type=Path, default=None, help="write the runs and medians here")
+    parser.add_argument("--profile", action="store_true", help="profile the full set, 1 thread")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.data, int(args.threads))
+        return
+    if args.profile:
+        print(json.dumps(profile(args.data), indent=1))
+        return
+    counts = [int(t) for t in args.threads.split(",") if t.strip()]
+    load_before = os.getloadavg()[0]
+    runs = measure(args.data, counts, args.repeats)
+    rows = summary(runs)
+    result = {
+        "data": str(args.data),
+        "command": " ".join(sys.argv),
+        "machine": machine(),
+        "load_average": {"before": load_before, "after": os.getloadavg()[0]},
+        "runs": runs,
+        "summary": rows,
+    }
+    print(table(rows))
+    print(f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
