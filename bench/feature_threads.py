@@ -3,9 +3,9 @@
     .venv/bin/python bench/generate.py --deals 500000 --interactions 10000000 --out DIR
     .venv/bin/python bench/feature_threads.py --data DIR --threads 1,2 --repeats 3 \
         --json bench/results/feature_threads.json
-    .venv/bin/python bench/feature_threads.py --data DIR --profile   # where one thread's time goes
+    .venv/bin/python bench/feature_threads.py --data DIR --repeats 0 --profile
 
-Three engines on the same snapshot rows (`snapshots.parquet`: every deal open at each of 26
+Four engines on the same snapshot rows (`snapshots.parquet`: every deal open at each of 26
 weekly dates), each run in a fresh child process per measurement, reading included:
 
 - `closeprob (full)`: `build_features` with the training feature set of the default config
@@ -13,19 +13,24 @@ weekly dates), each run in a fresh child process per measurement, reading includ
   attributes the bench's config declares, the market and stage-history families), from
   `pd.read_parquet` of the columns it needs, strings as pandas' default string dtype, as the
   pipeline reads them (its validation is not run);
-- `closeprob (benchmark set)`: the 34 benchmark features DuckDB also computes
-  (`bench/engines/closeprob_features.py`: `bench/benchmark.py` on the same `Timeline` engine);
-- `duckdb (tuned)`: `bench/engines/duckdb_features.py --variant tuned`, those 34 features in
+- `closeprob (full, dictionary strings)`: the same, the interactions' string columns read as
+  Parquet dictionaries (pandas categoricals), as a batch job over Parquet can;
+- `closeprob (benchmark set)`: the benchmark features DuckDB also computes
+  (`bench/engines/closeprob_features.py`: `bench/benchmark.py` on the same `Timeline` engine,
+  strings as dictionaries);
+- `duckdb (tuned)`: `bench/engines/duckdb_features.py --variant tuned`, those features in
   one SQL query that reads the Parquet files itself.
 
-So the like-for-like rows are the two 34-feature engines; the full row shows what the whole
-training set costs. Rounds are interleaved (for each repeat: each thread count, each engine),
+So the like-for-like rows are the two benchmark-set engines (34 features with the generator's
+10 types); the full rows (75) show what the whole training set costs against DuckDB's query of
+the 34. Rounds are interleaved (for each repeat: each thread count, each engine),
 so the machine's load falls on every engine alike; figures are medians over repeats, and
 `× 1 thread` is each engine's median at 1 thread over its median at that count. Peak RSS is
 the child's `ru_maxrss` from `os.wait4` (this orchestrator imports no data library, so a child
 does not inherit a large high-water mark). Load averages before and after are recorded.
 
-`--profile` runs the full set once at 1 thread under cProfile and prints the share of wall time
+`--profile` runs the full set once more, at 1 thread in a child under cProfile (not timed
+with the others), and prints the share of wall time
 inside the parts that split their work over threads (`PARALLEL`) against the rest (serial):
 the serial share `s` bounds the speed-up on n cores to 1 / (s + (1 − s) / n) (Amdahl).
 Figures are printed and written, never asserted.
@@ -44,7 +49,12 @@ from pathlib import Path
 from run import ATTRIBUTES, checked, machine, run_child  # bench/ is first on sys.path
 
 ROOT = Path(__file__).resolve().parent.parent
-ENGINES = ("closeprob (full)", "closeprob (benchmark set)", "duckdb (tuned)")
+ENGINES = (
+    "closeprob (full)",
+    "closeprob (full, dictionary strings)",
+    "closeprob (benchmark set)",
+    "duckdb (tuned)",
+)
 # Functions whose own work is split over `threads` threads (by deal shard, by row range or by
 # chunk of events); everything else in `build_features` runs on one thread.
 PARALLEL = (
@@ -56,8 +66,10 @@ PARALLEL = (
 
 def command(engine: str, data: Path, threads: int, out: Path) -> list[str]:
     """How one engine is run at `threads` threads."""
-    if engine == "closeprob (full)":
-        return [sys.executable, __file__, "--child", "--data", str(data), "--threads", str(threads)]
+    if engine.startswith("closeprob (full"):
+        strings = "dictionary" if "dictionary" in engine else "plain"
+        child = ["--child", "--strings", strings, "--threads", str(threads)]
+        return [sys.executable, __file__, *child, "--data", str(data)]
     if engine == "closeprob (benchmark set)":
         script = ["bench/engines/closeprob_features.py", "--engine", "closeprob"]
     else:
@@ -74,8 +86,12 @@ def command(engine: str, data: Path, threads: int, out: Path) -> list[str]:
     ]
 
 
-def read_inputs(data: Path) -> tuple[object, object, object, tuple[str, ...]]:
-    """Deals, interactions and snapshot rows: the columns the training features read."""
+def read_inputs(
+    data: Path, strings: str = "plain"
+) -> tuple[object, object, object, tuple[str, ...]]:
+    """Deals, interactions and snapshot rows: the columns the training features read. Strings
+    'plain' (pandas' string dtype, as the pipeline reads them) or as Parquet 'dictionary'
+    columns (pandas categoricals)."""
     import pandas as pd
     import pyarrow as pa
 
@@ -83,9 +99,11 @@ def read_inputs(data: Path) -> tuple[object, object, object, tuple[str, ...]]:
     deal_columns = ["deal_id", "created_at", "closed_at", "outcome", "amount"]
     deal_columns += ["owner_id", "account_id", *attributes]
     deals = pd.read_parquet(data / "deals.parquet", columns=deal_columns)
+    labels = ["deal_id", "type", "channel", "direction"]
     interactions = pd.read_parquet(
         data / "interactions.parquet",
         columns=["deal_id", "occurred_at", "type", "channel", "direction", "value"],
+        read_dictionary=labels if strings == "dictionary" else None,
     )
     snapshots = pd.read_parquet(data / "snapshots.parquet", columns=["deal_id", "as_of"])
     # Arrow's allocator keeps the decoded Parquet pages once pandas holds the columns.
@@ -113,12 +131,12 @@ def full_spec(event_types: tuple[str, ...]) -> object:
     )
 
 
-def child(data: Path, threads: int) -> None:
+def child(data: Path, threads: int, strings: str) -> None:
     """Read, build the full set, print one JSON line (the output is not written)."""
     from closeprob.features.build import build_features
 
     started = time.perf_counter()
-    deals, interactions, snapshots, event_types = read_inputs(data)
+    deals, interactions, snapshots, event_types = read_inputs(data, strings)
     loaded = time.perf_counter()
     features = build_features(deals, interactions, snapshots, full_spec(event_types), threads)
     computed = time.perf_counter()
@@ -131,13 +149,15 @@ def child(data: Path, threads: int) -> None:
     print(json.dumps(report))
 
 
-def measure(data: Path, counts: list[int], repeats: int) -> list[dict[str, object]]:
+def measure(
+    data: Path, counts: list[int], repeats: int, engines: list[str]
+) -> list[dict[str, object]]:
     """Every engine at every thread count, `repeats` interleaved rounds."""
     out = data / "features_bench.parquet"
     runs = []
     for round_number in range(repeats):
         for threads in counts:
-            for engine in ENGINES:
+            for engine in engines:
                 before = os.getloadavg()[0]
                 child_run = checked(run_child(command(engine, data, threads, out)), engine)
                 report = json.loads(child_run.stdout.strip().splitlines()[-1])
@@ -165,15 +185,16 @@ def measure(data: Path, counts: list[int], repeats: int) -> list[dict[str, objec
 
 
 def summary(runs: list[dict[str, object]]) -> list[dict[str, object]]:
-    """Median wall seconds (process start to exit: reading included) per engine and threads."""
+    """Per engine and thread count: medians of the process's wall seconds and of reading plus
+    computing (DuckDB reads inside its query), each against the engine's own 1-thread median."""
     rows = []
     for engine in ENGINES:
         mine = [r for r in runs if r["engine"] == engine]
         counts = sorted({int(r["threads"]) for r in mine})
-        medians = {
-            t: statistics.median(float(r["seconds"]) for r in mine if r["threads"] == t)
-            for t in counts
-        }
+
+        def median(threads: int, field: str, runs_of: list[dict[str, object]] = mine) -> float:
+            return statistics.median(work(r, field) for r in runs_of if r["threads"] == threads)
+
         for t in counts:
             at = [r for r in mine if r["threads"] == t]
             rows.append(
@@ -183,25 +204,34 @@ def summary(runs: list[dict[str, object]]) -> list[dict[str, object]]:
                     "runs": len(at),
                     "features": at[0]["features"],
                     "rows": at[0]["rows"],
-                    "seconds": medians[t],
-                    "speedup": medians[min(counts)] / medians[t],
+                    "wall_s": median(t, "wall"),
+                    "work_s": median(t, "work"),
+                    "speedup": median(min(counts), "work") / median(t, "work"),
                     "peak_rss_mib": max(float(r["peak_rss_mib"]) for r in at),
+                    "load_before": statistics.median(float(r["load_before"]) for r in at),
                 }
             )
     return rows
 
 
+def work(run: dict[str, object], field: str) -> float:
+    """'wall': process start to exit; 'work': reading + computing (not imports, not writing)."""
+    if field == "wall":
+        return float(run["seconds"])
+    return float(run["compute_s"]) + float(run["load_s"] or 0.0)
+
+
 def table(rows: list[dict[str, object]]) -> str:
     lines = [
-        "| engine | features | threads | runs | wall s (read + compute) | × 1 thread "
-        "| peak RSS MiB |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| engine | features | threads | runs | read + compute s | × its 1 thread "
+        "| process wall s | peak RSS MiB | load (1 min) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        features = "34" if r["features"] is None else str(r["features"])
         lines.append(
-            f"| {r['engine']} | {features} | {r['threads']} | {r['runs']} | {r['seconds']:.2f} "
-            f"| {r['speedup']:.2f} | {r['peak_rss_mib']:,.0f} |"
+            f"| {r['engine']} | {r['features']} | {r['threads']} | {r['runs']} "
+            f"| {r['work_s']:.2f} | {r['speedup']:.2f} | {r['wall_s']:.2f} "
+            f"| {r['peak_rss_mib']:,.0f} | {r['load_before']:.1f} |"
         )
     return "\n".join(lines)
 
@@ -229,6 +259,7 @@ def profile(data: Path) -> dict[str, object]:
             parallel += cumulative
     stats.sort_stats("cumulative").print_stats(25)
     serial = max(0.0, total - parallel) / total
+    sys.stdout.flush()
     return {
         "build_features_s": total,
         "parallel_s": parallel,
@@ -241,30 +272,47 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="a bench/generate.py folder")
     parser.add_argument("--threads", default="1,2", help="comma-separated thread counts")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds (0: none)")
     parser.add_argument("--json", type=Path, default=None, help="write the runs and medians here")
-    parser.add_argument("--profile", action="store_true", help="profile the full set, 1 thread")
+    parser.add_argument(
+        "--profile", action="store_true", help="also profile the full set at 1 thread (a child)"
+    )
+    parser.add_argument(
+        "--engines", default=",".join(ENGINES), help="comma-separated, from: " + ", ".join(ENGINES)
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--strings", default="plain", help=argparse.SUPPRESS)
+    parser.add_argument("--child-profile", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.data, int(args.threads))
+        child(args.data, int(args.threads), args.strings)
         return
-    if args.profile:
-        print(json.dumps(profile(args.data), indent=1))
+    if args.child_profile:
+        print(json.dumps(profile(args.data)))
         return
     counts = [int(t) for t in args.threads.split(",") if t.strip()]
     load_before = os.getloadavg()[0]
-    runs = measure(args.data, counts, args.repeats)
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
+    unknown = [e for e in engines if e not in ENGINES]
+    if unknown:
+        raise SystemExit(f"--engines {unknown!r}: choose from {', '.join(ENGINES)}")
+    runs = measure(args.data, counts, args.repeats, engines)
     rows = summary(runs)
-    result = {
+    result: dict[str, object] = {
         "data": str(args.data),
-        "command": " ".join(sys.argv),
+        "command": " ".join(["bench/feature_threads.py", *sys.argv[1:]]),
         "machine": machine(),
-        "load_average": {"before": load_before, "after": os.getloadavg()[0]},
         "runs": runs,
         "summary": rows,
     }
-    print(table(rows))
+    if rows:
+        print(table(rows))
+    if args.profile:
+        command = [sys.executable, __file__, "--child-profile", "--data", str(args.data)]
+        profiled = checked(run_child(command), "the profiled run")
+        result["profile"] = json.loads(profiled.stdout.strip().splitlines()[-1])
+        print(profiled.stdout[-6000:])
+    result["load_average"] = {"before": load_before, "after": os.getloadavg()[0]}
     print(f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1), encoding="utf-8")

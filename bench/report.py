@@ -35,6 +35,7 @@ def render(results: Path) -> str:
     if not runs:
         return "\n".join([*lines, "No saved results: run `make bench`."]) + "\n"
     lines += machine_lines(runs) + targets(runs, results) + engines(runs) + scaling(runs)
+    lines += feature_thread_lines(results)
     lines += make_lines(runs) + stage_lines(runs) + scoring(runs, results) + spark_lines(results)
     return "\n".join(lines) + "\n"
 
@@ -166,6 +167,64 @@ def engines(runs: list[dict]) -> list[str]:
                 f"| {engine['runs']} | {read} | {engine['compute_s']:.2f} | {total:.2f} "
                 f"| {total / ours:,.1f} | {engine['peak_rss_mib']:,.0f} | {engine['equal']} |"
             )
+    return [*lines, ""]
+
+
+THREADS_TARGET = 1.8  # 2 threads against 1 (issue 23)
+
+
+def feature_thread_lines(results: Path) -> list[str]:
+    """The full training feature set at 1, 2, … threads and its peak RSS against the tuned
+    DuckDB query, interleaved in one run (`bench/feature_threads.py`)."""
+    path = results / "feature_threads.json"
+    if not path.is_file():
+        return []
+    run = json.loads(path.read_text(encoding="utf-8"))
+    m, load = run["machine"], run["load_average"]
+    rows = run["summary"]
+    lines = [
+        "## Features: threads, and memory against DuckDB",
+        "",
+        f"`.venv/bin/python {run['command']}` on `bench/generate.py` data "
+        f"({rows[0]['rows']:,} snapshot rows); {m['date']}; {m['cpus']} CPUs ({m['cpu_model']}), "
+        f"{m['ram_gib']} GiB RAM; 1-minute load average {load['before']:.1f} before, "
+        f"{load['after']:.1f} after. Each run is a fresh process (reading included; peak RSS of "
+        "the whole process); rounds interleave engines and thread counts; medians. "
+        "'closeprob (full)' is the whole training feature set; DuckDB's tuned query and "
+        "'closeprob (benchmark set)' compute the benchmark subset of it.",
+        "",
+        "| engine | features | threads | runs | read + compute s | × its 1 thread "
+        "| process wall s | peak RSS MiB | load (1 min) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['engine']} | {r['features']} | {r['threads']} | {r['runs']} "
+            f"| {r['work_s']:.2f} | {r['speedup']:.2f} | {r['wall_s']:.2f} "
+            f"| {r['peak_rss_mib']:,.0f} | {r['load_before']:.1f} |"
+        )
+    lines.append("")
+    by = {(r["engine"], r["threads"]): r for r in rows}
+    for name in ("closeprob (full)", "closeprob (full, dictionary strings)"):
+        two, duck = by.get((name, 2)), by.get(("duckdb (tuned)", 2))
+        if two and duck:
+            leaner = two["peak_rss_mib"] <= duck["peak_rss_mib"]
+            lines.append(
+                f"- {name}, 2 threads: {two['speedup']:.2f}× its 1-thread time "
+                f"(target ≥ {THREADS_TARGET}: {yes(two['speedup'] >= THREADS_TARGET)}); peak "
+                f"{two['peak_rss_mib']:,.0f} MiB against DuckDB's {duck['peak_rss_mib']:,.0f} "
+                f"MiB at 2 threads (at or below: {yes(leaner)})."
+            )
+    profile = run.get("profile")
+    if profile:
+        amdahl = ", ".join(f"{n}: {x:.1f}×" for n, x in profile["amdahl"].items())
+        lines.append(
+            "- Profile (cProfile, 1 thread, full set): `build_features` "
+            f"{profile['build_features_s']:.2f} s, "
+            f"{profile['parallel_s']:.2f} s of it in parts split over threads; serial share "
+            f"{profile['serial_share']:.0%}. Amdahl's bound on n cores from it (not measured "
+            f"above 2): {amdahl}."
+        )
     return [*lines, ""]
 
 

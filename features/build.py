@@ -45,14 +45,15 @@ def build_features(
     """
     threads = threads or default_threads()
     deal_ids = pd.Index(deals["deal_id"])
-    # Each interaction's deal as an integer, once: the event index and the market level share it.
+    # Each interaction's deal as an integer, once: the market level and the event index share
+    # it (the index takes it over, so the market goes first).
     event_deals = deal_codes(deal_ids, interactions["deal_id"], threads)
-    log = index_events(interactions, deal_ids, threads, event_deals)
-    queries = make_queries(snapshots, deal_ids, log.origin)
     days = spec.market_window_days
     if days > 0 and market is None:
         market = levels_for(deals, interactions, snapshots["as_of"], days, event_deals, threads)
+    log = index_events(interactions, deal_ids, threads, event_deals)
     del event_deals
+    queries = make_queries(snapshots, deal_ids, log.origin)
     level = _per_query(market, queries.as_of + log.origin)
     # Aligned with the sorted queries, for the interaction features...
     created_at = to_seconds(deals["created_at"].iloc[queries.deal_code]) - log.origin

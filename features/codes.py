@@ -35,9 +35,12 @@ def parallel_map(
         return list(pool.map(function, items))
 
 
-def row_ranges(rows: int, threads: int) -> list[slice]:
-    """`threads` contiguous ranges covering 0..rows (one range for a small column)."""
+def row_ranges(rows: int, threads: int, most: int | None = None) -> list[slice]:
+    """Contiguous ranges covering 0..rows: one per thread (one for a small column), or more
+    when `most` caps a range's rows (to bound the memory a range's temporaries take)."""
     parts = 1 if rows <= PARALLEL_MIN_ROWS else max(1, threads)
+    if most is not None:
+        parts = max(parts, -(-rows // max(1, most)))
     cuts = np.linspace(0, rows, parts + 1).astype(int)
     return [slice(int(a), int(b)) for a, b in itertools.pairwise(cuts)]
 

@@ -23,6 +23,7 @@ from closeprob.features.timeline import SECONDS_PER_DAY, Timeline, deal_codes
 
 NS_PER_DAY = SECONDS_PER_DAY * 1_000_000_000
 SHORT_WINDOW_DAYS = 7
+MARKET_RANGE_EVENTS = 2_000_000  # events a thread sorts at once: ~0.1 GB of temporaries
 
 
 def _ns(times: pd.Series | pd.DatetimeIndex, missing: int) -> np.ndarray:
@@ -66,8 +67,11 @@ def window_event_counts(
         part_codes = codes[rows]
         part_times = _ns(occurred_at.iloc[rows], np.iinfo(np.int64).max)
         known = part_codes >= 0
-        order = np.argsort(part_times[known], kind="stable")
-        part_times, part_codes = part_times[known][order], part_codes[known][order]
+        if not known.all():
+            part_times, part_codes = part_times[known], part_codes[known]
+        order = np.argsort(part_times, kind="stable")
+        part_times, part_codes = part_times[order], part_codes[order]
+        del order
         counts = np.zeros(len(stops), dtype=np.int64)
         for i, (start, stop) in enumerate(zip(starts, stops, strict=True)):
             begin, end = np.searchsorted(part_times, [start, stop], side="left")
@@ -75,7 +79,8 @@ def window_event_counts(
             counts[i] = int(((created[window] < stop) & (closed[window] >= stop)).sum())
         return counts
 
-    parts = parallel_map(count, row_ranges(len(occurred_at), threads), threads)
+    ranges = row_ranges(len(occurred_at), threads, MARKET_RANGE_EVENTS)
+    parts = parallel_map(count, ranges, threads)
     total = np.zeros(len(stops), dtype=np.int64)
     for part in parts:
         total += part

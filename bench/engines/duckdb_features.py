@@ -51,8 +51,9 @@ Variants:
 `compute_s` times the query from the Parquet files to the result held as an Arrow table (DuckDB
 reads the files itself, so reading is inside it); `load_s` times the connection and its
 settings. Writing the output is not timed. The last line on stdout is one JSON object: engine,
-rows, load_s, compute_s, duckdb (the version). pandas is not imported, to keep the process lean
-for the peak-RSS measurement the caller takes from outside.
+rows, features (columns but deal_id and as_of), load_s, compute_s, duckdb (the version). pandas
+is not imported, to keep the process lean for the peak-RSS measurement the caller takes from
+outside.
 """
 
 from __future__ import annotations
@@ -239,6 +240,7 @@ def main() -> None:
     report = {
         "engine": f"duckdb-{args.variant}",
         "rows": table.num_rows,
+        "features": table.num_columns - 2,
         "load_s": round(load_s, 4),
         "compute_s": round(compute_s, 4),
         "duckdb": duckdb.__version__,
