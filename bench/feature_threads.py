@@ -133,8 +133,11 @@ def full_spec(event_types: tuple[str, ...]) -> object:
 
 def child(data: Path, threads: int, strings: str) -> None:
     """Read, build the full set, print one JSON line (the output is not written)."""
+    import pyarrow as pa
+
     from closeprob.features.build import build_features
 
+    pa.set_cpu_count(threads)  # Arrow's Parquet decoding too, as DuckDB's `threads` covers its
     started = time.perf_counter()
     deals, interactions, snapshots, event_types = read_inputs(data, strings)
     loaded = time.perf_counter()
