@@ -57,7 +57,7 @@ def benchmark_features(
     threads = threads or default_threads()
     deal_ids = pd.Index(deals["deal_id"])
     log = index_events(interactions, deal_ids, threads)
-    queries = make_queries(snapshots, deal_ids, log.origin)
+    queries = make_queries(snapshots, deal_ids, log.origin, threads)
     created_at = to_seconds(deals["created_at"].iloc[queries.deal_code]) - log.origin
 
     def compute(timeline: Timeline, rows: slice) -> dict[str, np.ndarray]:

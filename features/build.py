@@ -53,7 +53,7 @@ def build_features(
         market = levels_for(deals, interactions, snapshots["as_of"], days, event_deals, threads)
     log = index_events(interactions, deal_ids, threads, event_deals)
     del event_deals
-    queries = make_queries(snapshots, deal_ids, log.origin)
+    queries = make_queries(snapshots, deal_ids, log.origin, threads)
     level = _per_query(market, queries.as_of + log.origin)
     # Aligned with the sorted queries, for the interaction features...
     created_at = to_seconds(deals["created_at"].iloc[queries.deal_code]) - log.origin

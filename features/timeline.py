@@ -240,12 +240,15 @@ class Queries:
         return Queries(self.deal_code[start:stop], self.as_of[start:stop], None)
 
 
-def make_queries(snapshots: pd.DataFrame, deal_ids: pd.Index, origin: int) -> Queries:
-    """Search coordinates for snapshot rows (`deal_id`, `as_of`), sorted by (deal, as_of).
+def make_queries(
+    snapshots: pd.DataFrame, deal_ids: pd.Index, origin: int, threads: int = 1
+) -> Queries:
+    """Search coordinates for snapshot rows (`deal_id`, `as_of`), sorted by (deal, as_of)
+    (coded and sorted in `threads` threads).
 
     Every row's `deal_id` must be in `deal_ids`: a code of −1 would index the last deal.
     """
-    codes = deal_codes(deal_ids, snapshots["deal_id"])
+    codes = deal_codes(deal_ids, snapshots["deal_id"], threads)
     unknown = codes < 0
     if unknown.any():
         first = pd.unique(snapshots["deal_id"].to_numpy()[unknown])[:5].tolist()
@@ -258,7 +261,9 @@ def make_queries(snapshots: pd.DataFrame, deal_ids: pd.Index, origin: int) -> Qu
     keys = codes * SPAN + np.clip(as_of, 0, SPAN - 1)
     if np.count_nonzero(keys[1:] < keys[:-1]) == 0:
         return Queries(deal_code=codes, as_of=as_of, order=None)
-    order = np.lexsort((as_of, codes))
+    # Rows with an as_of before the first event tie on their clipped key: any order among
+    # them gives the same values, as every row is searched on its own.
+    order = sort_order(keys, threads)
     return Queries(deal_code=codes[order], as_of=as_of[order], order=order)
 
 
