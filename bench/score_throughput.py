@@ -114,6 +114,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--profile", type=int, default=0, help="top N cProfile entries (0: off)")
     parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
     parser.add_argument("--child", type=Path, default=None, help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--prepare",
+        type=Path,
+        default=None,
+        help="write the model and the CRM of the first size to this folder and stop (for "
+        "bench/score_before_after.sh)",
+    )
     return parser.parse_args(argv)
 
 
@@ -265,6 +272,16 @@ def score_in_child(folder: Path, profile: int) -> None:
         pstats.Stats(profiler, stream=sys.stdout).sort_stats("cumulative").print_stats(profile)
 
 
+def prepare_folder(folder: Path, open_deals: int, args: argparse.Namespace, seed: int) -> None:
+    """The model and the CRM that `measure_size` would score, kept in `folder`: the same data
+    for a child run from another checkout (`bench/score_before_after.sh`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    joblib.dump(train_bench_model(), folder / MODEL_FILE)
+    shape = measure_shape(args.days, args.interactions_per_deal, seed)
+    generated = write_crm(open_deals, args.interactions_per_deal, args.days, shape, seed, folder)
+    print(f"{folder}: {generated}")
+
+
 def measure_size(
     open_deals: int, args: argparse.Namespace, shape: CrmShape, loaded: LoadedModel, seed: int
 ) -> tuple[GeneratedCrm, ChildResult]:
@@ -343,6 +360,9 @@ def main(argv: list[str]) -> None:
         return
     sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
     seed = Config().seed
+    if args.prepare is not None:
+        prepare_folder(args.prepare, sizes[0], args, seed)
+        return
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     loaded = train_bench_model()
