@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -137,6 +138,17 @@ class OutputError(DataContractError):
     """An output path that would destroy an input or another file, or cannot be written."""
 
 
+class Staged(Protocol):
+    """Output written in full, waiting to be published (renamed into place) at `path`."""
+
+    @property
+    def path(self) -> Path: ...
+
+    def publish(self) -> None: ...
+
+    def copy_named(self, folder: Path) -> Path: ...
+
+
 @dataclass(frozen=True)
 class StagedFile:
     """A file written in full to a temporary name beside `path`, waiting for `publish`."""
@@ -224,6 +236,22 @@ def check_table_suffix(path: Path) -> None:
 def write_table(frame: pd.DataFrame, path: Path) -> None:
     """A table written atomically (see `_table_writer` for the format)."""
     write_atomic(path, _table_writer(frame, path))
+
+
+def write_into(folder: Path, final: Path, write: Callable[[Path], None]) -> None:
+    """Write the file that will be at `final` into `folder` (a staged folder, published whole
+    later) under final's name, through a temporary name; an error names `final`."""
+    scratch = folder / f".{final.name}.tmp"
+    try:
+        write(scratch)
+        os.replace(scratch, folder / final.name)
+    except OSError as exc:
+        raise OutputError(_cannot_write(final, exc)) from None
+
+
+def write_table_into(frame: pd.DataFrame, folder: Path, final: Path) -> None:
+    """`write_into` for a table (see `_table_writer` for the format)."""
+    write_into(folder, final, _table_writer(frame, final))
 
 
 def staged_table(frame: pd.DataFrame, path: Path) -> AbstractContextManager[StagedFile]:

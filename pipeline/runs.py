@@ -30,7 +30,7 @@ from closeprob.models.ranker import TIERS
 from closeprob.models.yardsticks import base_rate_gap
 from closeprob.pipeline.config import Config, flatten_config
 from closeprob.pipeline.core import ROLES, SLICES, Dataset, Evaluation, TrainingResult
-from closeprob.pipeline.io import StagedFile
+from closeprob.pipeline.io import Staged
 from closeprob.pipeline.store import prepare_store, sqlite_path, tracked_run
 from closeprob.pipeline.store import tracking_uri as tracking_uri  # where callers look
 
@@ -295,38 +295,38 @@ def base_rate_metrics(
 
 def log_prediction_run(
     queue: pd.DataFrame,
-    staged: StagedFile,
+    staged: Staged,
     model_uri: str,
     model_version: str,
     experiment: str,
     scored: tuple[Dataset, Config] | None = None,
     log_extra: Callable[[], None] | None = None,
-    publish_first: Callable[[], None] | None = None,
-    also: tuple[StagedFile, ...] = (),
+    publish_first: Callable[[str], None] | None = None,
+    also: tuple[Path, ...] = (),
 ) -> str:
     """One run per batch job: model, as_of, rows scored, score distribution, tiers, the queue;
     with `scored`, the data scored as the run's dataset inputs and its name in the run name;
     `log_extra` logs more into the run (the batch's health) before it publishes.
 
-    The artifact is the file this run wrote (`staged`, before its rename), and the rename is
-    the run's publication: the queue at `staged.path` and a FINISHED run go together.
-    `publish_first` (the score table's transaction) runs just before the rename, signals held;
-    if it fails, nothing is renamed and the run ends FAILED. `also` (the HTML report) are
-    logged as artifacts too and renamed into place after the queue.
+    The artifact is the queue this run wrote (`staged`, before its publication), and the
+    publication (`staged.publish`, a rename) is the run's: the queue at `staged.path` and a
+    FINISHED run go together. `publish_first(run_id)` (the score table's transaction) runs
+    just before it, signals held; if it fails, nothing is published and the run ends FAILED.
+    `also`: more staged files (the HTML report) logged as artifacts; `staged` publishes them.
     """
     use_experiment(experiment)
     p_close = queue["p_close"].to_numpy()
     as_of = str(queue["as_of"].iloc[0])
     name = f"predict {scored[1].name} {as_of[:10]}" if scored else "predict"
+    ids: list[str] = []
 
     def publish() -> None:
         if publish_first is not None:
-            publish_first()
+            publish_first(ids[0])
         staged.publish()
-        for extra in also:
-            extra.publish()
 
     with tracked_run(name, publish) as run_id:
+        ids.append(run_id)
         mlflow.set_tags({"git_commit": git_commit(), "job": "predict"})
         if scored is not None:
             dataset, config = scored
@@ -357,8 +357,9 @@ def log_prediction_run(
         if log_extra is not None:
             log_extra()
         with tempfile.TemporaryDirectory() as folder:
-            for logged in (staged, *also):
-                mlflow.log_artifact(str(logged.copy_named(Path(folder))))
+            mlflow.log_artifact(str(staged.copy_named(Path(folder))))
+        for path in also:
+            mlflow.log_artifact(str(path))
     return run_id
 
 

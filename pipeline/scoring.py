@@ -5,6 +5,7 @@ tiers themselves: models/ranker.py)."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -330,12 +331,21 @@ def tier_summary(queue: pd.DataFrame) -> pd.DataFrame:
     return summary.assign(share=summary["expected_value"] / total if total > 0 else 0.0)
 
 
+# The queue to compare with: a queue, none, or a function of the as_of being scored (which
+# is only known once the data are read: the latest partition before that day).
+PreviousQueue = pd.DataFrame | Callable[[pd.Timestamp], pd.DataFrame | None] | None
+
+
+def previous_at(previous: PreviousQueue, as_of: pd.Timestamp) -> pd.DataFrame | None:
+    return previous(as_of) if callable(previous) else previous
+
+
 def build_local_queue(
     dataset: Dataset,
     config: Config,
     loaded: LoadedModel,
     as_of_text: str | None,
-    previous: pd.DataFrame | None,
+    previous: PreviousQueue,
 ) -> pd.DataFrame:
     """`build_queue` at `as_of` (default: the end of the data) on validated data, with the
     warnings about rows it does not use."""
@@ -347,7 +357,7 @@ def build_local_batch(
     config: Config,
     loaded: LoadedModel,
     as_of_text: str | None,
-    previous: pd.DataFrame | None,
+    previous: PreviousQueue,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """`build_local_queue`, and the feature rows it scored."""
 
@@ -365,8 +375,9 @@ def build_local_batch(
     far = far_past_the_data(dataset, as_of, config.snapshots.horizon_days)
     if far:
         log.warning(far)
+    before = previous_at(previous, as_of)
     queue, features = build_queue_and_features(
-        dataset, loaded, as_of, config.ranking, config.predict.chunk_rows, previous, config.value
+        dataset, loaded, as_of, config.ranking, config.predict.chunk_rows, before, config.value
     )
-    queue = why_changed(dataset, loaded.close, queue, previous)
+    queue = why_changed(dataset, loaded.close, queue, before)
     return with_deal_columns(queue, dataset.deals, list(config.predict.columns)), features

@@ -14,6 +14,7 @@ from closeprob.pipeline.dataset import load_dataset
 from closeprob.pipeline.errors import CloseprobError
 from closeprob.pipeline.history import HISTORY_COLUMNS, contributions_at, describe_changes
 from closeprob.pipeline.io import read_table
+from closeprob.pipeline.partitions import partitions_folder, read_partitions
 from closeprob.pipeline.registry import load_registered_model
 from closeprob.pipeline.sales_reasons import sales_phrases
 from closeprob.pipeline.scores_db import read_scores, resolve_scores_url
@@ -29,6 +30,9 @@ def run_history(config: Config, deal_id: str, to: str | None) -> None:
     target = resolve_scores_url(to or config.predict.to, config.predict.out)
     scores = read_scores(target, deal_id) if target is not None else pd.DataFrame()
     source = f"table deal_scores in {target.shown}" if target is not None else ""
+    if scores.empty:
+        scores = partition_history(config.predict.out, deal_id)
+        source = f"the day partitions in {partitions_folder(config.predict.out)}"
     if scores.empty:
         scores = logged_history(config.prediction_experiment, deal_id)
         source = f"the queues logged to MLflow experiment {config.prediction_experiment!r}"
@@ -73,6 +77,13 @@ def print_changes(config: Config, deal_id: str, scores: pd.DataFrame) -> None:
         now, values_now = contributions_at(dataset, model, ids, now_at)
         text = describe_changes(before, now, values_before, values_now, described, top=3)[0]
         log.info(f"  {before_at.date()} → {now_at.date()}: {text or 'nothing moved'}")
+
+
+def partition_history(out: Path, deal_id: str) -> pd.DataFrame:
+    """The deal's rows in every day partition of the queue `out` (full precision)."""
+    rows = [queue[queue["deal_id"].astype(str) == deal_id] for queue in read_partitions(out)]
+    rows = [found for found in rows if not found.empty]
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 
 def logged_history(experiment: str, deal_id: str) -> pd.DataFrame:

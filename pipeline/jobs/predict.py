@@ -5,7 +5,7 @@ and end stdout with a one-line JSON summary."""
 from __future__ import annotations
 
 import logging
-from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -18,9 +18,17 @@ from closeprob.pipeline.dataset import load_job_data
 from closeprob.pipeline.errors import DriftDetected
 from closeprob.pipeline.health import drift_message, log_health, measure_health, report_health
 from closeprob.pipeline.html_report import render_report
-from closeprob.pipeline.io import check_output_path, read_previous_queue, staged_file, staged_table
+from closeprob.pipeline.io import check_output_path, read_previous_queue
 from closeprob.pipeline.jobs.generate import import_fresh_export
 from closeprob.pipeline.lock import queue_lock
+from closeprob.pipeline.partitions import (
+    SUMMARY,
+    StagedPartition,
+    check_partitions_folder,
+    previous_queue,
+    report_name,
+    staged_partition,
+)
 from closeprob.pipeline.readable_queue import rounded_for_people
 from closeprob.pipeline.registry import LoadedModel, load_registered_model
 from closeprob.pipeline.report import print_queue_summary
@@ -48,38 +56,55 @@ def run_predict(
     to: str | None = None,
 ) -> None:
     """The `predict` job: load the model, score the open deals (locally or on Spark), write
-    the queue, its HTML report and the score table, log the run with the batch's health
-    (`--fail-on-drift`: DriftDetected once the queue is written, when it drifted).
+    the day's partition (the queue, its HTML report, the JSON summary; pipeline/partitions.py)
+    and the score table, log the run with the batch's health (`--fail-on-drift`:
+    DriftDetected once the queue is written, when it drifted).
 
     Before any work: the output may not be an input or a file other than a previous queue,
     the score database must answer, and the store must be usable (one that only serves the
-    model is never created). One predict per queue at a time (the queue's lock). The queue
-    is published (renamed into place) together with the score table's transaction and its
-    FINISHED run, or not at all. The last line on stdout is the JSON summary.
+    model is never created). One predict per queue at a time (the queue's lock). The
+    partition is published (swapped into place) together with the score table's transaction
+    and its FINISHED run, or not at all. The last line on stdout is the JSON summary.
     """
 
     uri = model_uri or config.model_uri
     path = out or config.predict.out
     data = config.data
     check_output_path(path, [p for p in (data.deals, data.interactions, data.truth) if p])
+    check_partitions_folder(path)
     target = resolve_scores_url(to or config.predict.to, path)
     with queue_lock(path, config.predict.lock_wait_seconds):
         if target is not None:
             check_scores_database(target)  # a database that does not answer: before scoring
+        read_previous_queue(path)  # a file at `path` that is not a queue: refused, before work
         import_fresh_export(config)
-        previous = read_previous_queue(path)
-        queue, run_id, health = _score_and_publish(
-            config, uri, path, engine, as_of_text, previous, target
-        )
-    print_queue_summary(queue, tier_summary(queue), path, run_id)
-    if health is None:
+        batch = _score_and_publish(config, uri, path, engine, as_of_text, target)
+    queue = batch.queue
+    print_queue_summary(queue, tier_summary(queue), batch.staged_path, batch.run_id)
+    if batch.health is None:
         log.info("health: not measured on the Spark engine (its features stay in Spark)")
-    report_health(health, config.health, fail_on_drift=False)
-    flags = health_flags(health) if health is not None else None  # models/health.py
-    report_run(queue, previous, path, target, run_id, config.predict.html, flags)
+    report_health(batch.health, config.health, fail_on_drift=False)
+    changes = change_summary(queue, batch.previous)
+    if changes:
+        log.info(f"\n{changes}")
+    print(summary_line(batch.summary), flush=True)
+    health = batch.health
     drift = drift_message(health, config.health.psi_warn) if health is not None else None
     if fail_on_drift and drift is not None:
         raise DriftDetected(drift)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """A published batch: the queue, the queue it was compared with, its health (None on
+    Spark), where its queue was published and the run's JSON summary."""
+
+    queue: pd.DataFrame
+    previous: pd.DataFrame | None
+    health: BatchHealth | None
+    staged_path: Path
+    run_id: str
+    summary: dict[str, object]
 
 
 def _score_and_publish(
@@ -88,13 +113,18 @@ def _score_and_publish(
     path: Path,
     engine: str | None,
     as_of_text: str | None,
-    previous: pd.DataFrame | None,
     target: ScoresUrl | None,
-) -> tuple[pd.DataFrame, str, BatchHealth | None]:
-    """Score locally or on Spark, then publish the queue (and the score table); the queue,
-    the MLflow run's id and the batch's health (None on Spark)."""
+) -> Batch:
+    """Score locally or on Spark, comparing with the previous day's partition, then publish
+    the day's partition (and the score table)."""
 
     create_store = not uri.startswith(("models:/", "runs:/"))
+    seen: list[pd.DataFrame | None] = []
+
+    def previous_for(as_of: pd.Timestamp) -> pd.DataFrame | None:
+        seen.append(previous_queue(path, as_of))
+        return seen[-1]
+
     if (engine or config.predict.engine) == "spark":
         from closeprob.pipeline.spark.queue import build_spark_queue
 
@@ -104,16 +134,17 @@ def _score_and_publish(
 
         # Spark reads and validates the deals before the model is loaded, as below. The
         # interactions stay in Spark, so the run logs no dataset inputs.
-        queue, loaded = build_spark_queue(config, load_model, as_of_text, previous)
-        return queue, _publish_queue(queue, path, loaded, config, None, None, target), None
+        queue, loaded = build_spark_queue(config, load_model, as_of_text, previous_for)
+        published = _publish_queue(queue, path, loaded, config, None, None, target)
+        return Batch(queue, seen[-1] if seen else None, None, *published)
     # The data first: a config or data error is reported before the tracking store is touched.
     dataset = load_job_data(config, "predict")
     check_store(create_store)
     loaded = load_registered_model(uri)
-    queue, features = build_local_batch(dataset, config, loaded, as_of_text, previous)
+    queue, features = build_local_batch(dataset, config, loaded, as_of_text, previous_for)
     as_of = queue["as_of"].iloc[0]
     health = measure_health(dataset, loaded.close, features, queue, as_of, config.health)
-    run_id = _publish_queue(queue, path, loaded, config, (dataset, config), health, target)
+    published = _publish_queue(queue, path, loaded, config, (dataset, config), health, target)
     outliers = amount_outliers(
         dataset.deals,
         config.value.segment,
@@ -122,27 +153,7 @@ def _score_and_publish(
     )
     if outliers:
         log.warning(f"{config.data.deals}: {outliers}")
-    return queue, run_id, health
-
-
-def report_run(
-    queue: pd.DataFrame,
-    previous: pd.DataFrame | None,
-    path: Path,
-    target: ScoresUrl | None,
-    run_id: str,
-    html: bool,
-    flags: dict[str, object] | None = None,
-) -> None:
-    """The change summary, then the one-line JSON summary as the last line on stdout."""
-
-    changes = change_summary(queue, previous)
-    if changes:
-        log.info(f"\n{changes}")
-    outputs = {"queue": str(path)} | ({"scores": target.shown} if target else {})
-    if html and report_path(path).exists():
-        outputs["report"] = str(report_path(path))
-    print(summary_line(run_summary(queue, outputs, run_id, flags)), flush=True)
+    return Batch(queue, seen[-1] if seen else None, health, *published)
 
 
 def _publish_queue(
@@ -153,27 +164,36 @@ def _publish_queue(
     scored: tuple[Dataset, Config] | None,
     health: BatchHealth | None = None,
     target: ScoresUrl | None = None,
-) -> str:
-    """Write the queue (and its HTML report) beside `path`, log them, and rename them into
-    place as the run's last step (store.tracked_run), right after the score table's
-    transaction; the run's id."""
+) -> tuple[Path, str, dict[str, object]]:
+    """Write the day's partition (queue, report, full-precision copy, summary) to a temporary
+    folder, log the queue and report, and swap the partition into place as the run's last
+    step (store.tracked_run), right after the score table's transaction; where the queue
+    went, the run's id and its JSON summary."""
 
-    def write_table() -> None:
-        if target is not None:
-            now = pd.Timestamp.now(tz="UTC")
-            rows = write_scores(target, queue, now, config.predict.columns)
-            log.info(f"{rows:,} scores written to {target.shown} (table deal_scores)")
+    flags = health_flags(health) if health is not None else None  # models/health.py
+    summaries: list[dict[str, object]] = []
 
     def write_report(temporary: Path) -> None:
         html = render_report(queue, list(config.predict.columns))
         temporary.write_text(html, encoding="utf-8")
 
-    report = report_path(path) if config.predict.html else None
     # People read the CSV: p_close and money rounded (Parquet and the table: full precision).
     shown = rounded_for_people(queue) if path.suffix.lower() == ".csv" else queue
-    with staged_table(shown, path) as staged, ExitStack() as stack:
-        also = (stack.enter_context(staged_file(report, write_report)),) if report else ()
-        return log_prediction_run(
+    report = write_report if config.predict.html else None
+    as_of = pd.Timestamp(queue["as_of"].iloc[0])
+    with staged_partition(path, as_of, queue, shown, report) as staged:
+        outputs = _outputs(staged, path, target, report is not None)
+
+        def publish_first(run_id: str) -> None:
+            summaries.append(run_summary(queue, outputs, run_id, flags))
+            staged.write_summary(summaries[-1])
+            if target is not None:
+                now = pd.Timestamp.now(tz="UTC")
+                rows = write_scores(target, queue, now, config.predict.columns)
+                log.info(f"{rows:,} scores written to {target.shown} (table deal_scores)")
+
+        also = (staged.file(report_name(path)),) if report else ()
+        run_id = log_prediction_run(
             queue,
             staged,
             loaded.uri,
@@ -181,11 +201,23 @@ def _publish_queue(
             config.prediction_experiment,
             scored,
             None if health is None else lambda: log_health(health, config.health.psi_warn),
-            publish_first=write_table,
+            publish_first=publish_first,
             also=also,
         )
+    return staged.path, run_id, summaries[-1]
 
 
-def report_path(queue_path: Path) -> Path:
-    """The HTML report beside the queue: queue.csv -> queue.html."""
-    return queue_path.with_suffix(".html")
+def _outputs(
+    staged: StagedPartition, path: Path, target: ScoresUrl | None, html: bool
+) -> dict[str, str]:
+    """What the summary lists: the day's queue, report and summary, the table, and the
+    stable copies when this day is the latest."""
+    outputs = {"queue": str(staged.path)}
+    if html:
+        outputs["report"] = str(staged.folder / report_name(path))
+    outputs["summary"] = str(staged.folder / SUMMARY)
+    if target is not None:
+        outputs["scores"] = target.shown
+    for copy in staged.latest:
+        outputs["latest_report" if copy.path.suffix == ".html" else "latest_queue"] = str(copy.path)
+    return outputs

@@ -15,8 +15,10 @@ from closeprob.pipeline.config import Config, named_columns
 from closeprob.pipeline.core import Dataset
 from closeprob.pipeline.registry import check_model_matches
 from closeprob.pipeline.scoring import (
+    PreviousQueue,
     open_snapshots,
     parse_as_of,
+    previous_at,
     rank_queue,
     reason_rows,
     with_reasons,
@@ -47,7 +49,7 @@ def build_spark_queue(
     config: Config,
     load_model: Callable[[], LoadedModel],
     as_of_text: str | None,
-    previous: pd.DataFrame | None,
+    previous: PreviousQueue,
 ) -> tuple[pd.DataFrame, LoadedModel]:
     """The priority queue of the local engine (`build_queue`), computed on Spark, and the model
     that scored it (loaded once the deals are read and validated)."""
@@ -78,7 +80,8 @@ def build_spark_queue(
     buckets = map_buckets(spark, interactions, to_score.to_frame(), partitions, score, SCORE_SCHEMA)
     scored = run_spark(buckets.toPandas)
     no_events = Dataset(deals, pd.DataFrame(), None)  # ranking reads the deals only
-    queue = rank_queue(scored, no_events, loaded, as_of, config.ranking, previous, config.value)
+    before = previous_at(previous, as_of)
+    queue = rank_queue(scored, no_events, loaded, as_of, config.ranking, before, config.value)
     read = reason_rows(queue, config.ranking)
     if not read.any():
         return queue, loaded

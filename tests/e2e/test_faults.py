@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -166,7 +167,8 @@ def _training_runs(client: MlflowClient) -> list[mlflow.entities.Run]:
 
 
 def _leftovers(out: Path) -> list[str]:
-    return sorted(p.name for p in out.parent.glob(f".{out.name}.*.tmp"))
+    """Temporary files beside the queue and in its day partitions' staging folders."""
+    return sorted(str(p.relative_to(out.parent)) for p in out.parent.rglob(f".{out.name}.*tmp"))
 
 
 @pytest.mark.slow
@@ -175,14 +177,15 @@ def test_a_predict_killed_at_any_point_leaves_the_previous_queue_byte_for_byte(
 ) -> None:
     out = tmp_path / "queue.csv"
     predict = ["predict", "--config", str(store.config), "--out", str(out)]
-    assert main(predict) == 0
+    assert main([*predict, "--as-of", "2024-11-24"]) == 0  # the day before the runs below
     before = out.read_bytes()
-    # What a run that gets to the end leaves at `out` (the same model, data and previous queue).
-    finished = tmp_path / "finished.csv"
+    # What a run that gets to the end leaves at `out` (the same model, data and previous day).
+    finished = tmp_path / "finished" / "queue.csv"
+    shutil.copytree(tmp_path / "queue", finished.parent / "queue")
     finished.write_bytes(before)
     assert main(["predict", "--config", str(store.config), "--out", str(finished)]) == 0
     complete = finished.read_bytes()
-    assert complete != before  # the second run fills p_close_change, so the two can be told apart
+    assert complete != before  # a later day, compared with the one before
 
     for delay in (0.5, 1.5, 3.0):  # import, load the model, build features
         log = tmp_path / f"predict-after-{delay}s.log"

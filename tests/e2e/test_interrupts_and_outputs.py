@@ -214,9 +214,10 @@ def test_a_queue_that_cannot_be_written_exits_2_and_keeps_the_previous_queue(
     capsys.readouterr()
     assert main(["predict", "--config", str(trained), "--out", str(out)]) == 2
     error = capsys.readouterr().err
-    assert error.startswith(f"error: {out}: {message}") and error.count("\n") == 1, error
+    day = next((tmp_path / "queue").glob("as_of=*"))  # the rerun's day: its partition's queue
+    assert error.startswith(f"error: {day / out.name}: {message}") and error.count("\n") == 1
     assert out.read_bytes() == before
-    assert list(tmp_path.glob(".queue.csv.*.tmp")) == []
+    assert [p.name for p in tmp_path.rglob("*tmp")] == []  # no temporary file or folder
 
 
 @pytest.mark.slow
@@ -225,7 +226,9 @@ def test_queue_csv_cells_that_would_run_as_formulas_are_neutralised_and_parquet_
 ) -> None:
     deals = pd.read_csv(trained.parent / "deals.csv", dtype=str, keep_default_na=False)
     events = pd.read_csv(trained.parent / "interactions.csv", dtype=str, keep_default_na=False)
-    first_open = deals.loc[deals["closed_at"] == "", "deal_id"].iloc[0]
+    # Open at the end, and created long before 2024-12-01: in both queues below.
+    still_open = (deals["closed_at"] == "") & (deals["created_at"] < "2024-10-01")
+    first_open = deals.loc[still_open, "deal_id"].iloc[0]
     evil = {first_open: '=HYPERLINK("http://evil.example","open me")'}
     deals["deal_id"] = deals["deal_id"].replace(evil)
     deals.loc[deals["deal_id"] == evil[first_open], "account_id"] = "+cmd|' /C calc'!A0"
@@ -240,18 +243,18 @@ def test_queue_csv_cells_that_would_run_as_formulas_are_neutralised_and_parquet_
         "--model",  # data from another folder would otherwise name their own model
         f"models:/{MODEL}@champion",
     ]
-    for name in ("queue.csv", "queue.parquet"):
-        assert (
-            main(["predict", "--config", str(trained), *data, "--out", str(tmp_path / name)]) == 0
-        )
+    earlier = ["--as-of", "2024-12-01"]  # a day before the second CSV run's (the data's end)
+    for name in ("queue.csv", "raw.parquet"):
+        out = ["--out", str(tmp_path / name)]
+        assert main(["predict", "--config", str(trained), *data, *out, *earlier]) == 0
     cells = pd.read_csv(tmp_path / "queue.csv", dtype=str, keep_default_na=False)
     row = cells[cells["deal_id"].str.contains("HYPERLINK")].iloc[0]
     assert row["deal_id"] == "'" + evil[first_open]
     assert row["account_id"] == "'+cmd|' /C calc'!A0"
     assert not cells.map(lambda c: c[:1] in ("=", "+", "@", "\t", "\r")).any().any()
-    raw = pd.read_parquet(tmp_path / "queue.parquet")
+    raw = pd.read_parquet(tmp_path / "raw.parquet")
     assert evil[first_open] in set(raw["deal_id"])
-    # A second CSV run reads the neutralised ids back as the deals they are.
+    # A second CSV run, of a later day, reads the ids of the first back as the deals they are.
     assert (
         main(["predict", "--config", str(trained), *data, "--out", str(tmp_path / "queue.csv")])
         == 0

@@ -78,12 +78,19 @@ def test_queue_lists_every_open_deal_once_with_the_registry_models_probabilities
 @pytest.mark.slow
 def test_a_second_run_reports_changes_against_the_first(store: Path, tmp_path: Path) -> None:
     out = tmp_path / "queue.csv"
-    assert main(["predict", "--config", str(store), "--out", str(out)]) == 0
-    assert (
-        main(["predict", "--config", str(store), "--out", str(out), "--as-of", "2024-12-01"]) == 0
-    )
+    predict = ["predict", "--config", str(store), "--out", str(out)]
+    assert main([*predict, "--as-of", "2024-12-01"]) == 0
+    assert main(predict) == 0  # the data's end: a later day
     queue = pd.read_csv(out, keep_default_na=False, na_values=[""])
     assert queue["tier_change"].notna().any() or queue["p_close_change"].abs().gt(0).any()
+    # p_close_change from full precision (the earlier day's scores.parquet), not the CSV's 3
+    # decimals: each change is the difference of the two full-precision p_close, rounded.
+    days = sorted((tmp_path / "queue").glob("as_of=*"))
+    before, now = (pd.read_parquet(day / "scores.parquet").set_index("deal_id") for day in days)
+    both = now.index.intersection(before.index)
+    exact = (now.loc[both, "p_close"] - before.loc[both, "p_close"]).round(3)
+    shown = queue.set_index("deal_id").loc[both, "p_close_change"]
+    assert (shown - exact).abs().max() < 1e-9
 
 
 @pytest.mark.slow
@@ -252,6 +259,10 @@ def test_two_days_and_a_rerun_leave_the_rows_of_both_days_in_sqlite_and_postgres
         per_day = pd.to_datetime(rows["as_of"], utc=True).dt.strftime("%Y-%m-%d").value_counts()
         assert per_day.to_dict() == {day: open_deal_count(store, day) for day in days}
         assert not rows.duplicated(["deal_id", "as_of", "model_version"]).any()
+        assert rows["stage"].notna().all()  # schema version 2
+    # The days as partitions too: one folder per day, the rerun's replacing its day's.
+    partitions = sorted(p.name for p in (tmp_path / "queue").iterdir())
+    assert partitions == [f"as_of={day}" for day in days]
     latest = read_latest(postgres_url)
     assert latest["deal_id"].is_unique and len(latest) == open_deal_count(store, days[1])
 
@@ -325,7 +336,14 @@ def test_history_answers_for_a_deal_scored_on_three_days_with_the_table_or_witho
     shown = capsys.readouterr().out
     assert "3 scorings, from table deal_scores" in shown
     assert shown.count("→") >= 2 and "the score)" in shown
-    # Without a table: the queues the three predict runs logged to MLflow.
+    # Without a table: the day partitions of the config's queue, at full precision.
+    raw = yaml.safe_load(store.read_text())
+    raw["predict"]["out"] = str(out)
+    own = tmp_path / "own.yaml"
+    own.write_text(yaml.safe_dump(raw))
+    assert main(["history", deal, "--config", str(own), "--to", "off"]) == 0
+    assert f"3 scorings, from the day partitions in {tmp_path / 'queue'}" in capsys.readouterr().out
+    # Without either: the queues the three predict runs logged to MLflow.
     # (other tests of this module log predict runs to the same store: at least these three)
     assert main(["history", deal, "--config", str(store), "--to", "off"]) == 0
     logged = re.search(r"(\d+) scorings, from the queues logged to MLflow", capsys.readouterr().out)
