@@ -1,8 +1,9 @@
 """Each `predict` writes its outputs as one partition of its as_of day (UTC), beside the queue
 path `out` (default outputs/priority_queue.csv), Hive-style so that Spark, DuckDB or pyarrow
-read the days as one table with an `as_of` column:
+read the days as one table with an `as_of_date` column (the score table's name for the day;
+the files keep their own `as_of` timestamp):
 
-    outputs/priority_queue/as_of=2024-12-09/
+    outputs/priority_queue/as_of_date=2024-12-09/
         priority_queue.csv     the queue (a CSV rounded for people; Parquet: full precision)
         priority_queue.html    its report (predict.html)
         scores.parquet         the queue at full precision, when the queue is a CSV: what
@@ -45,7 +46,7 @@ from closeprob.pipeline.io import (
     write_table_into,
 )
 
-DAY_FOLDER = re.compile(r"^as_of=(\d{4}-\d{2}-\d{2})$")
+DAY_FOLDER = re.compile(r"^as_of_date=(\d{4}-\d{2}-\d{2})$")
 FULL_PRECISION = "scores.parquet"
 SUMMARY = "summary.json"
 
@@ -57,8 +58,8 @@ def partitions_folder(out: Path) -> Path:
 
 
 def partition_folder(out: Path, as_of: pd.Timestamp) -> Path:
-    """The partition of `as_of`'s UTC day: outputs/priority_queue/as_of=2024-12-09."""
-    return partitions_folder(out) / f"as_of={_day(as_of)}"
+    """The partition of `as_of`'s UTC day: outputs/priority_queue/as_of_date=2024-12-09."""
+    return partitions_folder(out) / f"as_of_date={_day(as_of)}"
 
 
 def report_name(out: Path) -> str:
@@ -91,7 +92,7 @@ def check_partitions_folder(out: Path) -> None:
 def read_partition(out: Path, day: str) -> pd.DataFrame | None:
     """The queue of one day at full precision (scores.parquet, else the queue file); None
     when the partition holds neither."""
-    folder = partitions_folder(out) / f"as_of={day}"
+    folder = partitions_folder(out) / f"as_of_date={day}"
     for path in (folder / FULL_PRECISION, folder / out.name):
         if path.is_file():
             queue = read_table(path)

@@ -214,7 +214,7 @@ def test_a_queue_that_cannot_be_written_exits_2_and_keeps_the_previous_queue(
     capsys.readouterr()
     assert main(["predict", "--config", str(trained), "--out", str(out)]) == 2
     error = capsys.readouterr().err
-    day = next((tmp_path / "queue").glob("as_of=*"))  # the rerun's day: its partition's queue
+    day = next((tmp_path / "queue").glob("as_of_date=*"))  # the rerun's day: its partition's queue
     assert error.startswith(f"error: {day / out.name}: {message}") and error.count("\n") == 1
     assert out.read_bytes() == before
     assert [p.name for p in tmp_path.rglob("*tmp")] == []  # no temporary file or folder

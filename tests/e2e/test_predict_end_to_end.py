@@ -85,7 +85,7 @@ def test_a_second_run_reports_changes_against_the_first(store: Path, tmp_path: P
     assert queue["tier_change"].notna().any() or queue["p_close_change"].abs().gt(0).any()
     # p_close_change from full precision (the earlier day's scores.parquet), not the CSV's 3
     # decimals: each change is the difference of the two full-precision p_close, rounded.
-    days = sorted((tmp_path / "queue").glob("as_of=*"))
+    days = sorted((tmp_path / "queue").glob("as_of_date=*"))
     before, now = (pd.read_parquet(day / "scores.parquet").set_index("deal_id") for day in days)
     both = now.index.intersection(before.index)
     exact = (now.loc[both, "p_close"] - before.loc[both, "p_close"]).round(3)
@@ -262,7 +262,7 @@ def test_two_days_and_a_rerun_leave_the_rows_of_both_days_in_sqlite_and_postgres
         assert rows["stage"].notna().all()  # schema version 2
     # The days as partitions too: one folder per day, the rerun's replacing its day's.
     partitions = sorted(p.name for p in (tmp_path / "queue").iterdir())
-    assert partitions == [f"as_of={day}" for day in days]
+    assert partitions == [f"as_of_date={day}" for day in days]
     latest = read_latest(postgres_url)
     assert latest["deal_id"].is_unique and len(latest) == open_deal_count(store, days[1])
 

@@ -56,7 +56,7 @@ def test_days_add_partitions_a_rerun_replaces_its_day_and_the_stable_path_holds_
     out = tmp_path / "outputs" / "queue.csv"
     publish(out, make_queue("2024-06-01T08:00", [0.5]))
     publish(out, make_queue("2024-06-08T08:00", [0.6, 0.2]), report="<html>8 June</html>")
-    day = tmp_path / "outputs" / "queue" / "as_of=2024-06-08"
+    day = tmp_path / "outputs" / "queue" / "as_of_date=2024-06-08"
     (day / "left-by-hand.txt").write_text("x")
     publish(out, make_queue("2024-06-08T09:30", [0.7, 0.1, 0.05]), report=None)  # rerun
 
@@ -102,7 +102,7 @@ def test_a_partition_without_its_full_precision_copy_is_read_from_its_queue_file
 ) -> None:
     out = tmp_path / "queue.csv"
     publish(out, make_queue("2024-06-01", [0.123456789]))
-    (tmp_path / "queue" / "as_of=2024-06-01" / "scores.parquet").unlink()
+    (tmp_path / "queue" / "as_of_date=2024-06-01" / "scores.parquet").unlink()
     found = read_partition(out, "2024-06-01")
     assert found is not None and found["p_close"].tolist() == [0.123]
 
