@@ -301,6 +301,7 @@ def test_a_failing_table_write_leaves_the_table_and_the_previous_queue_as_they_w
     error = capsys.readouterr().err
     assert "disk I/O error" in error and "nothing was written" in error
     assert out.read_bytes() == queue_before
+    assert [p.name for p in (tmp_path / "queue").iterdir()] == ["as_of_date=2024-11-17"]
     table_after = scores_db.read_scores(
         scores_db.parse_scores_url(f"sqlite:///{tmp_path / 'scores.db'}")
     )
