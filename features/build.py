@@ -14,6 +14,7 @@ from closeprob.features.registry import feature_descriptions
 from closeprob.features.spec import FeatureSpec
 from closeprob.features.stage import stage_features
 from closeprob.features.stage_history import stage_history_columns
+from closeprob.features.stage_win_rate import first_stage_entries, stage_win_rates
 from closeprob.features.timeline import (
     Timeline,
     deal_codes,
@@ -32,6 +33,7 @@ def build_features(
     spec: FeatureSpec,
     threads: int | None = None,
     market: pd.Series | None = None,
+    stage_entries: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per snapshot row (`deal_id`, `as_of`), features in registry order.
 
@@ -41,7 +43,9 @@ def build_features(
     cores); the result does not depend on the number. Rows come back in the snapshots' order
     and index. `market` is the market's activity level per `as_of` (features/market.py),
     computed from `deals` and `interactions` when not given (the Spark engine gives the one
-    it summed over every bucket).
+    it summed over every bucket). `stage_entries` is every deal's `first_stage_entries`
+    (features/stage_win_rate.py), from `interactions` when not given (a caller passing only
+    some deals' events passes it).
     """
     threads = threads or default_threads()
     deal_ids = pd.Index(deals["deal_id"])
@@ -50,7 +54,9 @@ def build_features(
     event_deals = deal_codes(deal_ids, interactions["deal_id"], threads)
     days = spec.market_window_days
     if days > 0 and market is None:
-        market = levels_for(deals, interactions, snapshots["as_of"], days, event_deals, threads)
+        market = levels_for(
+            deals, interactions, snapshots["as_of"], days, event_deals, threads, spec.market_robust
+        )
     log = index_events(interactions, deal_ids, threads, event_deals)
     del event_deals
     queries = make_queries(snapshots, deal_ids, log.origin, threads)
@@ -77,14 +83,16 @@ def build_features(
     # per snapshot row, millions at scale: integers are gathered, never strings looked up).
     row_deals = queries.caller_deal_codes()
     as_of_seconds = to_seconds(snapshots["as_of"])
+    shards = map_shards(log, queries, interaction_features, threads)
     families = pd.concat(
         [
-            map_shards(log, queries, interaction_features, threads),
+            shards,
             *(
                 history_features(deals, row_deals, as_of_seconds, key, spec.prior_strength, threads)
                 for key in spec.history_keys
             ),
             _attributes(deals, row_deals, spec.attributes),
+            *_stage_win_rate(deals, interactions, spec, stage_entries, shards, as_of_seconds),
         ],
         axis=1,
     )
@@ -103,6 +111,25 @@ def _attributes(
     row's deal position (a deal's attributes are the same at every `as_of`)."""
     per_deal = attribute_features(deals[list(attributes)], attributes)
     return per_deal.iloc[row_deals].reset_index(drop=True)
+
+
+def _stage_win_rate(
+    deals: pd.DataFrame,
+    interactions: pd.DataFrame,
+    spec: FeatureSpec,
+    entries: pd.DataFrame | None,
+    shards: pd.DataFrame,
+    as_of_seconds: np.ndarray,
+) -> list[pd.DataFrame]:
+    """The current stage's win rate per snapshot row (features/stage_win_rate.py), of the
+    `current_stage` the shards computed; none when the spec has no such feature."""
+    if not (spec.stage_history and spec.stage_win_rate):
+        return []
+    if entries is None:
+        entries = first_stage_entries(interactions, spec.stage_event_type)
+    stage = shards["current_stage"].to_numpy(dtype=float)
+    rate = stage_win_rates(entries, deals, stage, as_of_seconds, spec.prior_strength)
+    return [pd.DataFrame({"stage_win_rate": rate})]
 
 
 def _per_query(market: pd.Series | None, as_of_seconds: np.ndarray) -> np.ndarray:

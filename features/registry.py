@@ -96,6 +96,12 @@ STAGE_HISTORY = {
     "stage_moved_back": "whether the deal ever moved back to an earlier stage (1 = yes)",
 }
 
+STAGE_WIN_RATE = {
+    "stage_win_rate": (
+        "win rate of deals that were in the current stage, among those closed before now (smoothed)"
+    ),
+}
+
 
 def history_features(spec: FeatureSpec) -> dict[str, str]:
     described: dict[str, str] = {}
@@ -123,6 +129,8 @@ def feature_descriptions(spec: FeatureSpec) -> dict[str, str]:
         **market_features(spec),
         **history_features(spec),
         **attribute_features(spec),
+        # Last: build_features appends it after the shards computed the current stage.
+        **(STAGE_WIN_RATE if spec.stage_history and spec.stage_win_rate else {}),
     }
 
 

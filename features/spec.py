@@ -29,6 +29,12 @@ class FeatureSpec:
     stage_history: bool = False
     # The stages' names in order (stage number 1 is the first): the queue shows them.
     stage_names: tuple[str, ...] = ()
+    # The current stage's win rate (features/stage_win_rate.py), with the stage-history family.
+    # The level of the market family capped against one runaway deal (features/market.py).
+    # Both default on for new specs; a model stored before either existed reads False
+    # (models/native.py LEGACY_SPEC), which is what it was fitted on.
+    stage_win_rate: bool = True
+    market_robust: bool = True
 
 
 def slug(name: str) -> str:

@@ -30,13 +30,19 @@ def spec_document(spec: FeatureSpec) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(spec).items()}
 
 
+# Spec keys added after models were first stored, with what a model stored before the key
+# existed computed (its features are those it was fitted on); the class default is for new ones.
+LEGACY_SPEC = {"stage_win_rate": False, "market_robust": False}
+
+
 def spec_from_document(document: dict[str, Any]) -> FeatureSpec:
-    """Unknown keys are refused (a newer format), missing ones take the class default."""
+    """Unknown keys are refused (a newer format), missing ones take the class default (those of
+    LEGACY_SPEC their value there)."""
     known = {f.name for f in fields(FeatureSpec)}
     unknown = sorted(set(document) - known)
     if unknown:
         raise ValueError(f"feature spec keys {unknown} are unknown to this closeprob")
-    values: dict[str, Any] = {
+    values: dict[str, Any] = LEGACY_SPEC | {
         k: tuple(v) if isinstance(v, list) else v for k, v in document.items()
     }
     return FeatureSpec(**values)

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 from closeprob.features.build import build_features
 from closeprob.features.point_in_time import data_end
 from closeprob.features.snapshots import open_deal_snapshots
+from closeprob.features.stage_win_rate import first_stage_entries
 from closeprob.models.account_value import add_account_value, tiers_by_account_clv
 from closeprob.models.classifier import CloseModel
 from closeprob.models.ranker import (
@@ -152,12 +153,17 @@ def snapshot_features(
     snapshots: pd.DataFrame,
     threads: int | None = None,
     market: pd.Series | None = None,
+    stage_entries: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """`build_features` (training's code path) for the snapshot rows, from their deals' events
     (the market level, when not given, from those of every deal open at `as_of`: the same
-    figure as from all events)."""
+    figure as from all events; the stage win rate's entries, when not given, from every
+    deal's events, closed ones included)."""
+    spec = model.spec
+    if stage_entries is None and spec.stage_history and spec.stage_win_rate:
+        stage_entries = first_stage_entries(dataset.interactions, spec.stage_event_type)
     events = open_deal_events(dataset.interactions, snapshots["deal_id"])
-    return build_features(dataset.deals, events, snapshots, model.spec, threads, market)
+    return build_features(dataset.deals, events, snapshots, spec, threads, market, stage_entries)
 
 
 def score_features(features: pd.DataFrame, model: CloseModel, chunk_rows: int) -> pd.DataFrame:

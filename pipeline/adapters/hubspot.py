@@ -9,7 +9,9 @@ notes, tasks), property labels as headers, on the data contract.
   Date` of an open deal is a forecast and is never read.
 - The `Date entered "<stage> (<pipeline>)"` columns HubSpot exports per stage are the stage
   history: `stage_change` events, stages numbered per pipeline in history order. HubSpot keeps
-  only the latest entry per stage, so a deal that went back and forth shows its last pass.
+  only the latest entry per stage, so a deal that went back and forth shows its last pass;
+  `Date exited`, `Latest time in` and `Cumulative time in` date some earlier passes again and
+  count the others (pipeline/adapters/hubspot_stages.py).
 - Every other CSV with an `Associated Deal IDs` column is an activity export; its type is its
   `Activity type` column or the kind its file name says (calls, emails, meetings, notes,
   tasks). Associations are `;`-lists: an activity on two deals counts for both. Tasks not
@@ -38,6 +40,7 @@ from closeprob.pipeline.adapters.crm_export import (
     stage_events,
     stage_order,
 )
+from closeprob.pipeline.adapters.hubspot_stages import stage_visits
 from closeprob.pipeline.errors import DataContractError
 from closeprob.pipeline.io import read_source_csv
 from closeprob.pipeline.validate import validate_deals, validate_interactions
@@ -143,18 +146,12 @@ def outcomes(rows: pd.DataFrame, path: Path, ids: pd.Series) -> tuple[pd.Series,
 
 def stage_history(
     rows: pd.DataFrame, path: Path, ids: pd.Series
-) -> tuple[pd.DataFrame, dict[str, tuple[str, str | None]]]:
-    """(deal_id, at, stage) from the `Date entered` columns; stage = 'Stage (Pipeline)' when
-    the export names pipelines."""
-    columns = stage_columns(rows)
-    parts = []
-    for column, (stage, pipeline) in columns.items():
-        at = parse_times(rows[column], path, column, ids)
-        name = f"{stage} ({pipeline})" if pipeline else stage
-        parts.append(pd.DataFrame({"deal_id": ids, "at": at, "stage": name})[at.notna()])
-    if not parts:
-        return pd.DataFrame({"deal_id": [], "at": [], "stage": []}), columns
-    return pd.concat(parts, ignore_index=True), columns
+) -> tuple[pd.DataFrame, dict[str, tuple[str, str | None]], dict[str, int]]:
+    """(deal_id, at, stage) from the stage calculated properties (`stage_visits`: each `Date
+    entered`, and earlier passes `Date exited` and `Latest time in` date again); stage =
+    'Stage (Pipeline)' when the export names pipelines."""
+    history, counts = stage_visits(rows, path, ids)
+    return history, stage_columns(rows), counts
 
 
 def deals_table(
@@ -166,7 +163,7 @@ def deals_table(
     ids = rows["Record ID"].str.strip()
     closed, won = outcomes(rows, path, ids)
     created_at = parse_times(rows["Create Date"], path, "Create Date", ids)
-    history, columns = stage_history(rows, path, ids)
+    history, columns, visit_counts = stage_history(rows, path, ids)
     pipeline = rows["Pipeline"].str.strip() if "Pipeline" in rows.columns else None
     stage = rows["Deal Stage"].str.strip()
     current = (
@@ -205,7 +202,7 @@ def deals_table(
     for field, attribute in ATTRIBUTES.items():
         if field in rows.columns:
             deals[attribute] = rows[field]
-    counts = {"closed_from_close_date": from_date, "open": int((~closed).sum())}
+    counts = {"closed_from_close_date": from_date, "open": int((~closed).sum())} | visit_counts
     return deals, history, closed_stages, counts, path
 
 
@@ -213,8 +210,7 @@ def _entered_current(history: pd.DataFrame, current: pd.Series, ids: pd.Series) 
     """When each deal entered the stage it is in now (NaT without that column)."""
     if history.empty:
         return pd.Series(pd.NaT, index=current.index, dtype="datetime64[ns, UTC]")
-    keyed = history.set_index(["deal_id", "stage"])["at"]
-    keyed = keyed[~keyed.index.duplicated(keep="last")]
+    keyed = history.groupby(["deal_id", "stage"])["at"].max()  # the latest entry
     pairs = pd.MultiIndex.from_arrays([ids, current])
     return pd.Series(keyed.reindex(pairs).to_numpy(), index=current.index).astype(
         "datetime64[ns, UTC]"
@@ -364,6 +360,11 @@ def describe(
         "never attributes (how a deal stands on the export day): " + ", ".join(EXPORT_DAY_FIELDS),
         f"stage numbers (value of stage_change, from the Date entered columns): "
         f"{stages or 'none exported'}",
+        f"earlier passes through a stage: {counts.get('earlier_dated', 0):,} dated again from "
+        "Date exited and Latest time in; "
+        f"{counts.get('earlier_undated', 0):,} deals spent time in a stage they left that no "
+        "dated pass explains (Cumulative time in): those back-and-forth moves are not in the "
+        "history",
         f"interactions by type: {', '.join(f'{k} {v:,}' for k, v in kinds.items())}; "
         f"{counts['listed']:,} activities were associated with several deals (';'-lists) and "
         "count for each",

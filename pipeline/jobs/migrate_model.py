@@ -22,6 +22,7 @@ import yaml
 from closeprob.features.spec import FeatureSpec
 from closeprob.models.classifier import CloseModel, RawScoreCalibrator
 from closeprob.models.linear import linear_part_from_pipeline
+from closeprob.models.native import LEGACY_SPEC
 from closeprob.models.value import DealValueModel
 from closeprob.pipeline.errors import CloseprobError, ModelNotFoundError
 from closeprob.pipeline.registry import LoggedModel, log_model, model_folder, register_logged
@@ -108,7 +109,9 @@ def calibrator_from_estimator(method: str, estimator: Any) -> RawScoreCalibrator
 
 
 def spec_from_state(state: dict[str, Any]) -> FeatureSpec:
-    values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in state.items()}
+    values: dict[str, Any] = LEGACY_SPEC | {
+        k: tuple(v) if isinstance(v, list) else v for k, v in state.items()
+    }
     return FeatureSpec(**values)
 
 

@@ -21,6 +21,7 @@ from closeprob.pipeline.spark.feature_table import (
     write_folder_atomic,
 )
 from closeprob.pipeline.spark.market import MarketContext, spark_market_levels
+from closeprob.pipeline.spark.stages import EntriesContext, spark_stage_entries
 from closeprob.pipeline.spark.read import check_not_empty, read_interactions
 from closeprob.pipeline.spark.session import spark_session
 
@@ -37,6 +38,7 @@ class FeatureContext:
     data: DataConfig
     featurised_ids: pd.Index
     market: pd.Series | None = None
+    stage_entries: pd.DataFrame | None = None
 
 
 def feature_schema(spec: FeatureSpec) -> str:
@@ -64,7 +66,7 @@ def features_bucket(
         return pd.DataFrame(columns=["deal_id", "as_of", *feature_descriptions(context.spec)])
     check_bucket(events, pd.Index(snapshots["deal_id"].unique()), context.featurised_ids)
     return build_features(
-        context.deals, events, snapshots, context.spec, threads=1, market=context.market
+        context.deals, events, snapshots, context.spec, 1, context.market, context.stage_entries
     )
 
 
@@ -90,10 +92,17 @@ def spark_feature_builder(config: Config) -> FeatureBuilder:
             interactions,
             snapshots["deal_id"],
             partitions,
-            MarketContext(deals, data, dates, days),
+            MarketContext(deals, data, dates, days, spec.market_robust),
+        )
+        entries = spark_stage_entries(
+            spark,
+            interactions,
+            spec,
+            partitions,
+            EntriesContext(deals, data, spec.stage_event_type),
         )
         ids = pd.Index(snapshots["deal_id"].unique())
-        context = FeatureContext(deals, spec, data, ids, market)
+        context = FeatureContext(deals, spec, data, ids, market, entries)
         rows = snapshots[["deal_id", "as_of"]]
         table = map_buckets(
             spark,

@@ -25,6 +25,7 @@ from closeprob.pipeline.scoring import (
 )
 from closeprob.pipeline.spark.buckets import map_buckets, run_spark
 from closeprob.pipeline.spark.market import MarketContext, spark_market_levels
+from closeprob.pipeline.spark.stages import EntriesContext, spark_stage_entries
 from closeprob.pipeline.spark.read import (
     check_not_empty,
     read_deals,
@@ -66,15 +67,20 @@ def build_spark_queue(
     as_of, later_events = spark_as_of(interactions, deals, explicit, str(data.interactions))
     report_later(later_events, int((deals["created_at"] >= as_of).sum()), as_of)
     to_score = open_snapshots(deals, as_of)["deal_id"]
-    days = loaded.close.spec.market_window_days
+    spec = loaded.close.spec
     market = spark_market_levels(
         spark,
         interactions,
         to_score,
         partitions,
-        MarketContext(deals, data, pd.DatetimeIndex([as_of]), days),
+        MarketContext(
+            deals, data, pd.DatetimeIndex([as_of]), spec.market_window_days, spec.market_robust
+        ),
     )
-    context = BucketContext(deals, loaded.close, data, as_of, pd.Index(to_score), market)
+    entries = spark_stage_entries(
+        spark, interactions, spec, partitions, EntriesContext(deals, data, spec.stage_event_type)
+    )
+    context = BucketContext(deals, loaded.close, data, as_of, pd.Index(to_score), market, entries)
     chunk_rows = config.predict.chunk_rows
     score = partial(score_bucket, context=context, chunk_rows=chunk_rows)
     buckets = map_buckets(spark, interactions, to_score.to_frame(), partitions, score, SCORE_SCHEMA)

@@ -30,6 +30,7 @@ class BucketContext:
     as_of: pd.Timestamp
     scored_ids: pd.Index
     market: pd.Series | None = None
+    stage_entries: pd.DataFrame | None = None
 
 
 def bucket_features(
@@ -46,7 +47,9 @@ def bucket_features(
     check_bucket(events, ids, context.scored_ids)
     snapshots = pd.DataFrame({"deal_id": ids.sort_values().to_numpy(), "as_of": context.as_of})
     dataset = Dataset(context.deals, events, None)
-    return snapshot_features(dataset, context.model, snapshots, threads=1, market=context.market)
+    return snapshot_features(
+        dataset, context.model, snapshots, 1, context.market, context.stage_entries
+    )
 
 
 def score_bucket(

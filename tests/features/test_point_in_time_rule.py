@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from closeprob.features.build import build_features
 from closeprob.features.labels import label_outcomes
-from closeprob.features.market import open_deal_counts, window_event_counts
+from closeprob.features.market import open_deal_counts, window_touch_counts
 from closeprob.features.point_in_time import (
     closed_by,
     first_date_after,
@@ -137,7 +137,9 @@ def test_snapshots_history_and_market_agree_with_the_rule_on_every_boundary(
     expected = sorted((i, d) for d in dates for i in deals["deal_id"][opens[d]])
     assert sorted(zip(rows["deal_id"], rows["as_of"], strict=True)) == expected
     assert open_deal_counts(deals, dates).tolist() == [int(opens[d].sum()) for d in dates]
-    window = window_event_counts(deals, events, dates, 3)
+    touches = window_touch_counts(deals, events, dates, 3)
+    per_date = (touches["touches"] * touches["deals"]).groupby(touches["position"]).sum()
+    window = per_date.reindex(range(len(dates)), fill_value=0).tolist()
     for k, d in enumerate(dates):
         seen = events[known_before(events["occurred_at"], d)]
         seen = seen[seen["occurred_at"] >= d - pd.Timedelta(days=3)]
