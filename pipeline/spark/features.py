@@ -21,9 +21,9 @@ from closeprob.pipeline.spark.feature_table import (
     write_folder_atomic,
 )
 from closeprob.pipeline.spark.market import MarketContext, spark_market_levels
-from closeprob.pipeline.spark.stages import EntriesContext, spark_stage_entries
 from closeprob.pipeline.spark.read import check_not_empty, read_interactions
 from closeprob.pipeline.spark.session import spark_session
+from closeprob.pipeline.spark.stages import EntriesContext, spark_stage_entries
 
 if TYPE_CHECKING:
     from closeprob.pipeline.core import FeatureBuilder

@@ -25,7 +25,6 @@ from closeprob.pipeline.scoring import (
 )
 from closeprob.pipeline.spark.buckets import map_buckets, run_spark
 from closeprob.pipeline.spark.market import MarketContext, spark_market_levels
-from closeprob.pipeline.spark.stages import EntriesContext, spark_stage_entries
 from closeprob.pipeline.spark.read import (
     check_not_empty,
     read_deals,
@@ -41,6 +40,7 @@ from closeprob.pipeline.spark.scoring import (
     score_bucket,
 )
 from closeprob.pipeline.spark.session import spark_session
+from closeprob.pipeline.spark.stages import EntriesContext, spark_stage_entries
 
 if TYPE_CHECKING:
     from closeprob.pipeline.registry import LoadedModel
