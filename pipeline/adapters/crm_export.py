@@ -10,6 +10,7 @@ comes from the CRM's own stage list where the export has one, else from the hist
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 from collections.abc import Iterable
@@ -37,15 +38,30 @@ def find_column(frame: pd.DataFrame, name: str) -> str | None:
     return None
 
 
+# The column delimiters Salesforce's Bulk API 2.0 writes (its `columnDelimiter`: COMMA, PIPE,
+# TAB, SEMICOLON, CARET, BACKQUOTE); Data Loader and the weekly Data Export write commas.
+DELIMITERS = ",|\t;^`"
+
+
+def column_delimiter(path: Path) -> str:
+    """The delimiter of the CSV's header row: of `DELIMITERS`, the one that splits it into the
+    most fields outside quotes (a comma when none splits it)."""
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
+        header = handle.readline()
+    counts = {d: len(next(csv.reader([header], delimiter=d), [])) for d in DELIMITERS}
+    best = max(counts, key=lambda d: (counts[d], d == ","))
+    return best if counts[best] > 1 else ","
+
+
 def read_export(
     path: Path, required: Iterable[str], optional: Iterable[str], what: str
 ) -> pd.DataFrame:
     """The CSV at `path` as text, its headers renamed to the vendor's field names given
-    (matched up to case, spaces and underscores); a missing required field is an error naming
-    the file, the field and the headers found."""
+    (matched up to case, spaces and underscores; Bulk API 2.0's other delimiters read too); a
+    missing required field is an error naming the file, the field and the headers found."""
     if not path.is_file():
         raise DataContractError(f"{path}: file not found; expected {what}")
-    frame = read_source_csv(path)
+    frame = read_source_csv(path, sep=column_delimiter(path))
     renames: dict[str, str] = {}
     missing = []
     for name in (*required, *optional):

@@ -55,6 +55,7 @@ OPTIONAL_FIELDS = (
     "Deal owner",
     "Deal Type",
     "Currency",
+    "Amount in company currency",
     "Is Closed Won",
     "Is Deal Closed?",
     "Deal probability",
@@ -118,6 +119,13 @@ def find_deals_file(source: Path) -> Path:
         names = {re.sub(r"\s+", "", str(c).casefold()) for c in header}
         if {"recordid", "dealstage"} <= names:
             return path
+    workbooks = sorted(source.glob("*.xls*")) if source.is_dir() else []
+    if workbooks:
+        raise DataContractError(
+            f"{workbooks[0]}: an Excel workbook ({len(workbooks)} in {source}); closeprob reads "
+            "HubSpot's CSV exports: export again choosing CSV as the file format (HubSpot "
+            "offers CSV, XLS and XLSX), or save each sheet as CSV (UTF-8)"
+        )
     raise DataContractError(
         f"{source}: no deals export found (a CSV with 'Record ID' and 'Deal Stage' columns) among "
         f"{[p.name for p in candidates]}; export the deals with those properties into this folder"
@@ -180,8 +188,12 @@ def deals_table(
     )
     closed_at, from_date = close_times(closed, entered, close_date, created_at)
     amount = pd.Series(float("nan"), index=rows.index)
-    if "Amount" in rows.columns:
-        amount, errors = parse_amounts(rows["Amount"], str(path), "Amount", ids)
+    # In a multi-currency account, the company currency's amount is one unit for every deal.
+    amount_column = next(
+        (c for c in ("Amount in company currency", "Amount") if c in rows.columns), None
+    )
+    if amount_column is not None:
+        amount, errors = parse_amounts(rows[amount_column], str(path), amount_column, ids)
         if errors:
             raise DataContractError("; ".join(errors))
     deals = pd.DataFrame(
@@ -197,12 +209,16 @@ def deals_table(
     if "Associated Company IDs" in rows.columns:
         first = rows["Associated Company IDs"].astype("str").str.split(";").str[0].str.strip()
         deals["account_id"] = first.where(rows["Associated Company IDs"].notna() & (first != ""))
-    if "Currency" in rows.columns:
+    if "Currency" in rows.columns and amount_column == "Amount":
         deals["currency"] = rows["Currency"].str.strip()
     for field, attribute in ATTRIBUTES.items():
         if field in rows.columns:
             deals[attribute] = rows[field]
-    counts = {"closed_from_close_date": from_date, "open": int((~closed).sum())} | visit_counts
+    counts = {
+        "closed_from_close_date": from_date,
+        "open": int((~closed).sum()),
+        "company_currency": int(amount_column == "Amount in company currency"),
+    } | visit_counts
     return deals, history, closed_stages, counts, path
 
 
@@ -373,4 +389,10 @@ def describe(
         f"{counts['open_tasks']:,} tasks not completed, {counts['later']:,} dated after the "
         "export",
         "HubSpot writes times in the account's time zone without an offset: taken as UTC",
+        "amounts: "
+        + (
+            "Amount in company currency (every deal in one currency, at HubSpot's rates)"
+            if counts.get("company_currency")
+            else "Amount, in each deal's Currency when the export has that column"
+        ),
     ]

@@ -22,6 +22,7 @@ day of the export, not at an earlier `as_of`: none is ever offered as an attribu
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -34,6 +35,7 @@ from closeprob.pipeline.adapters.crm_export import (
     stage_events,
     stage_order,
 )
+from closeprob.pipeline.adapters.salesforce_currency import corporate_amounts
 from closeprob.pipeline.errors import DataContractError
 from closeprob.pipeline.validate import validate_deals, validate_interactions
 from closeprob.pipeline.values import parse_amounts, parse_flags
@@ -174,10 +176,11 @@ def entered_closed(history: pd.DataFrame | None, closed: set[str], deals: pd.Ind
 
 def opportunities(
     source: Path,
-) -> tuple[pd.DataFrame, pd.DataFrame | None, set[str], dict[str, int]]:
+) -> tuple[pd.DataFrame, pd.DataFrame | None, set[str], dict[str, Any]]:
     """Deals on the contract (not yet validated), their stage history, the closed stages' names
     (those of closed opportunities) and counts for notes."""
-    rows, counts = read_opportunities(source)
+    rows, read_counts = read_opportunities(source)
+    counts: dict[str, Any] = dict(read_counts)
     path = source / OPPORTUNITY
     ids = rows["Id"].str.strip()
     is_closed = parse_flags(rows["IsClosed"], str(path), "IsClosed", ids)
@@ -227,7 +230,11 @@ def opportunities(
         }
     )
     if "CurrencyIsoCode" in rows.columns:
-        deals["currency"] = rows["CurrencyIsoCode"].str.strip()
+        amount, currency, converted = corporate_amounts(
+            source, deals["amount"], rows["CurrencyIsoCode"].str.strip(), close_date, ids
+        )
+        deals["amount"], deals["currency"] = amount, currency
+        counts["currency_note"] = converted or ""
     for field, attribute in ATTRIBUTES.items():
         if field in rows.columns:
             deals[attribute] = rows[field]
@@ -403,7 +410,7 @@ def settings(deals: pd.DataFrame, attributes: list[str], stages: list[str]) -> d
 
 
 def describe(
-    deals: pd.DataFrame, interactions: pd.DataFrame, counts: dict[str, int], order: dict[str, int]
+    deals: pd.DataFrame, interactions: pd.DataFrame, counts: dict[str, Any], order: dict[str, int]
 ) -> list[str]:
     outcome = deals["outcome"].value_counts()
     kinds = interactions["type"].value_counts()
@@ -425,4 +432,5 @@ def describe(
         "records other than the exported opportunities",
         "a task or event is dated when it was known: the later of CreatedDate and its "
         "completion or start",
+        *([counts["currency_note"]] if counts.get("currency_note") else []),
     ]
