@@ -108,3 +108,25 @@ def test_without_the_rate_objects_each_opportunity_keeps_its_currency(tmp_path: 
     skip = ("DatedConversionRate.csv", "CurrencyType.csv")
     deals = salesforce.adapt(copy_export(VARIANTS / "salesforce_currencies", tmp_path, skip)).deals
     assert sorted(deals["currency"].unique()) == ["EUR", "JPY", "USD"]
+
+
+def test_two_pipelines_keep_each_ones_stage_order_and_the_same_closes() -> None:
+    """HubSpot's pipelines each have their own stages (`Date entered "<stage> (<pipeline>)"`):
+    one numbering for both keeps each pipeline's order, and closes come from each one's closed
+    stages."""
+    plain = hubspot.adapt(FIXTURES / "hubspot")
+    variant = hubspot.adapt(VARIANTS / "hubspot_pipelines")
+    stages = variant.settings["data"]["stages"]  # type: ignore[index]
+    for pipeline, order in {
+        "Sales Pipeline": [
+            "Appointment Scheduled", "Qualified to Buy", "Presentation Scheduled", "Contract Sent"
+        ],
+        "Enterprise": ["Discovery", "Security Review", "Legal Review", "Contract Sent"],
+    }.items():  # fmt: skip
+        numbers = [stages.index(f"{stage} ({pipeline})") for stage in order]
+        assert numbers == sorted(numbers)
+    pd.testing.assert_frame_equal(
+        variant.deals.drop(columns="pipeline"), plain.deals.drop(columns="pipeline")
+    )
+    changes = variant.interactions["type"] == "stage_change"  # the variant has notes only
+    assert changes.sum() == (plain.interactions["type"] == "stage_change").sum()
