@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import closeprob.features.codes as codes
 import closeprob.features.timeline as timeline
 from closeprob.features.build import build_features
-from closeprob.features.market import window_event_counts
+from closeprob.features.market import window_touch_counts
 from closeprob.features.snapshots import open_deal_snapshots, snapshot_dates
 from closeprob.features.spec import FeatureSpec, select_event_types
 from closeprob.pipeline.synthetic import generate_crm
@@ -64,10 +64,11 @@ def test_gather_on_row_ranges_equals_fancy_indexing(every_path_parallel: None) -
 def test_market_event_counts_in_threads_equal_one_pass(every_path_parallel: None) -> None:
     crm = generate_crm(n_deals=150, n_interactions=3_000, start="2023-01-01", days=200, seed=4)
     dates = pd.DatetimeIndex(snapshot_dates(crm.deals["created_at"].min(), crm.end, 10))
-    one = window_event_counts(crm.deals, crm.interactions, dates, 30, threads=1)
-    many = window_event_counts(crm.deals, crm.interactions, dates, 30, threads=3)
-    assert many.tolist() == one.tolist()
-    assert one.sum() > 0
+    one = window_touch_counts(crm.deals, crm.interactions, dates, 30, threads=1)
+    many = window_touch_counts(crm.deals, crm.interactions, dates, 30, threads=3)
+    key = ["position", "touches"]
+    assert many.groupby(key)["deals"].sum().equals(one.groupby(key)["deals"].sum())
+    assert (one["touches"] * one["deals"]).sum() > 0
 
 
 @pytest.mark.slow
