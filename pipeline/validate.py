@@ -430,10 +430,21 @@ def repeated_rows(typed: pd.DataFrame, position: np.ndarray) -> pd.Series:
     """`typed.duplicated(keep="first")`, comparing whole rows only where deal and time repeat
     (`position`: an integer per deal, `_deal_codes`): a row equal to an earlier one shares its
     deal and time, and few rows do."""
-    times = typed["occurred_at"].to_numpy(dtype="datetime64[ns]").view(np.int64)
-    keys = pd.DataFrame({"deal": position, "time": times})
-    candidates = pd.Series(keys.duplicated(keep=False).to_numpy(), index=typed.index)
+    candidates = pd.Series(_same_deal_and_time(typed, position), index=typed.index)
     repeated = pd.Series(False, index=typed.index)
     if candidates.any():
         repeated[candidates] = typed[candidates].duplicated(keep="first")
     return repeated
+
+
+def _same_deal_and_time(typed: pd.DataFrame, position: np.ndarray) -> np.ndarray:
+    """Rows whose (deal, occurred_at) another row shares: one integer key per pair (the time's
+    code times the deal count, plus the deal), so one hash pass finds them."""
+    times = typed["occurred_at"].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    time_code = pd.factorize(times)[0].astype(np.int64)
+    deals = int(position.max(initial=-1)) + 2  # position -1 (unknown or missing) is 0 here
+    if (int(time_code.max(initial=0)) + 1) * deals >= 2**62:  # the key would overflow
+        keys = pd.DataFrame({"deal": position, "time": times})
+        return np.asarray(keys.duplicated(keep=False).to_numpy(), dtype=bool)
+    key = pd.Series(time_code * deals + (position + 1))
+    return np.asarray(key.duplicated(keep=False).to_numpy(), dtype=bool)

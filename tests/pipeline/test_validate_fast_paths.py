@@ -35,6 +35,8 @@ def test_repeated_rows_are_exactly_pandas_duplicated(table: list[tuple[object, .
     position = pd.factorize(typed["deal_id"])[0].astype(np.int64)
     expected = typed.duplicated(keep="first")
     assert repeated_rows(typed, position).tolist() == expected.tolist()
+    # Deal codes so large that one integer key per (deal, time) would overflow.
+    assert repeated_rows(typed, position + 2**61).tolist() == expected.tolist()
 
 
 @settings(max_examples=60, deadline=None)
@@ -97,9 +99,13 @@ def test_dropped_unknown_and_repeated_interactions_leave_one_copy_of_the_rest() 
             "type": ["email", "email", "email", "call"],
         }
     )
-    with pytest.warns(UserWarning, match="dropped 1 rows that repeat"):
+    with pytest.warns(UserWarning) as caught:
         typed = validate_interactions(
             events, "events.csv", pd.Series(["D1", "D2"]), "drop", duplicates="drop"
         )
+    assert [str(w.message).split(" (")[0] for w in caught] == [
+        "events.csv: dropped 1 interactions of deals missing from the deals table",
+        "events.csv: dropped 1 rows that repeat an earlier row in every column",
+    ]
     assert typed["deal_id"].tolist() == ["D1", "D2"]
     assert typed.index.tolist() == [0, 1]
