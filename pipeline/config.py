@@ -205,6 +205,11 @@ class ModelConfig(_Strict):
     lambda_l2: NonNegativeFloat = 1.0
     linear_tree: bool = False
     num_threads: PositiveInt = 2
+    # Not LightGBM's: above `learning_rate_rows` fit rows the learning rate grows with the square
+    # root of the rows, up to `max_learning_rate`; the tree cap and patience shrink to match
+    # (models/training.py, `pace_for_rows`; docs/performance.md has the measurement).
+    learning_rate_rows: PositiveInt = 200_000
+    max_learning_rate: PositiveFloat = 0.1
 
 
 class CalibrationConfig(_Strict):

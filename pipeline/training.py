@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from typing import Any
 
 import pandas as pd
 
@@ -26,6 +27,7 @@ from closeprob.models.split import (
 from closeprob.models.training import (
     fit_deployed_model,
     fit_evaluated_model,
+    pace_for_rows,
     split_count,
     tree_count,
     varying_terms,
@@ -148,6 +150,19 @@ def _as_date(when: pd.Timestamp) -> str:
     return str(when.date())
 
 
+PACE_KEYS = {"learning_rate_rows", "max_learning_rate"}  # ModelConfig's own, not LightGBM's
+
+
+def fit_params(data: TrainingData, config: Config) -> dict[str, Any]:
+    """LightGBM's parameters for every fit of this run: the configured ones, the learning rate
+    paced to the deployed model's fit row count (`pace_for_rows`), so the tree count the
+    selection folds choose at that rate carries over to the evaluated and deployed fits."""
+    model = config.model
+    params = model.model_dump(exclude=PACE_KEYS)
+    rows = int(data.role("fit").sum())
+    return pace_for_rows(params, rows, model.learning_rate_rows, model.max_learning_rate)
+
+
 def select_model(data: TrainingData, config: Config) -> Selection:
     """Tree count and blend weight by rolling-origin validation over the train and validation
     slices' dates (`config.split.selection_folds` folds, the validation slice the latest)."""
@@ -164,7 +179,7 @@ def select_model(data: TrainingData, config: Config) -> Selection:
             folds,
             list(feature_descriptions(data.spec)),
             categorical_features(data.spec),
-            config.model.model_dump(),
+            fit_params(data, config),
             config.seed,
         )
     except ValueError as exc:
@@ -185,7 +200,7 @@ def fit_selected(data: TrainingData, config: Config, selection: Selection) -> Cl
         data.spec,
         list(feature_descriptions(data.spec)),
         categorical_features(data.spec),
-        config.model.model_dump(),
+        fit_params(data, config),
         selection.trees,
         config.seed,
         config.calibration.method,
@@ -203,7 +218,7 @@ def fit_evaluated(data: TrainingData, config: Config) -> CloseModel:
         data.spec,
         list(feature_descriptions(data.spec)),
         categorical_features(data.spec),
-        config.model.model_dump(),
+        fit_params(data, config),
         config.seed,
         config.calibration.method,
     )
@@ -227,7 +242,7 @@ def fit_deployed(
             data.spec,
             list(feature_descriptions(data.spec)),
             categorical_features(data.spec),
-            config.model.model_dump(),
+            fit_params(data, config),
             None,
             config.seed,
             config.calibration.method,
@@ -241,7 +256,7 @@ def fit_deployed(
         data.spec,
         list(feature_descriptions(data.spec)),
         categorical_features(data.spec),
-        config.model.model_dump(),
+        fit_params(data, config),
         trees,
         config.seed,
         config.calibration.method,
@@ -282,11 +297,13 @@ def train_close_model(
     with stage(f"fitting the deployed model on {int(data.role('fit').sum()):,} rows"):
         deployed = fit_deployed(data, config, best, evaluated.blend_weight)
     log.info(
-        f"blend weight of the booster: {evaluated.blend_weight:.2f}, {best} trees (rolling "
+        f"blend weight of the booster: {evaluated.blend_weight:.2f}, {best} trees at learning "
+        f"rate {fit_params(data, config)['learning_rate']:.3f} (rolling "
         f"origin, {len(selection.trees_by_fold)} folds: trees {selection.trees_by_fold})"
     )
     metrics |= selection.figures()
     metrics |= {
+        "learning_rate": float(fit_params(data, config)["learning_rate"]),
         "best_iteration": float(best),
         "deployed_trees": float(tree_count(deployed.booster)),
         "evaluated_splits": float(split_count(evaluated.booster)),
