@@ -55,18 +55,21 @@ def capacity_for_rows(params: dict[str, Any], n_rows: int) -> dict[str, Any]:
 
 
 def pace_for_rows(
-    params: dict[str, Any], n_rows: int, reference_rows: int, max_rate: float
+    params: dict[str, Any], n_rows: int, reference_rows: int, max_rate: float | None
 ) -> dict[str, Any]:
     """LightGBM parameters whose learning rate follows the run's fit row count.
 
-    Up to `reference_rows` rows: `learning_rate` as configured. Above: learning_rate ·
+    `max_rate` None: the parameters as configured, at every size. Otherwise, up to
+    `reference_rows` rows: `learning_rate` as configured. Above: learning_rate ·
     sqrt(rows / reference_rows), at most `max_rate` (never below the configured rate). The
     tree cap `n_estimators` and the early-stopping patience shrink by the same factor, so
     early stopping waits the same learning distance (trees × rate) and the cap allows the
     same. With more rows each tree's leaf values are estimated from more data, so larger steps
     cost no accuracy, and the trees early stopping asks for (each one's cost grows with the
-    rows) stop growing with the rows (docs/performance.md: the measurement).
+    rows) stop growing with the rows (docs/performance.md: what is measured and what is not yet).
     """
+    if max_rate is None:
+        return dict(params)
     rate = float(params["learning_rate"])
     faster = min(max(rate, rate * (n_rows / reference_rows) ** 0.5), max(rate, max_rate))
     paced = dict(params)

@@ -205,11 +205,12 @@ class ModelConfig(_Strict):
     lambda_l2: NonNegativeFloat = 1.0
     linear_tree: bool = False
     num_threads: PositiveInt = 2
-    # Not LightGBM's: above `learning_rate_rows` fit rows the learning rate grows with the square
-    # root of the rows, up to `max_learning_rate`; the tree cap and patience shrink to match
-    # (models/training.py, `pace_for_rows`; docs/performance.md has the measurement).
+    # Not LightGBM's: with `max_learning_rate` set (e.g. 0.1), above `learning_rate_rows` fit
+    # rows the learning rate grows with the square root of the rows up to it, and the tree cap
+    # and patience shrink to match (models/training.py, `pace_for_rows`). null: off, until its
+    # test metrics are measured at scale (docs/performance.md).
     learning_rate_rows: PositiveInt = 200_000
-    max_learning_rate: PositiveFloat = 0.1
+    max_learning_rate: PositiveFloat | None = None
 
 
 class CalibrationConfig(_Strict):

@@ -17,6 +17,10 @@ PARAMS = {
 }
 
 
+def test_without_a_maximum_rate_the_configured_parameters_stand_at_any_size() -> None:
+    assert pace_for_rows(PARAMS, 10**8, 200_000, None) == PARAMS
+
+
 def test_up_to_the_reference_rows_the_configured_parameters_stand() -> None:
     assert pace_for_rows(PARAMS, 200_000, 200_000, 0.1) == PARAMS
 
