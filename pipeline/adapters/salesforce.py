@@ -36,6 +36,7 @@ from closeprob.pipeline.adapters.crm_export import (
     stage_order,
 )
 from closeprob.pipeline.adapters.salesforce_currency import corporate_amounts
+from closeprob.pipeline.adapters.salesforce_field_history import field_history_stages
 from closeprob.pipeline.errors import DataContractError
 from closeprob.pipeline.validate import validate_deals, validate_interactions
 from closeprob.pipeline.values import parse_amounts, parse_flags
@@ -194,6 +195,9 @@ def opportunities(
     created_at = parse_times(rows["CreatedDate"], path, "CreatedDate", ids)
     key = pd.Series(ids.to_numpy(), index=sf_id(ids).to_numpy())
     history = read_history(source, key)
+    if history is None:
+        by_deal = pd.Series(created_at.to_numpy(), index=ids.to_numpy())
+        history = field_history_stages(source, key, by_deal, sf_id)
     closed_names: set[str] = set()
     if "StageName" in rows.columns:
         closed_names = set(rows.loc[is_closed, "StageName"].dropna().str.strip())

@@ -130,3 +130,26 @@ def test_two_pipelines_keep_each_ones_stage_order_and_the_same_closes() -> None:
     )
     changes = variant.interactions["type"] == "stage_change"  # the variant has notes only
     assert changes.sum() == (plain.interactions["type"] == "stage_change").sum()
+
+
+def test_an_org_exporting_opportunity_field_history_gets_the_same_stage_history() -> None:
+    """OpportunityFieldHistory (Field = StageName, OldValue → NewValue) instead of the
+    OpportunityHistory object: the same deals and closes, the same stage changes, but for the
+    creation stage of opportunities whose stage never changed (no tracked change to read it
+    from: the current StageName is the export day's)."""
+    plain = salesforce.adapt(FIXTURES / "salesforce")
+    variant = salesforce.adapt(VARIANTS / "salesforce_field_history")
+    pd.testing.assert_frame_equal(variant.deals, plain.deals)
+    columns = ["deal_id", "occurred_at", "type", "value"]
+
+    def events(adapted: object) -> pd.DataFrame:
+        frame = adapted.interactions[columns]  # type: ignore[attr-defined]
+        return frame.sort_values(columns).reset_index(drop=True)
+
+    missing = events(plain).merge(events(variant), how="left", indicator=True)
+    missing = missing[missing["_merge"] == "left_only"]
+    assert (missing["type"] == "stage_change").all()
+    per_deal = plain.interactions[plain.interactions["type"] == "stage_change"].groupby("deal_id")
+    unchanged = per_deal.size()[lambda n: n == 1].index
+    assert sorted(missing["deal_id"]) == sorted(unchanged)
+    assert len(events(variant)) == len(events(plain)) - len(unchanged)
