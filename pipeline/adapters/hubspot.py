@@ -179,6 +179,10 @@ def deals_table(
         if pipeline is None or not any(p for _, p in columns.values())
         else (stage + " (" + pipeline + ")")
     )
+    if len(history) and not set(current.dropna()) & set(history["stage"]):
+        # `Deal Stage` as internal values (`closedwon`, stage ids), the history as labels: a
+        # deal's current stage is the one it entered last.
+        current = _last_entered(history, ids)
     closed_stages = set(current[closed].dropna())
     entered = _entered_current(history, current, ids)
     close_date = (
@@ -220,6 +224,12 @@ def deals_table(
         "company_currency": int(amount_column == "Amount in company currency"),
     } | visit_counts
     return deals, history, closed_stages, counts, path
+
+
+def _last_entered(history: pd.DataFrame, ids: pd.Series) -> pd.Series:
+    """Per deal (aligned with `ids`), the stage of its latest `Date entered` (NaN without)."""
+    latest = history.sort_values("at", kind="stable").groupby("deal_id")["stage"].last()
+    return pd.Series(latest.reindex(ids.to_numpy()).to_numpy(), index=ids.index, dtype="str")
 
 
 def _entered_current(history: pd.DataFrame, current: pd.Series, ids: pd.Series) -> pd.Series:

@@ -153,3 +153,16 @@ def test_an_org_exporting_opportunity_field_history_gets_the_same_stage_history(
     unchanged = per_deal.size()[lambda n: n == 1].index
     assert sorted(missing["deal_id"]) == sorted(unchanged)
     assert len(events(variant)) == len(events(plain)) - len(unchanged)
+
+
+def test_deal_stages_exported_as_internal_values_still_date_each_close() -> None:
+    """`Deal Stage` = `closedwon`, `Pipeline` = `default` (internal values), the `Date
+    entered` headers as labels: a deal's stage is the one it entered last, so closes come from
+    the history as with labels (not from the end of the Close Date)."""
+    plain = hubspot.adapt(FIXTURES / "hubspot")
+    variant = hubspot.adapt(VARIANTS / "hubspot_internal_values")
+    pd.testing.assert_frame_equal(
+        variant.deals.drop(columns="pipeline"), plain.deals.drop(columns="pipeline")
+    )
+    assert variant.settings["data"]["stages"] == plain.settings["data"]["stages"]  # type: ignore[index]
+    assert any("0 closed deals without that column" in note for note in variant.notes)
