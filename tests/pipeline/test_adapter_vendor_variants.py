@@ -1,6 +1,7 @@
 """The exports as the vendors document their other variants (fixtures written by
-tests/fixtures/crm_vendors/make_exports.py into variants/): each imports as the plain export
-does, or is refused naming file, column and value."""
+tests/fixtures/crm_vendors/make_exports.py into variants/; the Salesforce currency and field
+history variants hold only the files that differ from salesforce/'s): each imports as the
+plain export does, or is refused naming file, column and value."""
 
 from __future__ import annotations
 
@@ -71,12 +72,14 @@ def test_a_date_in_a_locale_format_is_refused_showing_it(tmp_path: Path) -> None
         hubspot.adapt(tmp_path)
 
 
-def test_a_multi_currency_salesforce_org_converts_at_the_dated_rate_of_the_close_date() -> None:
+def test_a_multi_currency_salesforce_org_converts_at_the_dated_rate_of_the_close_date(
+    tmp_path: Path,
+) -> None:
     """DatedConversionRate.csv (advanced currency management): EUR at 0.90 then 0.95 from
     2024-01-01, JPY at 140 then 150; each opportunity's Amount / the rate in force on its
     CloseDate gives back the corporate (USD) amounts of the plain export."""
     plain = salesforce.adapt(FIXTURES / "salesforce")
-    variant = salesforce.adapt(VARIANTS / "salesforce_currencies")
+    variant = salesforce.adapt(salesforce_variant("salesforce_currencies", tmp_path))
     assert variant.deals["currency"].unique().tolist() == ["USD"]
     pd.testing.assert_series_equal(variant.deals["amount"], plain.deals["amount"], rtol=1e-6)
     assert any("DatedConversionRate.csv" in note for note in variant.notes)
@@ -89,10 +92,16 @@ def copy_export(source: Path, target: Path, skip: tuple[str, ...] = ()) -> Path:
     return target
 
 
+def salesforce_variant(name: str, target: Path, skip: tuple[str, ...] = ()) -> Path:
+    """salesforce/'s export with the variant's files over it, in `target`."""
+    copy_export(FIXTURES / "salesforce", target, skip)
+    return copy_export(VARIANTS / name, target, skip)
+
+
 def test_a_currency_without_a_rate_is_refused_naming_it_and_the_opportunity(
     tmp_path: Path,
 ) -> None:
-    copy_export(VARIANTS / "salesforce_currencies", tmp_path)
+    salesforce_variant("salesforce_currencies", tmp_path)
     opportunities = pd.read_csv(tmp_path / "Opportunity.csv", dtype=str, keep_default_na=False)
     opportunities.loc[4, "CurrencyIsoCode"] = "GBP"
     opportunities.to_csv(tmp_path / "Opportunity.csv", index=False)
@@ -106,7 +115,7 @@ def test_a_currency_without_a_rate_is_refused_naming_it_and_the_opportunity(
 
 def test_without_the_rate_objects_each_opportunity_keeps_its_currency(tmp_path: Path) -> None:
     skip = ("DatedConversionRate.csv", "CurrencyType.csv")
-    deals = salesforce.adapt(copy_export(VARIANTS / "salesforce_currencies", tmp_path, skip)).deals
+    deals = salesforce.adapt(salesforce_variant("salesforce_currencies", tmp_path, skip)).deals
     assert sorted(deals["currency"].unique()) == ["EUR", "JPY", "USD"]
 
 
@@ -132,13 +141,16 @@ def test_two_pipelines_keep_each_ones_stage_order_and_the_same_closes() -> None:
     assert changes.sum() == (plain.interactions["type"] == "stage_change").sum()
 
 
-def test_an_org_exporting_opportunity_field_history_gets_the_same_stage_history() -> None:
+def test_an_org_exporting_opportunity_field_history_gets_the_same_stage_history(
+    tmp_path: Path,
+) -> None:
     """OpportunityFieldHistory (Field = StageName, OldValue → NewValue) instead of the
     OpportunityHistory object: the same deals and closes, the same stage changes, but for the
     creation stage of opportunities whose stage never changed (no tracked change to read it
     from: the current StageName is the export day's)."""
     plain = salesforce.adapt(FIXTURES / "salesforce")
-    variant = salesforce.adapt(VARIANTS / "salesforce_field_history")
+    skip = ("OpportunityHistory.csv",)
+    variant = salesforce.adapt(salesforce_variant("salesforce_field_history", tmp_path, skip))
     pd.testing.assert_frame_equal(variant.deals, plain.deals)
     columns = ["deal_id", "occurred_at", "type", "value"]
 
