@@ -15,8 +15,9 @@ import pandas as pd
 from closeprob.features.spec import FeatureSpec
 from closeprob.models.classifier import CloseModel, blend_scores, encode_features, fit_categories
 from closeprob.models.linear import linear_part_from_pipeline
+from closeprob.models.recent_calibration import fit_recent_calibrator
 from closeprob.models.split import deal_buckets
-from closeprob.models.training import fit_calibrator, fit_fixed_trees, fit_linear_part
+from closeprob.models.training import fit_fixed_trees, fit_linear_part
 
 
 def calibration_folds(deal_ids: pd.Series, folds: int) -> np.ndarray:
@@ -41,6 +42,7 @@ def fit_cross_fitted_model(
     method: str,
     blend_weight: float,
     folds: int,
+    pool_slope: bool = True,
 ) -> CloseModel:
     """The model to deploy: booster (`n_estimators` trees, no early stopping) and, below blend
     weight 1, the logistic regression, fitted on every `fit` row; its calibrator fitted on the
@@ -50,12 +52,17 @@ def fit_cross_fitted_model(
     rows are scored by the same recipe fitted on the `fit` rows of every other deal (all of
     the group's deals' rows, at any date, left out). So no calibration row is scored by a
     model that saw its deal, every recent deal calibrates (not a hash slice of them), and the
-    calibrator maps the raw score of a model fitted as the deployed one is."""
+    calibrator maps the raw score of a model fitted as the deployed one is.
+
+    With `pool_slope` (sigmoid only) every `fit` row is scored out of fold the same way, and
+    Platt's slope comes from all of them unless the recent rows' own slope interval excludes
+    it; the intercept always from the recent rows (`models/recent_calibration.py`)."""
+    scored = fit if pool_slope and method == "sigmoid" else calibration
     raw = out_of_fold_raw(
         features,
         labels,
         fit,
-        calibration,
+        scored,
         names,
         categorical,
         params,
@@ -72,7 +79,14 @@ def fit_cross_fitted_model(
         feature_names=list(names),
         categories=categories,
         booster=booster,
-        calibrator=fit_calibrator(raw, labels[calibration].to_numpy(), method),
+        calibrator=fit_recent_calibrator(
+            raw,
+            labels[scored].to_numpy(),
+            calibration[scored].to_numpy(),
+            features.loc[scored, "deal_id"].to_numpy(),
+            method,
+            pool_slope,
+        )[0],
         calibration_method=method,
         linear=linear,
         blend_weight=float(blend_weight) if linear is not None else 1.0,

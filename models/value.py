@@ -12,7 +12,7 @@ import pandas as pd
 from closeprob.features.attributes import normalise_levels
 from closeprob.models.classifier import encode_features, fit_categories, known_levels
 
-DECLARED, MODEL, SEGMENT_MEDIAN = "declared", "model", "segment_median"
+DECLARED, QUOTE, MODEL, SEGMENT_MEDIAN = "declared", "quote", "model", "segment_median"
 SMEARING_FOLDS = 3
 
 
@@ -156,8 +156,12 @@ def value_errors(model: DealValueModel, deals: pd.DataFrame) -> dict[str, float]
     }
 
 
-def deal_values(deals: pd.DataFrame, model: DealValueModel | None) -> pd.DataFrame:
-    """`deal_value` and `value_source` per deal row: declared amount first, else the estimate.
+def deal_values(
+    deals: pd.DataFrame, model: DealValueModel | None, quotes: np.ndarray | None = None
+) -> pd.DataFrame:
+    """`deal_value` and `value_source` per deal row: declared amount first, else the deal's
+    latest quote before as_of (`quotes`, aligned with the rows: `models/quotes.py`), else the
+    estimate.
 
     With no model at all (a data set without values) both are empty and ranking falls back to
     probability alone.
@@ -165,7 +169,11 @@ def deal_values(deals: pd.DataFrame, model: DealValueModel | None) -> pd.DataFra
     declared = deals["amount"].to_numpy(dtype=float, na_value=np.nan)
     value = declared.copy()
     source = np.where(np.isnan(declared), "", DECLARED).astype(object)
-    missing = np.isnan(declared)
+    if quotes is not None:
+        quoted = np.isnan(value) & ~np.isnan(np.asarray(quotes, dtype=float))
+        value[quoted] = np.asarray(quotes, dtype=float)[quoted]
+        source[quoted] = QUOTE
+    missing = np.isnan(value)
     if model is not None and missing.any():
         estimate, how = model.estimate(deals[missing])
         value[missing] = estimate

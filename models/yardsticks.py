@@ -15,7 +15,11 @@ from scipy.optimize import brentq
 from scipy.special import expit, logit
 from sklearn.linear_model import LogisticRegression
 
-from closeprob.models.metrics import WeightedRanking, deal_bootstrap_weights
+from closeprob.models.metrics import (
+    WeightedRanking,
+    deal_bootstrap_weights,
+    expected_calibration_error,
+)
 
 EPS = 1e-6
 
@@ -186,3 +190,36 @@ def base_rate_gap(p_close: ArrayLike, recent_won_rate: float) -> float:
     recent dates whose horizon has closed): far from 0, the probabilities have drifted from
     the present base rate (> 0: too high)."""
     return float(np.mean(np.asarray(p_close, dtype=float)) - recent_won_rate)
+
+
+def pooled_chance_spread(
+    p: ArrayLike, deal_ids: ArrayLike, draws: int = 100, seed: int = 0
+) -> dict[str, float]:
+    """What pooled weekly queues show by chance when `p` is exactly right: outcomes drawn from
+    `p` with one uniform draw per deal shared by all its rows (a deal queued in several weeks
+    is mostly one outcome event seen several times, not independent rows). Returns the mean
+    ECE of those draws (`ece_floor_by_deal`) and the 2.5–97.5 % range of the calibration
+    intercept and slope they score (`chance_intercept_lo/_hi`, `chance_slope_lo/_hi`): a
+    pooled figure inside its range is as right as these rows can show."""
+    p = np.asarray(p, dtype=float)
+    codes, n_deals = _deal_codes(deal_ids)
+    rng = np.random.default_rng(seed)
+    ece, intercepts, slopes = [], [], []
+    for _ in range(draws):
+        won = (rng.random(n_deals)[codes] < p).astype(float)
+        ece.append(expected_calibration_error(won, p))
+        figures = intercept_and_slope(won, p)
+        intercepts.append(figures["intercept"])
+        slopes.append(figures["slope"])
+    return {
+        "ece_floor_by_deal": float(np.mean(ece)),
+        "chance_intercept_lo": float(np.nanpercentile(intercepts, 2.5)),
+        "chance_intercept_hi": float(np.nanpercentile(intercepts, 97.5)),
+        "chance_slope_lo": float(np.nanpercentile(slopes, 2.5)),
+        "chance_slope_hi": float(np.nanpercentile(slopes, 97.5)),
+    }
+
+
+def _deal_codes(deal_ids: ArrayLike) -> tuple[np.ndarray, int]:
+    uniques, codes = np.unique(np.asarray(deal_ids).astype(str), return_inverse=True)
+    return codes, len(uniques)

@@ -18,6 +18,7 @@ from closeprob.pipeline.evaluation import (
     expected_values,
     row_values,
     rows_metrics,
+    snapshot_quotes,
 )
 from closeprob.pipeline.registry import (
     CHAMPION,
@@ -41,7 +42,10 @@ def comparison_metrics(
     snapshots = data.features.loc[rows, ["deal_id", "as_of"]]
     features = build_features(dataset.deals, dataset.interactions, snapshots, model.spec)
     p_close = model.predict_proba(features)
-    value = row_values(dataset.deals, data.features["deal_id"], result.value_model)[rows.to_numpy()]
+    quotes = snapshot_quotes(dataset, data)
+    value = row_values(dataset.deals, data.features["deal_id"], result.value_model, quotes)[
+        rows.to_numpy()
+    ]
     policy = PolicyScores("deployed", p_close, expected_values(p_close, value))
     # The comparison rows hold `holdout_share` of each week's deals: a queue as deep in
     # proportion, or value captured would be near 1 for every model.

@@ -29,6 +29,7 @@ from closeprob.models.metrics import (
     value_captured_curve,
     weighted_ece,
 )
+from closeprob.models.quotes import latest_quotes
 from closeprob.models.value import DealValueModel, deal_values
 from closeprob.pipeline.account_values import (
     clv_baseline,
@@ -48,11 +49,21 @@ log = logging.getLogger(__name__)
 
 
 def row_values(
-    deals: pd.DataFrame, deal_ids: pd.Series, value_model: DealValueModel | None
+    deals: pd.DataFrame,
+    deal_ids: pd.Series,
+    value_model: DealValueModel | None,
+    quotes: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Each snapshot row's deal value as the batch job would use it (declared, else estimated)."""
+    """Each snapshot row's deal value as the batch job would use it (declared, else the
+    latest quote before the row's as_of, `snapshot_quotes`, else estimated)."""
     rows = deals.set_index("deal_id").loc[deal_ids.to_numpy()].reset_index()
-    return deal_values(rows, value_model)["deal_value"].to_numpy(dtype=float)
+    return deal_values(rows, value_model, quotes)["deal_value"].to_numpy(dtype=float)
+
+
+def snapshot_quotes(dataset: Dataset, data: TrainingData) -> np.ndarray:
+    """Each snapshot row's latest quote strictly before its as_of (`models/quotes.py`)."""
+    rows = data.features[["deal_id", "as_of"]]
+    return latest_quotes(dataset.interactions, rows, data.spec.stage_event_type)
 
 
 def declared_row_values(deals: pd.DataFrame, deal_ids: pd.Series) -> np.ndarray:
@@ -139,7 +150,12 @@ def test_intervals(
 def policy_scores(result: TrainingResult, dataset: Dataset, config: Config) -> list[PolicyScores]:
     """The model and the baselines, scored on the same test rows."""
     data = result.data
-    values = row_values(dataset.deals, data.features["deal_id"], result.evaluated_value_model)
+    values = row_values(
+        dataset.deals,
+        data.features["deal_id"],
+        result.evaluated_value_model,
+        snapshot_quotes(dataset, data),
+    )
     test, calibration = data.rows("test").to_numpy(), data.rows("calibration").to_numpy()
     v_test = values[test]
     categorical = categorical_features(data.spec)
@@ -245,9 +261,12 @@ def evaluate_policies(
     """
     data = result.data
     test = data.rows("test")
-    value = row_values(dataset.deals, data.features["deal_id"], result.evaluated_value_model)[
-        test.to_numpy()
-    ]
+    value = row_values(
+        dataset.deals,
+        data.features["deal_id"],
+        result.evaluated_value_model,
+        snapshot_quotes(dataset, data),
+    )[test.to_numpy()]
     declared = declared_row_values(dataset.deals, data.features.loc[test, "deal_id"])
     policies = [
         PolicyScores(p.family, p.p_close, expected_values(p.p_close, value))

@@ -18,6 +18,7 @@ from closeprob.features.snapshots import open_deal_snapshots
 from closeprob.features.stage_win_rate import first_stage_entries
 from closeprob.models.account_value import add_account_value, tiers_by_account_clv
 from closeprob.models.classifier import CloseModel
+from closeprob.models.quotes import latest_quotes
 from closeprob.models.ranker import (
     apply_capacity,
     assign_tiers,
@@ -293,7 +294,12 @@ def rank_queue(
     """Deal values, expected value, rank, tiers, owner capacity and change since `previous`.
     With `value.source: clv`, a deal's value includes its account's CLV (value_source clv)."""
     deals = dataset.deals.set_index("deal_id").loc[scored["deal_id"]].reset_index()
-    values = deal_values(deals, loaded.value)
+    quotes = latest_quotes(
+        dataset.interactions,
+        pd.DataFrame({"deal_id": scored["deal_id"].to_numpy(), "as_of": as_of}),
+        loaded.close.spec.stage_event_type,
+    )
+    values = deal_values(deals, loaded.value, quotes)
     value = value or ValueConfig()
     clv = np.full(len(scored), np.nan)
     if value.source == "clv" or ranking.tier_by == "account_clv":

@@ -206,6 +206,7 @@ def fit_selected(data: TrainingData, config: Config, selection: Selection) -> Cl
         config.calibration.method,
         selection.blend_weight,
         config.calibration.folds,
+        config.calibration.pool_slope,
     )
 
 
@@ -262,6 +263,7 @@ def fit_deployed(
         config.calibration.method,
         blend_weight,
         config.calibration.folds,
+        config.calibration.pool_slope,
     )
 
 

@@ -20,7 +20,11 @@ from closeprob.models.metrics import (
     expected_calibration_error,
     value_captured,
 )
-from closeprob.models.yardsticks import base_rate_gap, yardsticks_with_intervals
+from closeprob.models.yardsticks import (
+    base_rate_gap,
+    pooled_chance_spread,
+    yardsticks_with_intervals,
+)
 from closeprob.pipeline.account_values import clv_queue_scores
 from closeprob.pipeline.config import Config
 from closeprob.pipeline.core import Dataset
@@ -177,7 +181,10 @@ def pooled_calibration(rows: pd.DataFrame, seed: int, resamples: int = 200) -> d
         "ece": expected_calibration_error(won, p_close),
         "ece_floor": references["ece_floor"],
         "oracle_ece": references["oracle_ece"],
-    } | yardsticks_with_intervals(won, p_close, rows["deal_id"].to_numpy(), resamples, seed, oracle)
+    } | (
+        yardsticks_with_intervals(won, p_close, rows["deal_id"].to_numpy(), resamples, seed, oracle)
+        | pooled_chance_spread(p_close, rows["deal_id"].to_numpy(), resamples // 2, seed)
+    )
 
 
 def tier_churn(before: pd.Series, after: pd.Series) -> float:
@@ -269,12 +276,19 @@ def run_backtest_job(config: Config, weeks: int, retrain_every: int) -> None:
     )
     log.info(
         f"all {int(pooled['rows']):,} queue rows pooled: ECE {pooled['ece']:.3f}, chance floor "
-        f"{pooled['ece_floor']:.3f}"
+        f"{pooled['ece_floor']:.3f} with rows independent, {pooled['ece_floor_by_deal']:.3f} "
+        "with a deal's weeks one outcome"
         + (
             f", true probabilities {pooled['oracle_ece']:.3f}"
             if not np.isnan(pooled["oracle_ece"])
             else ""
         )
+    )
+    log.info(
+        "a perfectly calibrated queue pooled over these weeks scores by chance (a deal's weeks "
+        f"one outcome, 95 %): intercept {pooled['chance_intercept_lo']:+.3f} to "
+        f"{pooled['chance_intercept_hi']:+.3f}, slope {pooled['chance_slope_lo']:.2f} to "
+        f"{pooled['chance_slope_hi']:.2f}"
     )
     log.info(pooled_summary(pooled))
     log.info(

@@ -68,6 +68,17 @@ def test_queue_lists_every_open_deal_once_with_the_registry_models_probabilities
     assert 0 < read.sum() < len(queue)
     assert queue.loc[read, "reasons_up"].str.len().gt(0).mean() > 0.9
     assert queue.loc[~read, ["reasons_up", "reasons_down"]].eq("").all().all()
+    # A deal without a declared amount is valued at its latest quote before as_of, if any.
+    quotes = dataset.interactions[
+        (dataset.interactions["type"] == "proposal_sent")
+        & (dataset.interactions["occurred_at"] < as_of)
+    ]
+    latest = quotes.sort_values("occurred_at").groupby("deal_id")["value"].last()
+    quoted = queue[queue["value_source"] == "quote"]
+    assert len(quoted) > 0
+    np.testing.assert_array_equal(quoted["deal_value"], latest.loc[quoted["deal_id"]])
+    unvalued = set(dataset.deals.loc[dataset.deals["amount"].isna(), "deal_id"])
+    assert set(quoted["deal_id"]) == unvalued & set(latest.index) & set(queue["deal_id"])
 
     runs = MlflowClient().search_runs(
         [MlflowClient().get_experiment_by_name("close-probability-predictions").experiment_id]

@@ -13,6 +13,7 @@ from closeprob.models.yardsticks import (
     equal_mass_ece,
     intercept_and_slope,
     paired_differences,
+    pooled_chance_spread,
     yardsticks_with_intervals,
 )
 from tests.conftest import make_deals, utc
@@ -114,3 +115,15 @@ def test_equal_mass_bins_keep_tied_probabilities_together() -> None:
     p = np.array([0.1] * 50 + [0.2] * 50)
     y = np.r_[np.zeros(45), np.ones(5), np.zeros(40), np.ones(10)]
     assert equal_mass_ece(y, p, bins=10) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_a_deals_weeks_as_one_outcome_raise_the_chance_floor_and_widen_the_slope_range() -> None:
+    rng = np.random.default_rng(0)
+    p_deal = rng.uniform(0.05, 0.6, 150)
+    p = np.repeat(p_deal, 4)  # 150 deals, each queued in 4 weeks
+    by_deal = pooled_chance_spread(p, np.repeat(np.arange(150), 4), draws=30, seed=0)
+    by_row = pooled_chance_spread(p, np.arange(len(p)), draws=30, seed=0)
+    assert by_deal["ece_floor_by_deal"] > 1.3 * by_row["ece_floor_by_deal"]
+    assert by_deal["chance_slope_lo"] < 1.0 < by_deal["chance_slope_hi"]
+    width = by_deal["chance_slope_hi"] - by_deal["chance_slope_lo"]
+    assert width > 1.4 * (by_row["chance_slope_hi"] - by_row["chance_slope_lo"])

@@ -1,0 +1,133 @@
+"""The evaluated model's test-slice calibration with Platt's slope from the recent window alone
+(`calibration.pool_slope: false`, the calibration before) and pooled over every labelled row
+unless the recent window's own interval excludes it (`true`), on each data set of `closeprob
+results`; with the logistic baseline, paired. Nothing is logged.
+
+    .venv/bin/python bench/calibration_pooled_slope.py --datasets default,bpi2012 --cache /tmp/cc
+
+Prints per data set and setting: the slope choice (pooled, recent [95 %], used), intercept and
+slope [95 %], log loss, ROC-AUC, and model − logistic (ROC-AUC, log loss) [95 %], 200 deal
+draws. The features and the rolling-origin selection are cached in --cache (pickles).
+"""
+
+from __future__ import annotations
+
+import argparse
+import pickle
+import warnings
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from sklearn.metrics import roc_auc_score
+
+from closeprob.features.registry import categorical_features, feature_descriptions
+from closeprob.models.baselines import fit_logistic, predict_logistic
+from closeprob.models.cross_fit import out_of_fold_raw
+from closeprob.models.recent_calibration import choose_slope
+from closeprob.models.yardsticks import paired_differences, yardsticks_with_intervals
+from closeprob.pipeline.config import Config, load_config
+from closeprob.pipeline.core import TrainingData
+from closeprob.pipeline.dataset import load_job_data
+from closeprob.pipeline.jobs.generate import ensure_data
+from closeprob.pipeline.training import fit_selected, prepare_training_data, select_model
+
+
+def cached(path: Path, make: Any) -> Any:
+    if path.exists():
+        return pickle.loads(path.read_bytes())
+    value = make()
+    path.write_bytes(pickle.dumps(value))
+    return value
+
+
+def with_pool_slope(config: Config, pool: bool) -> Config:
+    calibration = config.calibration.model_copy(update={"pool_slope": pool})
+    return config.model_copy(update={"calibration": calibration})
+
+
+def show(figures: dict[str, float], name: str, spec: str) -> str:
+    low, high = figures[name + "_lo"], figures[name + "_hi"]
+    return f"{figures[name]:{spec}} [{low:{spec}}, {high:{spec}}]"
+
+
+def slope_choice(data: TrainingData, config: Config, selection: Any) -> str:
+    before = data.rows("train") | data.rows("validation") | data.rows("calibration")
+    raw = out_of_fold_raw(
+        data.features,
+        data.labels,
+        before,
+        before,
+        list(feature_descriptions(data.spec)),
+        categorical_features(data.spec),
+        config.model.model_dump(),
+        selection.trees,
+        config.seed,
+        selection.blend_weight,
+        config.calibration.folds,
+    )
+    choice = choose_slope(
+        raw,
+        data.labels[before].to_numpy(),
+        data.rows("calibration")[before].to_numpy(),
+        data.features.loc[before, "deal_id"].to_numpy(),
+    )
+    return (
+        f"Platt slope pooled {choice.pooled:.3f}, recent {choice.recent:.3f} "
+        f"[{choice.recent_lo:.3f}, {choice.recent_hi:.3f}] -> {choice.used:.3f}"
+    )
+
+
+def run(name: str, cache: Path) -> None:
+    config = load_config(Path("configs") / f"{name}.yaml")
+    ensure_data(config)
+    data: TrainingData = cached(
+        cache / f"{name}.data.pkl", lambda: prepare_training_data(load_job_data(config), config)
+    )
+    selection = cached(cache / f"{name}.sel.pkl", lambda: select_model(data, config))
+    test = data.rows("test")
+    y = data.labels[test].to_numpy()
+    deal_ids = data.features.loc[test, "deal_id"].to_numpy()
+    names = list(feature_descriptions(data.spec))
+    categorical = categorical_features(data.spec)
+    before = data.rows("train") | data.rows("validation") | data.rows("calibration")
+    logistic = fit_logistic(
+        data.features.loc[before, names], data.labels[before], categorical, config.seed
+    )
+    p_logistic = predict_logistic(logistic, data.features.loc[test, names], categorical)
+    seed = config.seed
+    print(
+        f"{name}: test rows {int(test.sum())}, won rate {y.mean():.3f}, booster weight "
+        f"{selection.blend_weight}, {selection.trees} trees; "
+        f"{slope_choice(data, config, selection)}",
+        flush=True,
+    )
+    for pool in (False, True):
+        model = fit_selected(data, with_pool_slope(config, pool), replace(selection))
+        p = model.predict_proba(data.features[test])
+        own = yardsticks_with_intervals(y, p, deal_ids, 200, seed)
+        paired = paired_differences(y, p, p_logistic, deal_ids, 200, seed)
+        print(
+            f"  pool_slope {pool!s:<5} intercept {show(own, 'intercept', '+.3f')} "
+            f"slope {show(own, 'slope', '.2f')} log loss {own['log_loss']:.4f} "
+            f"ROC-AUC {roc_auc_score(y, p):.4f} (logistic {roc_auc_score(y, p_logistic):.4f}) "
+            f"(map a={model.calibrator.intercept:+.3f} b={model.calibrator.slope:.3f}); "
+            f"- logistic: ROC-AUC {show(paired, 'roc_auc_diff', '+.4f')} "
+            f"log loss {show(paired, 'log_loss_diff', '+.4f')}",
+            flush=True,
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--datasets", default="default,bpi2012,olist,crm_sales,bank_marketing")
+    parser.add_argument("--cache", type=Path, default=Path("/tmp/calibration_causes"))
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+    args.cache.mkdir(parents=True, exist_ok=True)
+    for name in args.datasets.split(","):
+        run(name, args.cache)
+
+
+if __name__ == "__main__":
+    main()
