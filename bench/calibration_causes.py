@@ -12,6 +12,8 @@ count and blend weight, fitted on every slice before the test embargo):
   (labels all known before the calibration slice starts), applied to the full model;
 - oracle: Platt fitted on the test rows themselves (the map the test asks for; not a method);
 - weights: the cross-fit calibration at other blend weights.
+With a truth file (built-in data), the truth scored on the calibration and test slices and a
+rolling-forward run of the slope each later run asks for.
 """
 
 from __future__ import annotations
@@ -20,23 +22,26 @@ import argparse
 import pickle
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-from scipy.special import expit
+import pandas as pd
+from scipy.special import expit, logit
 from sklearn.metrics import log_loss, roc_auc_score
 
 from closeprob.features.registry import categorical_features, feature_descriptions
 from closeprob.models.cross_fit import _fit_parts, _raw_score, out_of_fold_raw
 from closeprob.models.training import fit_platt
-from closeprob.models.yardsticks import intercept_and_slope
+from closeprob.models.yardsticks import intercept_and_slope, yardsticks_with_intervals
 from closeprob.pipeline.config import load_config
 from closeprob.pipeline.core import TrainingData
 from closeprob.pipeline.dataset import load_job_data
 from closeprob.pipeline.jobs.generate import ensure_data
+from closeprob.pipeline.oracle import oracle_close_probability
 from closeprob.pipeline.training import prepare_training_data, select_model
 
 
-def cached(path: Path, make):  # type: ignore[no-untyped-def]
+def cached(path: Path, make: Any) -> Any:
     if path.exists():
         return pickle.loads(path.read_bytes())
     value = make()
@@ -148,8 +153,46 @@ def run(name: str, cache: Path) -> None:
         print(f" blend weight {weight}:")
         for label, (p, ab) in calibrations(weight).items():
             describe(label, y_test, p, ab)
-    if "truth" in features.columns or (cache / f"{name}.truth.pkl").exists():
-        pass
+    dataset = load_job_data(config)
+    if dataset.truth is not None:
+        truth_by_slice(data, dataset, config, trees)
+
+
+def truth_by_slice(data: TrainingData, dataset: Any, config: Any, trees: int) -> None:
+    """The generator's true probabilities scored like a model on the calibration and test
+    slices, and, rolling forward over the history (a booster fitted on the dates a horizon
+    before each run of 6 dates), the Platt slope each run asks for beside the truth's own."""
+    features, labels = data.features, data.labels
+    horizon = config.snapshots.horizon_days
+    truth = oracle_close_probability(dataset.truth, features, dataset.deals, horizon).to_numpy()
+    for name in ("calibration", "test"):
+        rows = data.rows(name).to_numpy()
+        figures = yardsticks_with_intervals(
+            labels[rows].to_numpy(), truth[rows], features.loc[rows, "deal_id"].to_numpy(), 200, 42
+        )
+        print(
+            f"  truth on the {name} slice: intercept {figures['intercept']:+.3f} "
+            f"[{figures['intercept_lo']:+.3f}, {figures['intercept_hi']:+.3f}] slope "
+            f"{figures['slope']:.3f} [{figures['slope_lo']:.3f}, {figures['slope_hi']:.3f}]"
+        )
+    names, categorical = list(feature_descriptions(data.spec)), categorical_features(data.spec)
+    dates = pd.DatetimeIndex(sorted(features["as_of"].unique()))
+    for start in range(30, len(dates) - 5, 6):
+        run = dates[start : start + 6]
+        fit = features["as_of"].isin(dates[dates + pd.Timedelta(days=horizon) < run[0]])
+        scored = features["as_of"].isin(run)
+        parts = _fit_parts(
+            features, labels, fit, names, categorical, config.model.model_dump(), trees, 42, 1.0
+        )
+        raw = _raw_score(parts, features, scored, names, 1.0)
+        y = labels[scored].to_numpy()
+        true_logit = logit(np.clip(truth[scored.to_numpy()], 1e-6, 1 - 1e-6))
+        own = intercept_and_slope(y, truth[scored.to_numpy()])
+        relation = np.polyfit(raw, true_logit, 1)[0]
+        print(
+            f"  run from {run[0].date()}: Platt slope asked {platt(raw, y)[1]:.3f}, truth's own "
+            f"slope {own['slope']:.3f}, true logit on raw score {relation:.3f}"
+        )
 
 
 def main() -> None:

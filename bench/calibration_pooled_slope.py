@@ -78,7 +78,7 @@ def slope_choice(data: TrainingData, config: Config, selection: Any) -> str:
     )
 
 
-def run(name: str, cache: Path) -> None:
+def run(name: str, cache: Path, pools: list[bool]) -> None:
     config = load_config(Path("configs") / f"{name}.yaml")
     ensure_data(config)
     data: TrainingData = cached(
@@ -102,14 +102,14 @@ def run(name: str, cache: Path) -> None:
         f"{slope_choice(data, config, selection)}",
         flush=True,
     )
-    for pool in (False, True):
+    for pool in pools:
         model = fit_selected(data, with_pool_slope(config, pool), replace(selection))
         p = model.predict_proba(data.features[test])
         own = yardsticks_with_intervals(y, p, deal_ids, 200, seed)
         paired = paired_differences(y, p, p_logistic, deal_ids, 200, seed)
         print(
             f"  pool_slope {pool!s:<5} intercept {show(own, 'intercept', '+.3f')} "
-            f"slope {show(own, 'slope', '.2f')} log loss {own['log_loss']:.4f} "
+            f"slope {show(own, 'slope', '.3f')} log loss {own['log_loss']:.4f} "
             f"ROC-AUC {roc_auc_score(y, p):.4f} (logistic {roc_auc_score(y, p_logistic):.4f}) "
             f"(map a={model.calibrator.intercept:+.3f} b={model.calibrator.slope:.3f}); "
             f"- logistic: ROC-AUC {show(paired, 'roc_auc_diff', '+.4f')} "
@@ -122,11 +122,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--datasets", default="default,bpi2012,olist,crm_sales,bank_marketing")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/calibration_causes"))
+    parser.add_argument("--pool", default="false,true", help="pool_slope settings to compare")
     args = parser.parse_args()
+    pools = [word.strip().lower() == "true" for word in args.pool.split(",")]
     warnings.simplefilter("ignore")
     args.cache.mkdir(parents=True, exist_ok=True)
     for name in args.datasets.split(","):
-        run(name, args.cache)
+        run(name, args.cache, pools)
 
 
 if __name__ == "__main__":
