@@ -78,6 +78,11 @@ def test_the_backtest_logs_the_queues_calibration_per_week_and_in_the_mean(
     assert metrics["pooled_rows"] > 0 and 0.0 <= metrics["pooled_ece"] <= 1.0
     assert metrics["pooled_ece_floor"] < metrics["mean_ece_floor"]  # more rows, less chance
     assert "ECE a perfectly calibrated queue scores by chance on these rows" in printed
+    # A deal queued in both weeks is one outcome seen twice: a higher floor than rows drawn
+    # apart, and a range of pooled slopes that holds 1.
+    assert metrics["pooled_ece_floor_by_deal"] > metrics["pooled_ece_floor"]
+    assert metrics["pooled_chance_slope_lo"] < 1.0 < metrics["pooled_chance_slope_hi"]
+    assert "a perfectly calibrated queue pooled over these weeks scores by chance" in printed
     # Pooled yardsticks with deal-bootstrap intervals, the truth's distance, the base-rate check.
     for name in ("intercept", "slope", "log_loss", "reliability", "resolution", "ece_equal_mass"):
         low, high = metrics[f"pooled_{name}_lo"], metrics[f"pooled_{name}_hi"]
