@@ -449,7 +449,7 @@ def load_config(path: Path) -> Config:
     config = parse_config(_own_data_without_generator(raw), source=str(path))
     resolved = resolve_paths(config, path.parent)
     if "root" not in raw:
-        _check_moved_inputs(config, resolved, path)
+        _check_moved_inputs(config, resolved, path, written=_data_keys(raw))
     return resolved
 
 
@@ -489,18 +489,27 @@ def _joined(base: Path, path: Path) -> Path:
     return Path(os.path.normpath(base / path))
 
 
-def _check_moved_inputs(config: Config, resolved: Config, path: Path) -> None:
-    """A config without `root` whose data file is missing from its folder but present in the
-    working directory was written for the old rule (paths from the working directory): say
-    so, with the `root:` that restores it, instead of reading or generating other data."""
+def _data_keys(raw: dict[str, Any]) -> set[str]:
+    """The `data:` keys the file itself writes (not those it takes from default.yaml)."""
+    data = raw.get("data")
+    return set(data) if isinstance(data, dict) else set()
+
+
+def _check_moved_inputs(config: Config, resolved: Config, path: Path, written: set[str]) -> None:
+    """A config without `root` that writes a data path missing from its folder but present in
+    the working directory was written for the old rule (paths from the working directory): say
+    so, with the `root:` that restores it, instead of reading or generating other data. A path
+    the file leaves to default.yaml was not written for either rule: it is not checked."""
     for key in ("deals", "interactions"):
-        written, now = getattr(config.data, key), getattr(resolved.data, key)
-        if written == now or now.exists() or not written.exists():
+        if key not in written:
+            continue
+        written_path, now = getattr(config.data, key), getattr(resolved.data, key)
+        if written_path == now or now.exists() or not written_path.exists():
             continue
         back = Path(os.path.relpath(Path.cwd(), path.parent.resolve()))
         raise ConfigError(
-            f"{path}: data.{key} {str(written)!r} is read from the config's folder since "
-            f"relative paths in a config start there ({now}: not found), but {written} exists "
+            f"{path}: data.{key} {str(written_path)!r} is read from the config's folder since "
+            f"relative paths in a config start there ({now}: not found), but {written_path} exists "
             f"in the working directory, where it was read before. Add `root: {back}` to "
             f"{path} (its relative paths then start from {Path.cwd()}), or write the path "
             "from the config's folder"

@@ -88,3 +88,15 @@ def test_a_config_written_for_the_working_directory_says_to_add_root(
     )
     raw["root"] = ".."
     assert load_config(_write(path, raw)).data.deals == Path("data/deals.csv")
+
+
+def test_a_config_leaving_data_to_the_defaults_is_not_taken_for_the_old_rule(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check is about paths a config writes: one that inherits default.yaml's data paths,
+    beside a working directory that holds data/deals.csv (`make train` generated it), loads."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "deals.csv").write_text("deal_id\n")
+    path = _write(Path("configs") / "seed.yaml", {"seed": 7})
+    assert load_config(path).data.deals == Path("configs/data/deals.csv")
