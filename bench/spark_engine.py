@@ -71,6 +71,7 @@ from closeprob.pipeline.spark.features import (
 from closeprob.pipeline.spark.queue import build_spark_queue
 from closeprob.pipeline.spark.read import read_spark_table
 from closeprob.pipeline.spark.session import spark_session
+from closeprob.pipeline.spark.validation import checked_events
 from closeprob.pipeline.synthetic import generate_crm
 
 ATTRIBUTES = ("industry", "company_size", "source", "region", "product")
@@ -242,14 +243,14 @@ def training_features(folder: Path, interactions: int, partitions: int) -> dict[
 
 
 def timed_bucket(
-    raw_events: pd.DataFrame, rows: pd.DataFrame, context: FeatureContext
+    checked: pd.DataFrame, rows: pd.DataFrame, context: FeatureContext
 ) -> pd.DataFrame:
     """One bucket's `features_bucket` call, reporting its events, rows and seconds."""
     started = time.perf_counter()
-    features_bucket(raw_events, rows, context)
+    features_bucket(checked, rows, context)
     return pd.DataFrame(
         {
-            "events": [len(raw_events)],
+            "events": [len(checked)],
             "rows": [len(rows)],
             "seconds": [time.perf_counter() - started],
         }
@@ -261,16 +262,17 @@ def timed_buckets(
 ) -> list[dict[str, float]]:
     """Per bucket: events, snapshot rows and the seconds its `build_features` call took."""
     spark = spark_session(config.spark)
-    context = FeatureContext(deals, spec, config.data, pd.Index(snapshots["deal_id"].unique()))
+    context = FeatureContext(deals, spec, pd.Index(snapshots["deal_id"].unique()))
     interactions = read_spark_table(spark, config.data.interactions)
-    frame = map_buckets(
-        spark,
-        interactions,
-        snapshots[["deal_id", "as_of"]],
-        buckets,
-        partial(timed_bucket, context=context),
-        "events long, rows long, seconds double",
-    ).toPandas()
+    with checked_events(interactions, deals, config.data, buckets) as events:
+        frame = map_buckets(
+            spark,
+            events,
+            snapshots[["deal_id", "as_of"]],
+            buckets,
+            partial(timed_bucket, context=context),
+            "events long, rows long, seconds double",
+        ).toPandas()
     return frame.to_dict("records")
 
 

@@ -57,22 +57,40 @@ def _change_text(old: str, new: str, moved: float) -> str:
     return f"{old} → {new} ({effect})"
 
 
+# Feature rows for snapshot rows (deal_id, as_of), in their order: `build_features` on the
+# dataset's events, or the Spark engine's, which has no events on the driver.
+FeaturesAt = Callable[[pd.DataFrame], pd.DataFrame]
+
+
 def contributions_at(
-    dataset: Dataset, model: CloseModel, deal_ids: pd.Series, as_of: pd.Timestamp
+    dataset: Dataset,
+    model: CloseModel,
+    deal_ids: pd.Series,
+    as_of: pd.Timestamp,
+    features_at: FeaturesAt | None = None,
 ) -> tuple[np.ndarray, pd.DataFrame]:
     """Contributions and feature values of `deal_ids` (open at `as_of`) in that order."""
     snapshots = open_deal_snapshots(dataset.deals, pd.DatetimeIndex([as_of]))
     snapshots = snapshots[snapshots["deal_id"].isin(deal_ids)]
-    features = build_features(dataset.deals, dataset.interactions, snapshots, model.spec)
+    features = (
+        features_at(snapshots)
+        if features_at is not None
+        else build_features(dataset.deals, dataset.interactions, snapshots, model.spec)
+    )
     features = features.set_index("deal_id").loc[list(deal_ids)].reset_index()
     return model.contributions(model.encode(features)), features
 
 
 def why_changed(
-    dataset: Dataset, model: CloseModel, queue: pd.DataFrame, previous: pd.DataFrame | None
+    dataset: Dataset,
+    model: CloseModel,
+    queue: pd.DataFrame,
+    previous: pd.DataFrame | None,
+    features_at: FeaturesAt | None = None,
 ) -> pd.DataFrame:
     """The queue with `why_changed` filled for the deals whose tier changed since `previous`
-    (both dates scored by `model`); empty for the others."""
+    (both dates scored by `model`); empty for the others. Features are built from the
+    dataset's events unless `features_at` builds them."""
     changed = queue["tier_change"].fillna("").str.contains("→")
     if previous is None or not changed.any():
         return queue
@@ -83,8 +101,8 @@ def why_changed(
     deal_ids = deal_ids[deal_ids.isin(open_before)].reset_index(drop=True)
     if deal_ids.empty:
         return queue
-    before, values_before = contributions_at(dataset, model, deal_ids, before_at)
-    now, values_now = contributions_at(dataset, model, deal_ids, now_at)
+    before, values_before = contributions_at(dataset, model, deal_ids, before_at, features_at)
+    now, values_now = contributions_at(dataset, model, deal_ids, now_at, features_at)
     texts = describe_changes(before, now, values_before, values_now, sales_phrases(model.spec))
     by_deal = pd.Series(texts, index=deal_ids.to_numpy())
     filled = queue["deal_id"].map(by_deal).fillna(queue["why_changed"]).astype(object)

@@ -39,24 +39,55 @@ def placeholder_dates(
     """Errors for placeholder dates; a warning for one timestamp on > 5 % of the rows."""
     placeholder = times.isin(PLACEHOLDER_DATES)
     if placeholder.any():
-        problems.error(
-            f"{source}: column {column!r} holds placeholder dates in {int(placeholder.sum())} "
-            f"rows (first: {str(times[placeholder].iloc[0].date())!r}, deal_id "
-            f"{first_ids(ids[placeholder])}); a deal cannot date from then: fix the dates or "
-            "leave them empty where the column allows it"
+        placeholder_rows(
+            int(placeholder.sum()),
+            times[placeholder].iloc[0],
+            ids[placeholder],
+            source,
+            column,
+            problems,
         )
     present = times.dropna()
     if len(present) < SAME_STAMP_MIN_ROWS:
         return
     counts = present.value_counts()
-    stamp, count = counts.index[0], int(counts.iloc[0])
-    if count > SAME_STAMP_SHARE * len(present) and count > 1:
-        problems.warn(
-            f"{source}: column {column!r} has the same timestamp {str(stamp)!r} on {count:,} of "
-            f"{len(present):,} rows ({count / len(present):.0%}; first deal_id "
-            f"{first_ids(ids[times == stamp])}): a default filled in by an import? Features "
-            "read it as when those rows happened"
-        )
+    stamp = counts.index[0]
+    same_stamp(
+        stamp, int(counts.iloc[0]), len(present), ids[times == stamp], source, column, problems
+    )
+
+
+def placeholder_rows(
+    count: int, first: pd.Timestamp, ids: pd.Series, source: str, column: str, problems: Problems
+) -> None:
+    """The error for `count` rows on placeholder dates (`first` of them, `ids` their deals)."""
+    problems.error(
+        f"{source}: column {column!r} holds placeholder dates in {count} "
+        f"rows (first: {str(first.date())!r}, deal_id "
+        f"{first_ids(ids)}); a deal cannot date from then: fix the dates or "
+        "leave them empty where the column allows it"
+    )
+
+
+def same_stamp(
+    stamp: pd.Timestamp,
+    count: int,
+    present: int,
+    ids: pd.Series,
+    source: str,
+    column: str,
+    problems: Problems,
+) -> None:
+    """A warning when the commonest timestamp `stamp` (on `count` of `present` rows, `ids`
+    their deals) is on more than 5 % of the rows (whole tables of at least 40 rows)."""
+    if present < SAME_STAMP_MIN_ROWS or not (count > SAME_STAMP_SHARE * present and count > 1):
+        return
+    problems.warn(
+        f"{source}: column {column!r} has the same timestamp {str(stamp)!r} on {count:,} of "
+        f"{present:,} rows ({count / present:.0%}; first deal_id "
+        f"{first_ids(ids)}): a default filled in by an import? Features "
+        "read it as when those rows happened"
+    )
 
 
 def currency_amounts(
@@ -135,7 +166,14 @@ def events_before_creation(
 def dominant_deals(
     interactions: pd.DataFrame, data: DataConfig, source: str, problems: Problems
 ) -> None:
-    counts = interactions["deal_id"].value_counts()
+    dominant_deal_counts(interactions["deal_id"].value_counts(), data, source, problems)
+
+
+def dominant_deal_counts(
+    counts: pd.Series, data: DataConfig, source: str, problems: Problems
+) -> None:
+    """A warning for deals holding more than `data.max_deal_event_share` of the interactions
+    (and far more than the median deal); `counts`: events per deal id, most first."""
     if counts.empty:
         return
     share = counts / counts.sum()

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -170,6 +171,40 @@ def spark() -> Iterator[object]:
         pytest.fail(f"the Spark engine's tests need Java and pyspark: {exc}")
     yield session
     session.stop()
+
+
+def outside_env() -> dict[str, str]:
+    """This process's environment without what would put the checkout's or this virtualenv's
+    packages on another Python's path."""
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+
+
+@pytest.fixture(scope="session")
+def model_python(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], Path]:
+    """The Python of a fresh virtualenv (`python -m venv`) with only a model's requirements
+    installed (`pip install -r`; pip's cache makes it quick): where closeprob is not installed.
+    Built once per requirements text in a test session (the portable-model and Spark tests
+    share it)."""
+    built: dict[str, Path] = {}
+
+    def build(requirements: Path) -> Path:
+        text = requirements.read_text(encoding="utf-8")
+        if text not in built:
+            venv = tmp_path_factory.mktemp("model_venv")
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+            python = venv / "bin" / "python"
+            install = subprocess.run(
+                [str(python), "-m", "pip", "install", "--quiet", "-r", str(requirements)],
+                capture_output=True,
+                text=True,
+                env=outside_env(),
+                check=False,
+            )
+            assert install.returncode == 0, install.stderr[-3000:]
+            built[text] = python
+        return built[text]
+
+    return build
 
 
 def store_uri(folder: Path) -> str:

@@ -1,6 +1,6 @@
 """Bucketing by deal: every event of a deal and its deal's rows hashed into one bucket, a
-function called once per bucket (`map_buckets`), each bucket's events validated by the local
-engine's path, and a closeprob error raised in a worker brought back to the driver as itself."""
+function called once per bucket (`map_buckets`), and a closeprob error raised in a worker
+brought back to the driver as itself."""
 
 from __future__ import annotations
 
@@ -9,10 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
-from closeprob.pipeline.config import DataConfig
-from closeprob.pipeline.dataset import check_interactions
 from closeprob.pipeline.errors import CloseprobError, DataContractError
-from closeprob.pipeline.validate import Problems
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -44,19 +41,6 @@ def map_buckets(
     deals = spark.createDataFrame(rows.assign(deal_id=rows["deal_id"].astype("str")))
     deals = deals.withColumn("bucket", bucket)
     return events.groupBy("bucket").cogroup(deals.groupBy("bucket")).applyInPandas(compute, schema)
-
-
-def validate_bucket(
-    raw_events: pd.DataFrame, deals: pd.DataFrame, data: DataConfig
-) -> pd.DataFrame:
-    """One bucket's interactions through the local engine's path (`dataset.check_interactions`:
-    every error of the bucket in one DataContractError; its warnings stay in the worker)."""
-    problems = Problems(strict=False)
-    _, events = check_interactions(
-        raw_events.drop(columns=["bucket"]), data, deals, problems, whole_table=False
-    )
-    problems.raise_errors()
-    return events
 
 
 def check_bucket(events: pd.DataFrame, ids: pd.Index, everywhere: pd.Index) -> None:

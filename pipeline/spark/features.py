@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -13,8 +14,9 @@ import pandas as pd
 from closeprob.features.build import build_features
 from closeprob.features.registry import categorical_features, feature_descriptions
 from closeprob.features.spec import FeatureSpec
-from closeprob.pipeline.config import Config, DataConfig
-from closeprob.pipeline.spark.buckets import check_bucket, map_buckets, run_spark, validate_bucket
+from closeprob.pipeline.config import Config
+from closeprob.pipeline.spark.buckets import check_bucket, map_buckets, run_spark
+from closeprob.pipeline.spark.code import ship_closeprob_code
 from closeprob.pipeline.spark.feature_table import (
     check_replaceable,
     in_row_order,
@@ -24,8 +26,11 @@ from closeprob.pipeline.spark.market import MarketContext, spark_market_levels
 from closeprob.pipeline.spark.read import check_not_empty, read_interactions
 from closeprob.pipeline.spark.session import spark_session
 from closeprob.pipeline.spark.stages import EntriesContext, spark_stage_entries
+from closeprob.pipeline.spark.validation import checked_events, typed_events
 
 if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
     from closeprob.pipeline.core import FeatureBuilder
 
 
@@ -35,7 +40,6 @@ class FeatureContext:
 
     deals: pd.DataFrame
     spec: FeatureSpec
-    data: DataConfig
     featurised_ids: pd.Index
     market: pd.Series | None = None
     stage_entries: pd.DataFrame | None = None
@@ -52,10 +56,10 @@ def feature_schema(spec: FeatureSpec) -> str:
 
 
 def features_bucket(
-    raw_events: pd.DataFrame, rows: pd.DataFrame, context: FeatureContext
+    checked: pd.DataFrame, rows: pd.DataFrame, context: FeatureContext
 ) -> pd.DataFrame:
     """`build_features` for one bucket's snapshot rows, from its validated events."""
-    events = validate_bucket(raw_events, context.deals, context.data)
+    events = typed_events(checked)
     snapshots = pd.DataFrame(
         {
             "deal_id": rows["deal_id"].astype("str").to_numpy(),
@@ -68,6 +72,64 @@ def features_bucket(
     return build_features(
         context.deals, events, snapshots, context.spec, 1, context.market, context.stage_entries
     )
+
+
+def feature_rows(
+    spark: SparkSession,
+    events: DataFrame,
+    deals: pd.DataFrame,
+    snapshots: pd.DataFrame,
+    spec: FeatureSpec,
+    partitions: int,
+) -> DataFrame:
+    """The snapshot rows (deal_id, as_of) featurised from the validated `events`, bucket by
+    bucket, with the market's level at their dates and every deal's stage entries: a lazy
+    Spark table (`feature_schema`)."""
+    dates = pd.DatetimeIndex(snapshots["as_of"].unique()).sort_values()
+    market = spark_market_levels(
+        spark,
+        events,
+        snapshots["deal_id"],
+        partitions,
+        MarketContext(deals, dates, spec.market_window_days, spec.market_robust),
+    )
+    entries = spark_stage_entries(
+        spark, events, spec, partitions, EntriesContext(deals, spec.stage_event_type)
+    )
+    ids = pd.Index(snapshots["deal_id"].unique())
+    context = FeatureContext(deals, spec, ids, market, entries)
+    compute = partial(features_bucket, context=context)
+    rows = snapshots[["deal_id", "as_of"]]
+    return map_buckets(spark, events, rows, partitions, compute, feature_schema(spec))
+
+
+def spark_feature_table(
+    spark: SparkSession,
+    events: DataFrame,
+    deals: pd.DataFrame,
+    snapshots: pd.DataFrame,
+    spec: FeatureSpec,
+    partitions: int,
+    out: Path,
+) -> pd.DataFrame:
+    """`feature_rows` written to `out` as Parquet and read back in the rows' order."""
+    table = feature_rows(spark, events, deals, snapshots, spec, partitions)
+    run_spark(lambda: write_folder_atomic(table, out))
+    return in_row_order(pd.read_parquet(out), snapshots)
+
+
+def spark_features(
+    spark: SparkSession,
+    events: DataFrame,
+    deals: pd.DataFrame,
+    snapshots: pd.DataFrame,
+    spec: FeatureSpec,
+    partitions: int,
+) -> pd.DataFrame:
+    """`feature_rows` brought to the driver in the rows' order (a few rows: `build_features`
+    for the deals the driver asks about, such as those whose tier changed)."""
+    table = feature_rows(spark, events, deals, snapshots, spec, partitions)
+    return in_row_order(run_spark(table.toPandas), snapshots)
 
 
 def spark_feature_builder(config: Config) -> FeatureBuilder:
@@ -83,37 +145,11 @@ def spark_feature_builder(config: Config) -> FeatureBuilder:
         spark = spark_session(config.spark)
         partitions = config.spark.partitions or spark.sparkContext.defaultParallelism
         data = config.data
+        ship_closeprob_code(spark)
         interactions = read_interactions(spark, data)
         check_not_empty(interactions, deals, data, "train")
-        dates = pd.DatetimeIndex(snapshots["as_of"].unique()).sort_values()
-        days = spec.market_window_days
-        market = spark_market_levels(
-            spark,
-            interactions,
-            snapshots["deal_id"],
-            partitions,
-            MarketContext(deals, data, dates, days, spec.market_robust),
-        )
-        entries = spark_stage_entries(
-            spark,
-            interactions,
-            spec,
-            partitions,
-            EntriesContext(deals, data, spec.stage_event_type),
-        )
-        ids = pd.Index(snapshots["deal_id"].unique())
-        context = FeatureContext(deals, spec, data, ids, market, entries)
-        rows = snapshots[["deal_id", "as_of"]]
-        table = map_buckets(
-            spark,
-            interactions,
-            rows,
-            partitions,
-            partial(features_bucket, context=context),
-            feature_schema(spec),
-        )
-        out = config.spark.training_features
-        run_spark(lambda: write_folder_atomic(table, out))
-        return in_row_order(pd.read_parquet(out), snapshots)
+        with checked_events(interactions, deals, data, partitions) as events:
+            out = config.spark.training_features
+            return spark_feature_table(spark, events, deals, snapshots, spec, partitions, out)
 
     return build

@@ -5,14 +5,17 @@ ranks them with the local `rank_queue`; the workers then explain the deals peopl
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from closeprob.features.spec import FeatureSpec
 from closeprob.pipeline.config import Config, named_columns
 from closeprob.pipeline.core import Dataset
+from closeprob.pipeline.history import why_changed
+from closeprob.pipeline.readable_queue import with_deal_columns
 from closeprob.pipeline.registry import check_model_matches
 from closeprob.pipeline.scoring import (
     PreviousQueue,
@@ -24,6 +27,8 @@ from closeprob.pipeline.scoring import (
     with_reasons,
 )
 from closeprob.pipeline.spark.buckets import map_buckets, run_spark
+from closeprob.pipeline.spark.code import ship_closeprob_code
+from closeprob.pipeline.spark.features import spark_features
 from closeprob.pipeline.spark.market import MarketContext, spark_market_levels
 from closeprob.pipeline.spark.read import (
     check_not_empty,
@@ -36,13 +41,17 @@ from closeprob.pipeline.spark.scoring import (
     REASON_SCHEMA,
     SCORE_SCHEMA,
     BucketContext,
+    ShippedModel,
     explain_bucket,
     score_bucket,
 )
 from closeprob.pipeline.spark.session import spark_session
 from closeprob.pipeline.spark.stages import EntriesContext, spark_stage_entries
+from closeprob.pipeline.spark.validation import checked_events
 
 if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
     from closeprob.pipeline.registry import LoadedModel
 
 
@@ -61,44 +70,95 @@ def build_spark_queue(
     deals = read_deals(spark, data, named_columns(config))
     loaded = load_model()
     check_model_matches(loaded.close, deals, str(data.deals))
+    ship_closeprob_code(spark)
     interactions = read_interactions(spark, data)
     check_not_empty(interactions, deals, data, "predict")
-    explicit = parse_as_of(as_of_text) if as_of_text else None
-    as_of, later_events = spark_as_of(interactions, deals, explicit, str(data.interactions))
-    report_later(later_events, int((deals["created_at"] >= as_of).sum()), as_of)
-    to_score = open_snapshots(deals, as_of)["deal_id"]
-    spec = loaded.close.spec
-    market = spark_market_levels(
-        spark,
-        interactions,
-        to_score,
-        partitions,
-        MarketContext(
-            deals, data, pd.DatetimeIndex([as_of]), spec.market_window_days, spec.market_robust
-        ),
-    )
-    entries = spark_stage_entries(
-        spark, interactions, spec, partitions, EntriesContext(deals, data, spec.stage_event_type)
-    )
-    context = BucketContext(deals, loaded.close, data, as_of, pd.Index(to_score), market, entries)
-    chunk_rows = config.predict.chunk_rows
-    score = partial(score_bucket, context=context, chunk_rows=chunk_rows)
-    buckets = map_buckets(spark, interactions, to_score.to_frame(), partitions, score, SCORE_SCHEMA)
-    scored = run_spark(buckets.toPandas)
+    with checked_events(interactions, deals, data, partitions) as events:
+        explicit = parse_as_of(as_of_text) if as_of_text else None
+        as_of, later_events = spark_as_of(events, deals, explicit)
+        report_later(later_events, int((deals["created_at"] >= as_of).sum()), as_of)
+        scoring = Scoring.at(spark, events, deals, loaded, as_of, config, partitions)
+        return queue_of(scoring, loaded, config, previous_at(previous, as_of)), loaded
+
+
+def queue_of(
+    scoring: Scoring, loaded: LoadedModel, config: Config, previous: pd.DataFrame | None
+) -> pd.DataFrame:
+    """The open deals scored, ranked on the driver, the reasons of those people read and
+    why the changed ones changed explained, the deal columns asked for added: the local
+    engine's queue."""
+    to_score = pd.Series(scoring.context.scored_ids, name="deal_id")
+    deals, as_of = scoring.context.deals, scoring.context.as_of
     no_events = Dataset(deals, pd.DataFrame(), None)  # ranking reads the deals only
-    before = previous_at(previous, as_of)
-    queue = rank_queue(scored, no_events, loaded, as_of, config.ranking, before, config.value)
+    scored = scoring.scores(to_score)
+    queue = rank_queue(scored, no_events, loaded, as_of, config.ranking, previous, config.value)
     read = reason_rows(queue, config.ranking)
-    if not read.any():
-        return queue, loaded
-    chosen = queue.loc[read, "deal_id"]
-    explain = partial(
-        explain_bucket,
-        context=replace(context, scored_ids=pd.Index(chosen)),
-        reasons=config.ranking.reasons,
-        chunk_rows=chunk_rows,
-    )
-    buckets = map_buckets(
-        spark, interactions, chosen.to_frame(), partitions, explain, REASON_SCHEMA
-    )
-    return with_reasons(queue, read, run_spark(buckets.toPandas)), loaded
+    if read.any():
+        reasons = scoring.reasons(queue.loc[read, "deal_id"], config.ranking.reasons)
+        queue = with_reasons(queue, read, reasons)
+    features_at = partial(scoring.features, spec=loaded.close.spec)
+    queue = why_changed(no_events, loaded.close, queue, previous, features_at)
+    return with_deal_columns(queue, deals, list(config.predict.columns))
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """The passes over the validated events at one `as_of`: scores of the open deals, reasons
+    of some, feature rows of any (deal, date)."""
+
+    spark: SparkSession
+    events: DataFrame
+    context: BucketContext
+    partitions: int
+    chunk_rows: int
+
+    @classmethod
+    def at(
+        cls,
+        spark: SparkSession,
+        events: DataFrame,
+        deals: pd.DataFrame,
+        loaded: LoadedModel,
+        as_of: pd.Timestamp,
+        config: Config,
+        partitions: int,
+    ) -> Scoring:
+        """The deals open at `as_of`, the market's level then, every deal's stage entries and
+        the model to send."""
+        to_score = open_snapshots(deals, as_of)["deal_id"]
+        spec = loaded.close.spec
+        at = MarketContext(
+            deals, pd.DatetimeIndex([as_of]), spec.market_window_days, spec.market_robust
+        )
+        market = spark_market_levels(spark, events, to_score, partitions, at)
+        entries = spark_stage_entries(
+            spark, events, spec, partitions, EntriesContext(deals, spec.stage_event_type)
+        )
+        model = ShippedModel.of(loaded.close)
+        context = BucketContext(deals, model, as_of, pd.Index(to_score), market, entries)
+        return cls(spark, events, context, partitions, config.predict.chunk_rows)
+
+    def scores(self, to_score: pd.Series) -> pd.DataFrame:
+        """deal_id, p_close, days_quiet, stage_value: one row per deal of `to_score`."""
+        score = partial(score_bucket, context=self.context, chunk_rows=self.chunk_rows)
+        rows = to_score.to_frame()
+        buckets = map_buckets(self.spark, self.events, rows, self.partitions, score, SCORE_SCHEMA)
+        return run_spark(buckets.toPandas)
+
+    def reasons(self, chosen: pd.Series, reasons: int) -> pd.DataFrame:
+        """deal_id, reasons_up, reasons_down: one row per deal of `chosen`."""
+        explain = partial(
+            explain_bucket,
+            context=replace(self.context, scored_ids=pd.Index(chosen)),
+            reasons=reasons,
+            chunk_rows=self.chunk_rows,
+        )
+        rows = chosen.to_frame()
+        schema = REASON_SCHEMA
+        buckets = map_buckets(self.spark, self.events, rows, self.partitions, explain, schema)
+        return run_spark(buckets.toPandas)
+
+    def features(self, snapshots: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+        """Feature rows of `snapshots` (deal_id, as_of; any dates), in their order."""
+        deals, partitions = self.context.deals, self.partitions
+        return spark_features(self.spark, self.events, deals, snapshots, spec, partitions)

@@ -6,8 +6,7 @@ of events at or after it."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
-from functools import partial
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,8 +16,8 @@ from closeprob.pipeline.config import DataConfig
 from closeprob.pipeline.core import Dataset
 from closeprob.pipeline.dataset import Purpose, check_deals, no_interactions
 from closeprob.pipeline.errors import DataContractError
+from closeprob.pipeline.problems import Problems
 from closeprob.pipeline.scoring import default_as_of
-from closeprob.pipeline.validate import Problems, parse_timestamps
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -111,37 +110,21 @@ def check_not_empty(
         log.warning(message)
 
 
-def event_times(
-    batches: Iterator[pd.DataFrame], source: str, as_of: pd.Timestamp | None, now: pd.Timestamp
-) -> Iterator[pd.DataFrame]:
-    """Per batch of interactions: the latest `occurred_at` not after `now` and the count at or
-    after `as_of`, parsed by the data contract's own `parse_timestamps`. A bad value is left
-    out here (NaT): the validation pass reports every problem, as the local engine does."""
-    for batch in batches:
-        ids = batch["deal_id"].astype("str")
-        times = parse_timestamps(batch, "occurred_at", source, ids, Problems(strict=False))
-        later = int((times >= as_of).sum()) if as_of is not None else 0
-        yield pd.DataFrame({"latest": [times[times <= now].max()], "later": [later]})
-
-
 def spark_as_of(
-    interactions: DataFrame, deals: pd.DataFrame, as_of: pd.Timestamp | None, source: str
+    events: DataFrame, deals: pd.DataFrame, as_of: pd.Timestamp | None
 ) -> tuple[pd.Timestamp, int]:
     """`as_of` (by default the local engine's `default_as_of`: the earlier of the wall clock
-    and the data's end) and the number of interactions at or after it."""
+    and the data's end) and the number of validated `events` at or after it."""
+    from pyspark.sql.functions import col, lit
 
     now = pd.Timestamp.now(tz="UTC").floor("s")
-    times = partial(event_times, source=source, as_of=as_of, now=now)
-    stats = (
-        interactions.select("deal_id", "occurred_at")
-        .mapInPandas(times, "latest timestamp, later long")
-        .toPandas()
-    )
     if as_of is not None:
-        return as_of, int(stats["later"].sum())
-    latest = pd.to_datetime(stats["latest"]).dt.tz_localize("UTC").dt.as_unit("ns")
-    events = pd.DataFrame({"occurred_at": latest.dropna()})
-    return default_as_of(Dataset(deals, events, None), now), 0
+        return as_of, events.where(col("occurred_at") >= lit(as_of.to_pydatetime())).count()
+    past = events.where(col("occurred_at") <= lit(now.to_pydatetime()))
+    latest = pd.to_datetime(past.agg({"occurred_at": "max"}).toPandas().iloc[:, 0])
+    latest = latest.dt.tz_localize("UTC") if latest.dt.tz is None else latest
+    times = pd.DataFrame({"occurred_at": latest.dropna().dt.as_unit("ns")})
+    return default_as_of(Dataset(deals, times, None), now), 0
 
 
 def report_later(events: int, deals: int, as_of: pd.Timestamp) -> None:

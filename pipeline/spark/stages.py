@@ -13,8 +13,8 @@ import pandas as pd
 
 from closeprob.features.spec import FeatureSpec
 from closeprob.features.stage_win_rate import first_stage_entries
-from closeprob.pipeline.config import DataConfig
-from closeprob.pipeline.spark.buckets import map_buckets, run_spark, validate_bucket
+from closeprob.pipeline.spark.buckets import map_buckets, run_spark
+from closeprob.pipeline.spark.validation import typed_events
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -25,23 +25,20 @@ class EntriesContext:
     """What every bucket needs to list its deals' stage entries."""
 
     deals: pd.DataFrame
-    data: DataConfig
     stage_type: str
 
 
-def entries_bucket(
-    raw_events: pd.DataFrame, _: pd.DataFrame, context: EntriesContext
-) -> pd.DataFrame:
+def entries_bucket(checked: pd.DataFrame, _: pd.DataFrame, context: EntriesContext) -> pd.DataFrame:
     """This bucket's deals' `first_stage_entries`, the time as int64 nanoseconds (no time zone
     crosses Spark)."""
-    events = validate_bucket(raw_events, context.deals, context.data)
+    events = typed_events(checked)
     entries = first_stage_entries(events, context.stage_type)
     return entries.assign(entered_at=entries["entered_at"].dt.as_unit("ns").astype("int64"))
 
 
 def spark_stage_entries(
     spark: SparkSession,
-    interactions: DataFrame,
+    events: DataFrame,
     spec: FeatureSpec,
     partitions: int,
     context: EntriesContext,
@@ -53,7 +50,7 @@ def spark_stage_entries(
     compute = partial(entries_bucket, context=context)
     schema = "deal_id string, stage double, entered_at long"
     rows = context.deals[["deal_id"]]
-    buckets = map_buckets(spark, interactions, rows, partitions, compute, schema)
+    buckets = map_buckets(spark, events, rows, partitions, compute, schema)
     entries = run_spark(buckets.toPandas)
     entered = pd.to_datetime(entries["entered_at"].astype("int64"), unit="ns", utc=True)
     return entries.assign(deal_id=entries["deal_id"].astype("str"), entered_at=entered)

@@ -6,9 +6,8 @@ code) uses to read the JSON and LightGBM text in `load_context`. Nothing is unpi
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
@@ -17,7 +16,7 @@ import pandas as pd
 import pytest
 
 from closeprob.pipeline.registry import load_registered_model
-from tests.conftest import store_uri, train_small_crm, use_store
+from tests.conftest import outside_env, store_uri, train_small_crm, use_store
 
 SCORE_SCRIPT = """
 import importlib.util, sys
@@ -79,23 +78,13 @@ def test_the_model_carries_closeprobs_code_and_every_runtime_requirement(
 
 @pytest.mark.slow
 def test_the_model_loads_and_predicts_in_a_fresh_virtualenv_from_its_requirements_only(
-    logged_model: Path, tmp_path: Path
+    logged_model: Path, tmp_path: Path, model_python: Callable[[Path], Path]
 ) -> None:
     model_dir = logged_model
     example = input_example(model_dir)
     expected = load_registered_model(str(model_dir)).close.predict_proba(example)
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    python = venv / "bin" / "python"
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    install = subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "-r", str(model_dir / "requirements.txt")],
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-    )
-    assert install.returncode == 0, install.stderr[-3000:]
+    python = model_python(model_dir / "requirements.txt")
+    env = outside_env()
     rows, out = tmp_path / "rows.pkl", tmp_path / "p_close.parquet"
     example.to_pickle(rows)
     scored = subprocess.run(
