@@ -13,7 +13,7 @@ weekly dates), each run in a fresh child process per measurement, reading includ
   attributes the bench's config declares, the market and stage-history families), from
   `pd.read_parquet` of the columns it needs, strings as pandas' default string dtype, as the
   pipeline reads them (its validation is not run);
-- `closeprob (full, dictionary strings)`: the same, the interactions' string columns read as
+- `closeprob (full; dictionary strings)`: the same, the interactions' string columns read as
   Parquet dictionaries (pandas categoricals), as a batch job over Parquet can;
 - `closeprob (benchmark set)`: the benchmark features DuckDB also computes
   (`bench/engines/closeprob_features.py`: `bench/benchmark.py` on the same `Timeline` engine,
@@ -51,7 +51,7 @@ from run import ATTRIBUTES, checked, machine, run_child  # bench/ is first on sy
 ROOT = Path(__file__).resolve().parent.parent
 ENGINES = (
     "closeprob (full)",
-    "closeprob (full, dictionary strings)",
+    "closeprob (full; dictionary strings)",
     "closeprob (benchmark set)",
     "duckdb (tuned)",
 )

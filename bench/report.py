@@ -205,7 +205,7 @@ def feature_thread_lines(results: Path) -> list[str]:
         )
     lines.append("")
     by = {(r["engine"], r["threads"]): r for r in rows}
-    for name in ("closeprob (full)", "closeprob (full, dictionary strings)"):
+    for name in ("closeprob (full)", "closeprob (full; dictionary strings)"):
         two, duck = by.get((name, 2)), by.get(("duckdb (tuned)", 2))
         if two and duck:
             leaner = two["peak_rss_mib"] <= duck["peak_rss_mib"]
