@@ -27,11 +27,12 @@ LATER = AS_OF + pd.Timedelta(days=1)
 
 
 class _Loaded:
-    """What rank_queue reads of a registry model: no value model, a version, stage names."""
+    """What rank_queue reads of a registry model: no value model, a version, stage names and
+    no stage event type (its quotes are the values of its deals' other events)."""
 
     value = None
     version = "7"
-    close = SimpleNamespace(spec=SimpleNamespace(stage_names=()))
+    close = SimpleNamespace(spec=SimpleNamespace(stage_names=(), stage_event_type=None))
 
 
 def _queue(ranking: RankingConfig, value: ValueConfig) -> pd.DataFrame:
