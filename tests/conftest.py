@@ -194,7 +194,10 @@ def model_python(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], P
             subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
             python = venv / "bin" / "python"
             install = subprocess.run(
-                [str(python), "-m", "pip", "install", "--quiet", "-r", str(requirements)],
+                # --no-compile: what is checked is that these requirements alone load and
+                # score the model, not the byte-code of every installed module.
+                [str(python), "-m", "pip", "install", "--quiet", "--no-compile", "-r",
+                 str(requirements)],  # fmt: skip
                 capture_output=True,
                 text=True,
                 env=outside_env(),
@@ -227,6 +230,68 @@ def train_small_crm(folder: Path, n_deals: int, **sections: dict[str, object]) -
     with pytest.MonkeyPatch.context() as patch:
         use_store(patch, folder)
         assert main(["train", "--config", str(path)]) == 0
+    return path
+
+
+SHARED_DEALS = 1500
+
+
+@pytest.fixture(scope="session")
+def trained_crm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One small generated CRM (1,500 deals, the default config) trained once per session
+    through the CLI into its own store: version 1, champion and challenger. What `train`
+    printed is kept beside it (`train.out`). Returns the config's path.
+
+    Read-only: a test that predicts, trains, or changes the data or the registry works on its
+    own `copy_trained_crm`. The session ends in an error if the store changed."""
+    import hashlib
+    import io
+    from contextlib import redirect_stdout
+
+    from closeprob.pipeline.cli import main
+
+    folder = tmp_path_factory.mktemp("trained_crm")
+    path = write_small_crm(folder, SHARED_DEALS)
+    printed = io.StringIO()
+    with pytest.MonkeyPatch.context() as patch, redirect_stdout(printed):
+        use_store(patch, folder)
+        assert main(["train", "--config", str(path)]) == 0
+    (folder / "train.out").write_text(printed.getvalue())
+    database = folder / "mlflow.db"
+    trained = hashlib.sha256(database.read_bytes()).hexdigest()
+    yield path
+    if hashlib.sha256(database.read_bytes()).hexdigest() != trained:
+        pytest.fail(f"a test wrote into the shared trained store {database}; use copy_trained_crm")
+
+
+def copy_trained_crm(trained: Path, folder: Path, **sections: dict[str, object]) -> Path:
+    """`trained`'s CRM as `folder`'s own: its data files and its store copied (an SQLite
+    backup; the registered model's artifacts stay where they were, read-only, and new runs
+    log theirs into `folder`), the config pointed at them with `sections` updating its
+    sections. Returns the copy's config path."""
+    import shutil
+    import sqlite3
+    from contextlib import closing
+
+    raw = yaml.safe_load(trained.read_text())
+    for name in ("deals", "interactions", "truth"):
+        raw["data"][name] = str(shutil.copy(raw["data"][name], folder / f"{name}.csv"))
+    for name, updates in sections.items():
+        raw[name] |= updates
+    with (
+        closing(sqlite3.connect(trained.parent / "mlflow.db")) as source,
+        closing(sqlite3.connect(folder / "mlflow.db")) as copy,
+    ):
+        source.backup(copy)
+        # New runs log their artifacts beside this copy, as a store made in `folder` would.
+        shared, own = (place.resolve() / "mlruns" for place in (trained.parent, folder))
+        copy.execute(
+            "UPDATE experiments SET artifact_location = replace(artifact_location, ?, ?)",
+            (shared.as_uri(), own.as_uri()),
+        )
+        copy.commit()
+    path = folder / "config.yaml"
+    path.write_text(yaml.safe_dump(raw))
     return path
 
 

@@ -28,7 +28,7 @@ from mlflow.exceptions import MlflowException
 
 from closeprob.pipeline.cli import main
 from closeprob.pipeline.registry import load_registered_model
-from tests.conftest import train_small_crm
+from tests.conftest import copy_trained_crm
 
 ROOT = Path(__file__).resolve().parents[2]
 EXPERIMENT, MODEL = "close-probability", "close-probability"
@@ -84,12 +84,13 @@ class Store:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """1,200 generated deals, a config pointing at them, one training in `mlflow.db`."""
+def trained(trained_crm: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the session's trained CRM (1,500 generated deals, one training in
+    `mlflow.db`) and a config pointing at it."""
     folder = tmp_path_factory.mktemp("crm")
     # One LightGBM thread per training: two run at once here, on a machine that may have 2 cores.
-    return train_small_crm(
-        folder, 1200, predict={"out": str(folder / "queue.csv")}, model={"num_threads": 1}
+    return copy_trained_crm(
+        trained_crm, folder, predict={"out": str(folder / "queue.csv")}, model={"num_threads": 1}
     )
 
 

@@ -23,7 +23,7 @@ from mlflow import MlflowClient
 
 import closeprob.pipeline.challenge as challenge_module
 from closeprob.pipeline.cli import main
-from tests.conftest import train_small_crm
+from tests.conftest import copy_trained_crm
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = "close-probability"
@@ -45,8 +45,9 @@ runpy.run_module("pipeline", run_name="__main__", alter_sys=True)
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_small_crm(tmp_path_factory.mktemp("crm"), 1200, model={"num_threads": 1})
+def trained(trained_crm: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the session's trained CRM; each test copies its store once more."""
+    return copy_trained_crm(trained_crm, tmp_path_factory.mktemp("crm"), model={"num_threads": 1})
 
 
 @pytest.fixture()

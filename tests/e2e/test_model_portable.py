@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from closeprob.pipeline.registry import load_registered_model
-from tests.conftest import outside_env, store_uri, train_small_crm, use_store
+from tests.conftest import outside_env, store_uri, use_store
 
 SCORE_SCRIPT = """
 import importlib.util, sys
@@ -38,14 +38,12 @@ def input_example(model_dir: Path) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def logged_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One training on a small CRM; the registered model downloaded to a folder, and rows to
-    score with it."""
+def logged_model(trained_crm: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's training on a small CRM: its registered model downloaded to a folder."""
     folder = tmp_path_factory.mktemp("portable")
-    train_small_crm(folder, 1200)
     with pytest.MonkeyPatch.context() as patch:
-        use_store(patch, folder)
-        mlflow.set_tracking_uri(store_uri(folder))
+        use_store(patch, trained_crm.parent)
+        mlflow.set_tracking_uri(store_uri(trained_crm.parent))
         model_dir = Path(
             mlflow.artifacts.download_artifacts(
                 "models:/close-probability/1", dst_path=str(folder / "model")

@@ -19,15 +19,15 @@ from closeprob.pipeline.config import load_config
 from closeprob.pipeline.dataset import load_dataset
 from closeprob.pipeline.registry import load_registered_model
 from closeprob.pipeline.scoring import QUEUE_COLUMNS, build_queue, default_as_of, reason_rows
-from tests.conftest import train_small_crm, use_store
+from tests.conftest import copy_trained_crm, use_store
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small generated CRM, a config pointing at it, and one training registered in MLflow."""
+def trained(trained_crm: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """This module's copy of the session's trained CRM (its predict runs log into it)."""
     folder = tmp_path_factory.mktemp("crm")
-    return train_small_crm(
-        folder, 1500, predict={"out": str(folder / "queue.csv"), "chunk_rows": 97}
+    return copy_trained_crm(
+        trained_crm, folder, predict={"out": str(folder / "queue.csv"), "chunk_rows": 97}
     )
 
 

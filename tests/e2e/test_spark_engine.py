@@ -30,7 +30,7 @@ from closeprob.pipeline.spark.queue import build_spark_queue
 from closeprob.pipeline.spark.read import read_spark_table
 from closeprob.pipeline.spark.shares import whole_table_rules
 from closeprob.pipeline.training import prepare_training_data
-from tests.conftest import outside_env, store_uri, train_small_crm, use_store
+from tests.conftest import copy_trained_crm, outside_env, store_uri, use_store
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -39,11 +39,11 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def crm(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small generated CRM, one model trained on it, and the data also as Parquet: deals in
-    one file, interactions in a folder of three files that split deals' events between them."""
+def crm(trained_crm: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the session's small trained CRM, and the data also as Parquet: deals in one
+    file, interactions in a folder of three files that split deals' events between them."""
     folder = tmp_path_factory.mktemp("spark_crm")
-    path = train_small_crm(folder, 1200)
+    path = copy_trained_crm(trained_crm, folder)
     # Typed Parquet as pandas writes it: nanosecond UTC timestamps (Spark reads microseconds).
     dataset = load_dataset(load_config(path).data)
     (folder / "interactions").mkdir()

@@ -1,4 +1,5 @@
-"""One small end-to-end training through the CLI, against a temporary MLflow store."""
+"""One small end-to-end training through the CLI (the session's shared `trained_crm`), against
+a temporary MLflow store."""
 
 from __future__ import annotations
 
@@ -13,25 +14,29 @@ from mlflow import MlflowClient
 
 from closeprob.pipeline.cli import main
 from closeprob.pipeline.config import load_config
+from closeprob.pipeline.core import TrainingResult
 from closeprob.pipeline.dataset import load_dataset
 from closeprob.pipeline.training import train_close_model
-from tests.conftest import write_small_crm
+from tests.conftest import copy_trained_crm, store_uri, use_store
 
 
 @pytest.fixture(scope="module")
-def small_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_small_crm(tmp_path_factory.mktemp("crm"), 1500)
+def in_memory(trained_crm: Path) -> TrainingResult:
+    """The shared CRM trained once more in this process, without MLflow."""
+    config = load_config(trained_crm)
+    return train_close_model(load_dataset(config.data), config)
 
 
 @pytest.mark.slow
 def test_train_logs_metrics_artifacts_and_registers_champion_and_challenger(
-    small_config: Path, capsys: pytest.CaptureFixture[str]
+    trained_crm: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert main(["train", "--config", str(small_config)]) == 0
-    printed = capsys.readouterr().out
+    """The session's first training (into a new store), then one more on a copy of it."""
+    printed = (trained_crm.parent / "train.out").read_text()
     assert "Test metrics" in printed and "oracle roc_auc" in printed
 
-    client = MlflowClient()
+    uri = store_uri(trained_crm.parent)
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     experiment = client.get_experiment_by_name("close-probability")
     (run,) = client.search_runs([experiment.experiment_id])
     metrics = run.data.metrics
@@ -57,10 +62,13 @@ def test_train_logs_metrics_artifacts_and_registers_champion_and_challenger(
         assert low <= run.data.metrics[key] <= high and low < high
     assert run.data.metrics["deployed_splits"] > 0
     assert "95 % interval" in printed and "trained_through" in printed
-    _check_trained_through(small_config, client)
+    _check_trained_through(trained_crm, client)
 
-    assert main(["train", "--config", str(small_config)]) == 0
-    aliases = client.get_registered_model("close-probability").aliases
+    # A second training of the same data: a challenger, the champion stays.
+    config = copy_trained_crm(trained_crm, tmp_path)
+    use_store(monkeypatch, tmp_path)
+    assert main(["train", "--config", str(config)]) == 0
+    aliases = MlflowClient().get_registered_model("close-probability").aliases
     assert {k: str(v) for k, v in aliases.items()} == {"champion": "1", "challenger": "2"}
 
 
@@ -81,11 +89,12 @@ def _check_trained_through(config_path: Path, client: MlflowClient) -> None:
 
 
 @pytest.mark.slow
-def test_registry_model_returns_the_training_probabilities(small_config: Path) -> None:
+def test_registry_model_returns_the_training_probabilities(
+    trained_crm: Path, in_memory: TrainingResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The pyfunc loaded by alias returns probabilities equal to the in-memory model's."""
-    assert main(["train", "--config", str(small_config)]) == 0
-    config = load_config(small_config)
-    result = train_close_model(load_dataset(config.data), config)
+    use_store(monkeypatch, trained_crm.parent)
+    result = in_memory
     loaded = mlflow.pyfunc.load_model("models:/close-probability@challenger")
     rows = result.data.features.loc[result.data.rows("test"), result.model.feature_names]
     served = np.asarray(loaded.predict(rows.astype({c: object for c in result.model.categories})))
@@ -95,9 +104,9 @@ def test_registry_model_returns_the_training_probabilities(small_config: Path) -
 
 
 @pytest.mark.slow
-def test_same_data_config_and_seed_give_identical_probabilities(small_config: Path) -> None:
-    config = load_config(small_config)
-    dataset = load_dataset(config.data)
-    first = train_close_model(dataset, config)
-    second = train_close_model(dataset, config)
-    np.testing.assert_allclose(first.test_p_close, second.test_p_close, rtol=0, atol=1e-12)
+def test_same_data_config_and_seed_give_identical_probabilities(
+    trained_crm: Path, in_memory: TrainingResult
+) -> None:
+    config = load_config(trained_crm)
+    second = train_close_model(load_dataset(config.data), config)
+    np.testing.assert_allclose(in_memory.test_p_close, second.test_p_close, rtol=0, atol=1e-12)
