@@ -196,8 +196,16 @@ def model_python(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], P
             install = subprocess.run(
                 # --no-compile: what is checked is that these requirements alone load and
                 # score the model, not the byte-code of every installed module.
-                [str(python), "-m", "pip", "install", "--quiet", "--no-compile", "-r",
-                 str(requirements)],  # fmt: skip
+                [
+                    str(python),
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--no-compile",
+                    "-r",
+                    str(requirements),
+                ],
                 capture_output=True,
                 text=True,
                 env=outside_env(),
