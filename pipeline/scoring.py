@@ -282,6 +282,14 @@ def with_reasons(queue: pd.DataFrame, read: np.ndarray, explained: pd.DataFrame)
     return queue.assign(reasons_up=up, reasons_down=down)
 
 
+def deal_quotes(
+    interactions: pd.DataFrame, deal_ids: pd.Series, as_of: pd.Timestamp, model: CloseModel
+) -> np.ndarray:
+    """Per deal of `deal_ids`, in order: its latest quote before `as_of` (NaN: none)."""
+    rows = pd.DataFrame({"deal_id": deal_ids.to_numpy(), "as_of": as_of})
+    return latest_quotes(interactions, rows, model.spec.stage_event_type)
+
+
 def rank_queue(
     scored: pd.DataFrame,
     dataset: Dataset,
@@ -290,15 +298,15 @@ def rank_queue(
     ranking: RankingConfig,
     previous: pd.DataFrame | None,
     value: ValueConfig | None = None,
+    quotes: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Deal values, expected value, rank, tiers, owner capacity and change since `previous`.
-    With `value.source: clv`, a deal's value includes its account's CLV (value_source clv)."""
+    With `value.source: clv`, a deal's value includes its account's CLV (value_source clv).
+    `quotes`: each scored deal's latest quote before `as_of` when the caller has them (the
+    Spark engine's buckets hold the events); else read from `dataset.interactions`."""
     deals = dataset.deals.set_index("deal_id").loc[scored["deal_id"]].reset_index()
-    quotes = latest_quotes(
-        dataset.interactions,
-        pd.DataFrame({"deal_id": scored["deal_id"].to_numpy(), "as_of": as_of}),
-        loaded.close.spec.stage_event_type,
-    )
+    if quotes is None:
+        quotes = deal_quotes(dataset.interactions, scored["deal_id"], as_of, loaded.close)
     values = deal_values(deals, loaded.value, quotes)
     value = value or ValueConfig()
     clv = np.full(len(scored), np.nan)

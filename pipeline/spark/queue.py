@@ -91,7 +91,10 @@ def queue_of(
     deals, as_of = scoring.context.deals, scoring.context.as_of
     no_events = Dataset(deals, pd.DataFrame(), None)  # ranking reads the deals only
     scored = scoring.scores(to_score)
-    queue = rank_queue(scored, no_events, loaded, as_of, config.ranking, previous, config.value)
+    quotes = scored.pop("quote").to_numpy(dtype=float)
+    queue = rank_queue(
+        scored, no_events, loaded, as_of, config.ranking, previous, config.value, quotes
+    )
     read = reason_rows(queue, config.ranking)
     if read.any():
         reasons = scoring.reasons(queue.loc[read, "deal_id"], config.ranking.reasons)
@@ -139,7 +142,7 @@ class Scoring:
         return cls(spark, events, context, partitions, config.predict.chunk_rows)
 
     def scores(self, to_score: pd.Series) -> pd.DataFrame:
-        """deal_id, p_close, days_quiet, stage_value: one row per deal of `to_score`."""
+        """deal_id, p_close, days_quiet, stage_value, quote: one row per deal of `to_score`."""
         score = partial(score_bucket, context=self.context, chunk_rows=self.chunk_rows)
         rows = to_score.to_frame()
         buckets = map_buckets(self.spark, self.events, rows, self.partitions, score, SCORE_SCHEMA)

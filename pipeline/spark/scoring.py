@@ -18,11 +18,16 @@ from closeprob.models.classifier import CloseModel
 from closeprob.models.native import booster_text, close_model_document, close_model_from_document
 from closeprob.pipeline.core import Dataset
 from closeprob.pipeline.model_artifact import ModelIntegrityError
-from closeprob.pipeline.scoring import explain_features, score_features, snapshot_features
+from closeprob.pipeline.scoring import (
+    deal_quotes,
+    explain_features,
+    score_features,
+    snapshot_features,
+)
 from closeprob.pipeline.spark.buckets import check_bucket
 from closeprob.pipeline.spark.validation import typed_events
 
-SCORE_SCHEMA = "deal_id string, p_close double, days_quiet double, stage_value double"
+SCORE_SCHEMA = "deal_id string, p_close double, days_quiet double, stage_value double, quote double"
 REASON_SCHEMA = "deal_id string, reasons_up string, reasons_down string"
 BUILT: dict[str, CloseModel] = {}  # per worker process: the models rebuilt, by sha256
 
@@ -96,12 +101,19 @@ def bucket_features(
 def score_bucket(
     checked: pd.DataFrame, to_score: pd.DataFrame, context: BucketContext, chunk_rows: int
 ) -> pd.DataFrame:
-    """deal_id, p_close, days_quiet for one bucket's deals: the local `score_features`."""
+    """deal_id, p_close, days_quiet, stage_value for one bucket's deals (the local
+    `score_features`), and quote: each deal's latest quote before as_of (the bucket holds all
+    of its events), which `rank_queue` values it by as the local engine does."""
 
     features = bucket_features(checked, to_score["deal_id"], context)
     if features is None:
-        return pd.DataFrame({"deal_id": [], "p_close": [], "days_quiet": [], "stage_value": []})
-    return score_features(features, context.model.build(), chunk_rows)
+        columns = ("deal_id", "p_close", "days_quiet", "stage_value", "quote")
+        return pd.DataFrame({column: [] for column in columns})
+    model = context.model.build()
+    scored = score_features(features, model, chunk_rows)
+    events = typed_events(checked)
+    quotes = deal_quotes(events, scored["deal_id"], context.as_of, model)
+    return scored.assign(quote=quotes)
 
 
 def explain_bucket(

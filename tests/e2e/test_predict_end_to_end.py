@@ -355,9 +355,13 @@ def test_history_answers_for_a_deal_scored_on_three_days_with_the_table_or_witho
     own.write_text(yaml.safe_dump(raw))
     assert main(["history", deal, "--config", str(own), "--to", "off"]) == 0
     assert f"3 scorings, from the day partitions in {tmp_path / 'queue'}" in capsys.readouterr().out
-    # Without either: the queues the three predict runs logged to MLflow.
+    # Without either: the queues the three predict runs logged to MLflow (a queue path with no
+    # day partitions: other tests of this module write partitions beside the store's queue).
     # (other tests of this module log predict runs to the same store: at least these three)
-    assert main(["history", deal, "--config", str(store), "--to", "off"]) == 0
+    raw["predict"]["out"] = str(tmp_path / "never-written" / "queue.csv")
+    neither = tmp_path / "neither.yaml"
+    neither.write_text(yaml.safe_dump(raw))
+    assert main(["history", deal, "--config", str(neither), "--to", "off"]) == 0
     logged = re.search(r"(\d+) scorings, from the queues logged to MLflow", capsys.readouterr().out)
     assert logged is not None and int(logged.group(1)) >= 3
     assert main(["history", "NO-SUCH-DEAL", "--config", str(store), "--to", to]) == 2
