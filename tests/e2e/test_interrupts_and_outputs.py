@@ -32,7 +32,10 @@ START_TIMEOUT_S = 240
 # Replace `TARGET` (module.attr, or module.Class.method) by a function that announces itself
 # through a marker file and waits to be stopped; then run the CLI.
 HANG_HOOK = """
-import importlib, os, runpy, time
+import importlib, os, runpy, signal, time
+# Ctrl-C as a terminal's foreground job gets it: a suite started in the background (`cmd &`
+# without job control) hands its children SIGINT ignored, which Python then keeps.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 target = os.environ["CLOSEPROB_TEST_HANG"]
 module_name, attr = target.rsplit(".", 1)
 owner = importlib.import_module(module_name)
