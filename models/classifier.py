@@ -62,6 +62,23 @@ def encode_features(
 
 
 @dataclass(frozen=True)
+class SlopeChoice:
+    """The Platt slope of every out-of-fold row (`pooled`), of the recent rows (`recent`, with
+    its 95 % deal-clustered interval) and the one used (`models/recent_calibration.py`)."""
+
+    pooled: float
+    recent: float
+    recent_lo: float
+    recent_hi: float
+    used: float
+
+    @property
+    def source(self) -> str:
+        """'pooled' when the pooled slope lay inside the recent interval, else 'recent'."""
+        return "pooled" if self.recent_lo <= self.pooled <= self.recent_hi else "recent"
+
+
+@dataclass(frozen=True)
 class RawScoreCalibrator:
     """P(won) from the raw score (log-odds): Platt's sigmoid, expit(`slope`·raw + `intercept`),
     or isotonic regression, the step-wise linear map through (`x`, `y`) clipped at both ends.
@@ -110,6 +127,9 @@ class CloseModel:
     # The health reference of the training rows (models/health.py): plain JSON-able values;
     # None for models trained before it existed.
     reference: dict[str, Any] | None = None
+    # How the calibrator's slope was chosen, for the training run's record; None for an
+    # isotonic or recent-only map and for a model read back (it is not stored with the model).
+    slope_choice: SlopeChoice | None = None
 
     def encode(self, features: pd.DataFrame) -> pd.DataFrame:
         return encode_features(features, self.feature_names, self.categories)

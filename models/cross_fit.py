@@ -74,22 +74,24 @@ def fit_cross_fitted_model(
     booster, linear, categories = _fit_parts(
         features, labels, fit, names, categorical, params, n_estimators, seed, blend_weight
     )
+    calibrator, choice = fit_recent_calibrator(
+        raw,
+        labels[scored].to_numpy(),
+        calibration[scored].to_numpy(),
+        features.loc[scored, "deal_id"].to_numpy(),
+        method,
+        pool_slope,
+    )
     return CloseModel(
         spec=spec,
         feature_names=list(names),
         categories=categories,
         booster=booster,
-        calibrator=fit_recent_calibrator(
-            raw,
-            labels[scored].to_numpy(),
-            calibration[scored].to_numpy(),
-            features.loc[scored, "deal_id"].to_numpy(),
-            method,
-            pool_slope,
-        )[0],
+        calibrator=calibrator,
         calibration_method=method,
         linear=linear,
         blend_weight=float(blend_weight) if linear is not None else 1.0,
+        slope_choice=choice,
     )
 
 

@@ -14,30 +14,18 @@ Arrays in, a `RawScoreCalibrator` and what it rests on out; no config, no disk, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 from scipy.optimize import brentq
 from scipy.special import expit
 from sklearn.linear_model import LogisticRegression
 
-from closeprob.models.classifier import RawScoreCalibrator
+from closeprob.models.classifier import RawScoreCalibrator, SlopeChoice
 from closeprob.models.training import fit_calibrator, fit_platt
 
 Z_95 = 1.959964  # the standard normal's 97.5 % point
 
-
-@dataclass(frozen=True)
-class SlopeChoice:
-    """The Platt slope of every row (`pooled`), of the recent rows (`recent`, with its 95 %
-    deal-bootstrap interval) and the one used."""
-
-    pooled: float
-    recent: float
-    recent_lo: float
-    recent_hi: float
-    used: float
+__all__ = ["SlopeChoice", "choose_slope", "fit_recent_calibrator", "intercept_for_slope"]
 
 
 def choose_slope(
@@ -109,3 +97,29 @@ def slope_interval(
     inverse = np.linalg.pinv(bread)
     error = float(np.sqrt(max((inverse @ meat @ inverse)[1, 1], 0.0)))
     return slope - Z_95 * error, slope + Z_95 * error
+
+
+def calibration_record(
+    calibrator: RawScoreCalibrator, choice: SlopeChoice | None, role: str
+) -> tuple[dict[str, str], dict[str, float]]:
+    """What a training run logs of one model's calibration (`role`: 'evaluated' or
+    'deployed'): the param `<role>.calibration_slope_source` ('pooled' or 'recent' as
+    `choose_slope` decided; 'recent_only' for a sigmoid fitted on the recent rows alone, with
+    `pool_slope` off; 'isotonic') and the metrics `<role>_calibration_slope` and
+    `_intercept` of the map, with both slopes and the recent rows' 95 % interval when chosen."""
+    if choice is not None:
+        source = choice.source
+    else:
+        source = "recent_only" if calibrator.method == "sigmoid" else "isotonic"
+    metrics: dict[str, float] = {}
+    if calibrator.method == "sigmoid":
+        metrics[f"{role}_calibration_slope"] = float(calibrator.slope)
+        metrics[f"{role}_calibration_intercept"] = float(calibrator.intercept)
+    if choice is not None:
+        metrics |= {
+            f"{role}_calibration_slope_pooled": choice.pooled,
+            f"{role}_calibration_slope_recent": choice.recent,
+            f"{role}_calibration_slope_recent_lo": choice.recent_lo,
+            f"{role}_calibration_slope_recent_hi": choice.recent_hi,
+        }
+    return {f"{role}.calibration_slope_source": source}, metrics

@@ -27,6 +27,7 @@ from mlflow.models import infer_signature
 
 from closeprob.models.base_rate import recent_won_rate
 from closeprob.models.ranker import TIERS
+from closeprob.models.recent_calibration import calibration_record
 from closeprob.models.yardsticks import base_rate_gap
 from closeprob.pipeline.config import Config, flatten_config
 from closeprob.pipeline.core import ROLES, SLICES, Dataset, Evaluation, TrainingResult
@@ -153,6 +154,7 @@ def log_training_run(
         mlflow.log_metrics(result.metrics | evaluation.metrics)
         kind = "model" if result.value_model.regressor else "segment_median"
         mlflow.log_param("value.model_kind", kind)
+        _log_calibration_choice(result)
         mlflow.log_table(artifacts.features, "features.json")
         mlflow.log_text(artifacts.features_text, "features.txt")
         if result.model.reference is not None:  # also inside the model; here to read it
@@ -161,6 +163,15 @@ def log_training_run(
         _log_evaluation(evaluation, skip={"reliability.png"})
         log_extra()
     return run_id
+
+
+def _log_calibration_choice(result: TrainingResult) -> None:
+    """Which Platt slope each model uses (pooled or recent) with both slopes and the recent
+    window's interval, as params and metrics the runs' compare view lines up."""
+    for role, model in (("evaluated", result.evaluated), ("deployed", result.model)):
+        params, metrics = calibration_record(model.calibrator, model.slope_choice, role)
+        mlflow.log_params(params)
+        mlflow.log_metrics(metrics)
 
 
 def version_notes(

@@ -61,6 +61,13 @@ def test_train_logs_metrics_artifacts_and_registers_champion_and_challenger(
         low, high = run.data.metrics[f"{key}_lo"], run.data.metrics[f"{key}_hi"]
         assert low <= run.data.metrics[key] <= high and low < high
     assert run.data.metrics["deployed_splits"] > 0
+    for role in ("evaluated", "deployed"):  # which Platt slope, pooled or recent, and why
+        source = run.data.params[f"{role}.calibration_slope_source"]
+        slope = {k: metrics[f"{role}_calibration_slope{k}"] for k in ("", "_pooled", "_recent")}
+        low, high = (metrics[f"{role}_calibration_slope_recent_{end}"] for end in ("lo", "hi"))
+        assert low < slope["_recent"] < high
+        assert source == ("pooled" if low <= slope["_pooled"] <= high else "recent")
+        assert slope[""] == slope[f"_{source}"]
     assert "95 % interval" in printed and "trained_through" in printed
     _check_trained_through(trained_crm, client)
 

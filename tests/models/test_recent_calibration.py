@@ -12,6 +12,7 @@ from sklearn.linear_model import LogisticRegression
 
 from closeprob.models.metrics import deal_bootstrap_weights
 from closeprob.models.recent_calibration import (
+    calibration_record,
     choose_slope,
     fit_recent_calibrator,
     intercept_for_slope,
@@ -80,6 +81,32 @@ def test_isotonic_and_pool_slope_off_fit_the_recent_rows_alone() -> None:
         calibrator, choice = fit_recent_calibrator(raw, labels, recent, deals, method, pool)
         assert choice is None
         assert calibrator == fit_calibrator(raw[recent], labels[recent], method)
+
+
+def test_the_run_record_says_which_slope_was_used_with_both_slopes_and_the_interval() -> None:
+    for recent_slope, source in ((1.0, "pooled"), (3.0, "recent")):
+        rows = _pooled(_rows(6000, 1.0, -1.0, 0), _rows(3000, recent_slope, 0.0, 1))
+        calibrator, choice = fit_recent_calibrator(*rows, "sigmoid")
+        assert choice is not None
+        params, metrics = calibration_record(calibrator, choice, "deployed")
+        assert params == {"deployed.calibration_slope_source": source}
+        assert metrics["deployed_calibration_slope"] == calibrator.slope == choice.used
+        assert metrics["deployed_calibration_intercept"] == calibrator.intercept
+        assert metrics["deployed_calibration_slope_pooled"] == choice.pooled
+        assert metrics["deployed_calibration_slope_recent"] == choice.recent
+        low, high = metrics["deployed_calibration_slope_recent_lo"], choice.recent_hi
+        assert low < choice.recent < high == metrics["deployed_calibration_slope_recent_hi"]
+        assert (choice.used == choice.pooled) == (source == "pooled")
+
+
+def test_the_run_record_of_a_recent_only_or_isotonic_map_names_it_and_has_no_choice() -> None:
+    raw, labels, recent, deals = _pooled(_rows(2000, 1.0, -1.0, 0), _rows(400, 2.0, 0.0, 1))
+    for method, pool, source in (("isotonic", True, "isotonic"), ("sigmoid", False, "recent_only")):
+        calibrator, choice = fit_recent_calibrator(raw, labels, recent, deals, method, pool)
+        params, metrics = calibration_record(calibrator, choice, "evaluated")
+        assert params == {"evaluated.calibration_slope_source": source}
+        assert not any("pooled" in name or "recent" in name for name in metrics)
+        assert ("evaluated_calibration_slope" in metrics) == (method == "sigmoid")
 
 
 def test_recent_rows_of_one_label_are_refused() -> None:
