@@ -4,6 +4,9 @@ unless the recent window's own interval excludes it (`true`), on each data set o
 results`; with the logistic baseline, paired. Nothing is logged.
 
     .venv/bin/python bench/calibration_pooled_slope.py --datasets default,bpi2012 --cache /tmp/cc
+    .venv/bin/python bench/calibration_pooled_slope.py --pool true --snapshot-ranks
+
+`--snapshot-ranks` turns on the percentile ranks within each as_of (features/snapshot_ranks.py).
 
 Prints per data set and setting: the slope choice (pooled, recent [95 %], used), intercept and
 slope [95 %], log loss, ROC-AUC, and model − logistic (ROC-AUC, log loss) [95 %], 200 deal
@@ -78,13 +81,19 @@ def slope_choice(data: TrainingData, config: Config, selection: Any) -> str:
     )
 
 
-def run(name: str, cache: Path, pools: list[bool]) -> None:
-    config = load_config(Path("configs") / f"{name}.yaml")
+def with_snapshot_ranks(config: Config, ranks: bool) -> Config:
+    features = config.features.model_copy(update={"snapshot_ranks": ranks})
+    return config.model_copy(update={"features": features})
+
+
+def run(name: str, cache: Path, pools: list[bool], ranks: bool) -> None:
+    config = with_snapshot_ranks(load_config(Path("configs") / f"{name}.yaml"), ranks)
     ensure_data(config)
+    key = f"{name}.ranks" if ranks else name
     data: TrainingData = cached(
-        cache / f"{name}.data.pkl", lambda: prepare_training_data(load_job_data(config), config)
+        cache / f"{key}.data.pkl", lambda: prepare_training_data(load_job_data(config), config)
     )
-    selection = cached(cache / f"{name}.sel.pkl", lambda: select_model(data, config))
+    selection = cached(cache / f"{key}.sel.pkl", lambda: select_model(data, config))
     test = data.rows("test")
     y = data.labels[test].to_numpy()
     deal_ids = data.features.loc[test, "deal_id"].to_numpy()
@@ -97,7 +106,8 @@ def run(name: str, cache: Path, pools: list[bool]) -> None:
     p_logistic = predict_logistic(logistic, data.features.loc[test, names], categorical)
     seed = config.seed
     print(
-        f"{name}: test rows {int(test.sum())}, won rate {y.mean():.3f}, booster weight "
+        f"{name}{' (snapshot ranks)' if ranks else ''}: {len(names)} features, "
+        f"test rows {int(test.sum())}, won rate {y.mean():.3f}, booster weight "
         f"{selection.blend_weight}, {selection.trees} trees; "
         f"{slope_choice(data, config, selection)}",
         flush=True,
@@ -123,12 +133,15 @@ def main() -> None:
     parser.add_argument("--datasets", default="default,bpi2012,olist,crm_sales,bank_marketing")
     parser.add_argument("--cache", type=Path, default=Path("/tmp/calibration_causes"))
     parser.add_argument("--pool", default="false,true", help="pool_slope settings to compare")
+    parser.add_argument(
+        "--snapshot-ranks", action="store_true", help="with features.snapshot_ranks: true"
+    )
     args = parser.parse_args()
     pools = [word.strip().lower() == "true" for word in args.pool.split(",")]
     warnings.simplefilter("ignore")
     args.cache.mkdir(parents=True, exist_ok=True)
     for name in args.datasets.split(","):
-        run(name, args.cache, pools)
+        run(name, args.cache, pools, args.snapshot_ranks)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from closeprob.features.history import history_features
 from closeprob.features.market import levels_for, market_features
 from closeprob.features.recency import recency_features
 from closeprob.features.registry import feature_descriptions
+from closeprob.features.snapshot_ranks import snapshot_rank_features
 from closeprob.features.spec import FeatureSpec
 from closeprob.features.stage import stage_features
 from closeprob.features.stage_history import stage_history_columns
@@ -96,6 +97,9 @@ def build_features(
         ],
         axis=1,
     )
+    if spec.snapshot_ranks:
+        ranks = snapshot_rank_features(families, snapshots["as_of"].to_numpy())
+        families = pd.concat([families, ranks], axis=1)
     names = list(feature_descriptions(spec))
     # Selecting columns copies the block (GiBs at 10 M interactions): only when out of order.
     features = families if list(families.columns) == names else families[names]

@@ -6,6 +6,7 @@ are written to be followed by the feature's value: "days since the last inbound 
 
 from __future__ import annotations
 
+from closeprob.features.snapshot_ranks import ranked_columns
 from closeprob.features.spec import FeatureSpec, slug
 
 RECENCY = {
@@ -118,8 +119,27 @@ def attribute_features(spec: FeatureSpec) -> dict[str, str]:
     }
 
 
+def rank_features(spec: FeatureSpec, described: dict[str, str]) -> dict[str, str]:
+    """Percentile ranks within the as_of of the `described` columns that get one (none
+    unless the spec asks for them)."""
+    if not spec.snapshot_ranks:
+        return {}
+    return {
+        f"{name}_pct": (
+            f"percentile among the deals open at the same date (1 = highest) of: {described[name]}"
+        )
+        for name in ranked_columns(list(described))
+    }
+
+
 def feature_descriptions(spec: FeatureSpec) -> dict[str, str]:
     """Every model input column for `spec`, in model order, with its one-line description."""
+    described = _base_descriptions(spec)
+    # Last: build_features appends them to the assembled columns of each as_of.
+    return described | rank_features(spec, described)
+
+
+def _base_descriptions(spec: FeatureSpec) -> dict[str, str]:
     return {
         **RECENCY,
         **window_features(spec),

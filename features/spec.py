@@ -35,6 +35,9 @@ class FeatureSpec:
     # (models/native.py LEGACY_SPEC), which is what it was fitted on.
     stage_win_rate: bool = True
     market_robust: bool = True
+    # Percentile ranks among the deals open at the same as_of (features/snapshot_ranks.py).
+    # Opt-in; False is also what a model stored before it existed reads.
+    snapshot_ranks: bool = False
 
 
 def slug(name: str) -> str:

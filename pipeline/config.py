@@ -166,6 +166,9 @@ class FeatureConfig(_Strict):
     market_window_days: NonNegativeInt = 30
     # Stage moves in the last 30 days and moved back, from the stage-change events.
     stage_history: bool = True
+    # Percentile ranks of age, quiet time, activity and track records among the deals open at
+    # the same as_of (features/snapshot_ranks.py): values that stay in range under drift.
+    snapshot_ranks: bool = False
 
 
 class SplitConfig(_Strict):

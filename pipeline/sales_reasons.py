@@ -86,6 +86,14 @@ FIXED: dict[str, Phrase] = {
     "days_in_stage": _text("{v} days in the current stage"),
     "lifetime_touches_vs_market": _text("{v}× as busy as a typical open deal over its life"),
     "quiet_vs_market": _text("quiet for as long as a typical deal takes to log {v} touches"),
+    # Percentile ranks among the deals open at the same date (features/snapshot_ranks.py).
+    "deal_age_days_pct": _share("older than about {v} of the deals open now"),
+    "days_since_last_touch_pct": _share("quiet longer than about {v} of the deals open now"),
+    "days_in_stage_pct": _share("in its stage longer than about {v} of the deals open now"),
+    "touches_total_pct": _share("more touches so far than about {v} of the deals open now"),
+    "touches_per_30d_pct": _share("busier over its life than about {v} of the deals open now"),
+    "owner_win_rate_pct": _share("the owner's win rate tops about {v} of the deals open now"),
+    "account_win_rate_pct": _share("the account's win rate tops about {v} of the deals open now"),
 }
 
 

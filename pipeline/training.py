@@ -120,6 +120,7 @@ def prepare_training_data(
         market_window_days=config.features.market_window_days,
         stage_history=config.features.stage_history,
         stage_names=config.data.stages,
+        snapshot_ranks=config.features.snapshot_ranks,
     )
     with stage(f"features for {len(snapshots):,} snapshot rows"):
         features = build(dataset.deals, dataset.interactions, snapshots, spec)

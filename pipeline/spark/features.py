@@ -15,6 +15,7 @@ from closeprob.features.build import build_features
 from closeprob.features.registry import categorical_features, feature_descriptions
 from closeprob.features.spec import FeatureSpec
 from closeprob.pipeline.config import Config
+from closeprob.pipeline.errors import ConfigError
 from closeprob.pipeline.spark.buckets import check_bucket, map_buckets, run_spark
 from closeprob.pipeline.spark.code import ship_closeprob_code
 from closeprob.pipeline.spark.feature_table import (
@@ -132,6 +133,17 @@ def spark_features(
     return in_row_order(run_spark(table.toPandas), snapshots)
 
 
+def refuse_snapshot_ranks(spec: FeatureSpec, where: str) -> None:
+    """A ConfigError when `spec` has the snapshot-rank family: it ranks each deal among every
+    deal open at its as_of, which no bucket sees together (the ranks would differ by bucket)."""
+    if spec.snapshot_ranks:
+        raise ConfigError(
+            f"{where}: features.snapshot_ranks ranks each deal among all deals open at its "
+            "as_of, which the Spark engine's buckets never see together; use --engine local, "
+            "or train with features.snapshot_ranks: false"
+        )
+
+
 def spark_feature_builder(config: Config) -> FeatureBuilder:
     """A `build_features` that computes the training table on Spark, from the interactions
     file or folder of `config.data` (read by Spark: the pandas frame it is passed is not used),
@@ -141,6 +153,7 @@ def spark_feature_builder(config: Config) -> FeatureBuilder:
     def build(
         deals: pd.DataFrame, _: pd.DataFrame, snapshots: pd.DataFrame, spec: FeatureSpec
     ) -> pd.DataFrame:
+        refuse_snapshot_ranks(spec, f"train --engine spark ({config.name!r})")
         check_replaceable(config.spark.training_features)  # before any work
         spark = spark_session(config.spark)
         partitions = config.spark.partitions or spark.sparkContext.defaultParallelism

@@ -28,7 +28,7 @@ from closeprob.pipeline.scoring import (
 )
 from closeprob.pipeline.spark.buckets import map_buckets, run_spark
 from closeprob.pipeline.spark.code import ship_closeprob_code
-from closeprob.pipeline.spark.features import spark_features
+from closeprob.pipeline.spark.features import refuse_snapshot_ranks, spark_features
 from closeprob.pipeline.spark.market import MarketContext, spark_market_levels
 from closeprob.pipeline.spark.read import (
     check_not_empty,
@@ -69,6 +69,9 @@ def build_spark_queue(
     data = config.data
     deals = read_deals(spark, data, named_columns(config))
     loaded = load_model()
+    refuse_snapshot_ranks(
+        loaded.close.spec, "predict --engine spark (the model was trained with it)"
+    )
     check_model_matches(loaded.close, deals, str(data.deals))
     ship_closeprob_code(spark)
     interactions = read_interactions(spark, data)

@@ -3,8 +3,11 @@ pass-through deal columns and the CSV's rounding."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -41,11 +44,13 @@ def test_a_meeting_count_reads_as_a_salesperson_says_it() -> None:
     )
 
 
-def test_every_feature_has_a_phrase_without_jargon() -> None:
-    phrases = sales_phrases(SPEC)
-    assert list(phrases) == list(feature_descriptions(SPEC))
+@pytest.mark.parametrize("ranks", [False, True], ids=["plain", "with snapshot ranks"])
+def test_every_feature_has_a_phrase_without_jargon(ranks: bool) -> None:
+    spec = replace(SPEC, snapshot_ranks=ranks)
+    phrases = sales_phrases(spec)
+    assert list(phrases) == list(feature_descriptions(spec))
     texts = [phrase(3.0) for phrase in phrases.values()]
-    jargon = ("RFM", "multiple of an average", "'MEETING'", "(value of")
+    jargon = ("RFM", "multiple of an average", "'MEETING'", "(value of", "percentile")
     assert not [t for t in texts if any(word in t for word in jargon)]
 
 
