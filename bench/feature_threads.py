@@ -10,11 +10,14 @@ weekly dates), each run in a fresh child process per measurement, reading includ
 
 - `closeprob (full)`: `build_features` with the training feature set of the default config
   (every type of `types.json` counted, windows 7/30/90, owner and account track records, the
-  attributes the bench's config declares, the market and stage-history families), from
-  `pd.read_parquet` of the columns it needs, strings as pandas' default string dtype, as the
-  pipeline reads them (its validation is not run);
-- `closeprob (full; dictionary strings)`: the same, the interactions' string columns read as
-  Parquet dictionaries (pandas categoricals), as a batch job over Parquet can;
+  attributes the bench's config declares, the market and stage-history families), from the
+  pipeline's reader (`pipeline.io.read_table`: every column of both files, the interactions'
+  labels — type, channel, direction — as dictionaries, as `load_dataset` reads them; its
+  validation is not run);
+- `closeprob (full; read + validate)`: the same from `load_dataset` (read, validated, checked
+  for plausibility, as every job reads its data);
+- `closeprob (full; plain strings)`: the same from `pd.read_parquet` of the columns it needs,
+  strings as pandas' default string dtype (how the pipeline read them before dictionaries);
 - `closeprob (benchmark set)`: the benchmark features DuckDB also computes
   (`bench/engines/closeprob_features.py`: `bench/benchmark.py` on the same `Timeline` engine,
   strings as dictionaries);
@@ -51,10 +54,17 @@ from run import ATTRIBUTES, checked, machine, run_child  # bench/ is first on sy
 ROOT = Path(__file__).resolve().parent.parent
 ENGINES = (
     "closeprob (full)",
-    "closeprob (full; dictionary strings)",
+    "closeprob (full; read + validate)",
+    "closeprob (full; plain strings)",
     "closeprob (benchmark set)",
     "duckdb (tuned)",
 )
+# How each full engine reads its inputs (`read_inputs`).
+STRINGS = {
+    "closeprob (full)": "pipeline",
+    "closeprob (full; read + validate)": "validated",
+    "closeprob (full; plain strings)": "plain",
+}
 # Functions whose own work is split over `threads` threads (by deal shard, by row range or by
 # chunk of events); everything else in `build_features` runs on one thread.
 PARALLEL = (
@@ -67,7 +77,7 @@ PARALLEL = (
 def command(engine: str, data: Path, threads: int, out: Path) -> list[str]:
     """How one engine is run at `threads` threads."""
     if engine.startswith("closeprob (full"):
-        strings = "dictionary" if "dictionary" in engine else "plain"
+        strings = STRINGS[engine]
         child = ["--child", "--strings", strings, "--threads", str(threads)]
         return [sys.executable, __file__, *child, "--data", str(data)]
     if engine == "closeprob (benchmark set)":
@@ -87,24 +97,41 @@ def command(engine: str, data: Path, threads: int, out: Path) -> list[str]:
 
 
 def read_inputs(
-    data: Path, strings: str = "plain"
+    data: Path, strings: str = "pipeline"
 ) -> tuple[object, object, object, tuple[str, ...]]:
-    """Deals, interactions and snapshot rows: the columns the training features read. Strings
-    'plain' (pandas' string dtype, as the pipeline reads them) or as Parquet 'dictionary'
-    columns (pandas categoricals)."""
+    """Deals, interactions and snapshot rows. `strings`: 'pipeline' (the pipeline's reader,
+    labels as dictionaries), 'validated' (`load_dataset`: read and validated) or 'plain'
+    (`pd.read_parquet` of the columns the features read, pandas' string dtype)."""
     import pandas as pd
     import pyarrow as pa
 
     attributes = [a.strip() for a in ATTRIBUTES.strip("[]").split(",")]
-    deal_columns = ["deal_id", "created_at", "closed_at", "outcome", "amount"]
-    deal_columns += ["owner_id", "account_id", *attributes]
-    deals = pd.read_parquet(data / "deals.parquet", columns=deal_columns)
-    labels = ["deal_id", "type", "channel", "direction"]
-    interactions = pd.read_parquet(
-        data / "interactions.parquet",
-        columns=["deal_id", "occurred_at", "type", "channel", "direction", "value"],
-        read_dictionary=labels if strings == "dictionary" else None,
-    )
+    if strings == "validated":
+        from closeprob.pipeline.config import DataConfig
+        from closeprob.pipeline.dataset import load_dataset
+
+        config = DataConfig(
+            deals=data / "deals.parquet",
+            interactions=data / "interactions.parquet",
+            truth=None,
+            attributes=attributes,
+        )
+        dataset = load_dataset(config)
+        deals, interactions = dataset.deals, dataset.interactions
+    elif strings == "pipeline":
+        from closeprob.pipeline.dictionary_text import dictionary_headers
+        from closeprob.pipeline.io import read_table
+
+        deals = read_table(data / "deals.parquet")
+        interactions = read_table(data / "interactions.parquet", dictionary_headers({}))
+    else:
+        deal_columns = ["deal_id", "created_at", "closed_at", "outcome", "amount"]
+        deal_columns += ["owner_id", "account_id", *attributes]
+        deals = pd.read_parquet(data / "deals.parquet", columns=deal_columns)
+        interactions = pd.read_parquet(
+            data / "interactions.parquet",
+            columns=["deal_id", "occurred_at", "type", "channel", "direction", "value"],
+        )
     snapshots = pd.read_parquet(data / "snapshots.parquet", columns=["deal_id", "as_of"])
     # Arrow's allocator keeps the decoded Parquet pages once pandas holds the columns.
     pa.default_memory_pool().release_unused()
@@ -284,7 +311,7 @@ def main() -> None:
         "--engines", default=",".join(ENGINES), help="comma-separated, from: " + ", ".join(ENGINES)
     )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument("--strings", default="plain", help=argparse.SUPPRESS)
+    parser.add_argument("--strings", default="pipeline", help=argparse.SUPPRESS)
     parser.add_argument("--child-profile", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

@@ -1,7 +1,8 @@
 """Render bench/RESULTS.md from the saved results of `bench/run.py` (bench/results/*.json).
 
 Formatting only: every figure comes from a saved run, and each target's verdict is computed
-from those figures here, never written by hand.
+from those figures here, never written by hand; the one hand-kept part, bench/RESULTS.hand.md
+(before/after runs no saved result holds), is copied in as it is.
 """
 
 from __future__ import annotations
@@ -34,10 +35,32 @@ def render(results: Path) -> str:
     ]
     if not runs:
         return "\n".join([*lines, "No saved results: run `make bench`."]) + "\n"
-    lines += machine_lines(runs) + targets(runs, results) + engines(runs) + scaling(runs)
+    target_rows, sections = hand_written(results.parent / HAND_WRITTEN)
+    goals = targets(runs, results)
+    lines += [*machine_lines(runs), *goals[:-1], *target_rows, "", *engines(runs), *scaling(runs)]
     lines += feature_thread_lines(results)
-    lines += make_lines(runs) + stage_lines(runs) + scoring(runs, results) + spark_lines(results)
+    lines += make_lines(runs) + stage_lines(runs) + sections
+    lines += scoring(runs, results) + spark_lines(results)
     return "\n".join(lines) + "\n"
+
+
+# Measurements no saved result holds (before/after runs, figures from another script), kept by
+# hand: its table rows before the first heading join the targets table, its sections follow
+# the stages. Rendering copies it, so `--render` never drops them.
+HAND_WRITTEN = "RESULTS.hand.md"
+
+
+def hand_written(path: Path) -> tuple[list[str], list[str]]:
+    """(target rows, sections) of the hand-kept file; none when there is no such file."""
+    if not path.is_file():
+        return [], []
+    text = path.read_text(encoding="utf-8").splitlines()
+    first = next((i for i, line in enumerate(text) if line.startswith("## ")), len(text))
+    rows = [line for line in text[:first] if line.startswith("| ")]
+    sections = text[first:]
+    while sections and not sections[-1].strip():
+        sections.pop()
+    return rows, [*sections, ""] if sections else []
 
 
 def sized(run: dict) -> str:
@@ -205,7 +228,12 @@ def feature_thread_lines(results: Path) -> list[str]:
         )
     lines.append("")
     by = {(r["engine"], r["threads"]): r for r in rows}
-    for name in ("closeprob (full)", "closeprob (full; dictionary strings)"):
+    full = (
+        "closeprob (full)",
+        "closeprob (full; read + validate)",
+        "closeprob (full; plain strings)",
+    )
+    for name in (*full, "closeprob (full; dictionary strings)"):  # the last: older results
         two, duck = by.get((name, 2)), by.get(("duckdb (tuned)", 2))
         if two and duck:
             leaner = two["peak_rss_mib"] <= duck["peak_rss_mib"]

@@ -11,16 +11,21 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from closeprob.pipeline.dictionary_text import per_value
 from closeprob.pipeline.problems import Problems, report_rows
 
 EARLIEST, LATEST = pd.Timestamp("1900-01-01", tz="UTC"), pd.Timestamp("2200-01-01", tz="UTC")
 
 
 def text_cells(frame: pd.DataFrame, column: str) -> pd.Series:
-    """Stripped text; empty (or blank) is missing; an absent column is all missing."""
+    """Stripped text; empty (or blank) is missing; an absent column is all missing. A
+    dictionary column stays one (`per_value`)."""
     if column not in frame.columns:
         return pd.Series(pd.NA, index=frame.index, dtype="str")
-    raw = frame[column]
+    return per_value(frame[column], _stripped)
+
+
+def _stripped(raw: pd.Series) -> pd.Series:
     text = raw.astype("str").str.strip()
     # A cell of spaces is as empty as an empty cell.
     return text.where(raw.notna() & (text != ""))

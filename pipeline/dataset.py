@@ -15,6 +15,7 @@ import pandas as pd
 from closeprob.features.point_in_time import closed_by, known_before
 from closeprob.pipeline.config import Config, DataConfig, named_columns
 from closeprob.pipeline.core import Dataset
+from closeprob.pipeline.dictionary_text import dictionary_headers
 from closeprob.pipeline.errors import DataContractError
 from closeprob.pipeline.io import read_table
 from closeprob.pipeline.plausibility import (
@@ -116,7 +117,8 @@ def inspect_dataset(
     deals = None
     if deals_raw is not None:
         deals_raw, deals = check_deals(deals_raw, data, named_columns, problems)
-    events_raw = _read(data.interactions, problems)
+    labels = dictionary_headers(data.columns_for("interactions"))
+    events_raw = _read(data.interactions, problems, labels)
     interactions = None
     if events_raw is not None:
         events_raw, interactions = check_interactions(events_raw, data, deals, problems)
@@ -250,9 +252,9 @@ NAMED_COLUMN_FIX = {
 }
 
 
-def _read(path: Path, problems: Problems) -> pd.DataFrame | None:
+def _read(path: Path, problems: Problems, dictionary: tuple[str, ...] = ()) -> pd.DataFrame | None:
     try:
-        return read_table(path)
+        return read_table(path, dictionary)
     except DataContractError as exc:
         problems.error(str(exc))
         return None

@@ -8,7 +8,8 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,8 +25,12 @@ from closeprob.pipeline.paths import input_file_problem, output_file_problem
 READABLE = (".csv", ".parquet", ".pq")
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """A CSV (all columns as text, validated later) or Parquet file; errors name the file."""
+def read_table(path: Path, dictionary: Sequence[str] = ()) -> pd.DataFrame:
+    """A CSV (all columns as text, validated later) or Parquet file; errors name the file.
+
+    The text columns named in `dictionary` (headers as written; absent ones are skipped) are
+    read as dictionaries, pandas categoricals of strings: a column that repeats a few labels
+    over millions of rows then takes a byte or so a row (`dictionary_text`)."""
     problem = input_file_problem(path)
     if problem is not None:
         raise DataContractError(f"{path}: {problem}; check the path (or --deals/--interactions)")
@@ -35,9 +40,10 @@ def read_table(path: Path) -> pd.DataFrame:
     if path.stat().st_size == 0:
         raise DataContractError(f"{path}: the file is empty; expected a header row and data rows")
     if suffix == ".csv":
-        return _read_csv(path)
+        return _read_csv(path, dictionary=dictionary)
     try:
-        frame = pd.read_parquet(path)
+        # Only string columns take `read_dictionary` (Arrow leaves numbers and absent names be).
+        frame = pd.read_parquet(path, read_dictionary=list(dictionary) or None)
     except Exception as exc:  # pyarrow raises several unrelated types for a corrupt file
         raise DataContractError(f"{path}: not a readable Parquet file ({exc})") from None
     # Arrow's allocator keeps the decoded pages after pandas took the columns: give them back
@@ -47,15 +53,21 @@ def read_table(path: Path) -> pd.DataFrame:
 
 
 def _read_csv(
-    path: Path, sep: str = ",", usecols: Callable[[str], bool] | None = None
+    path: Path,
+    sep: str = ",",
+    usecols: Callable[[str], bool] | None = None,
+    dictionary: Sequence[str] = (),
 ) -> pd.DataFrame:
+    # pandas' parser turns each block of a 'category' column into categories and codes as it
+    # reads: the column's strings are never all decoded at once.
+    dtypes = defaultdict(lambda: "str", dict.fromkeys(dictionary, "category"))
     try:
         # Only empty cells are missing: "NA" may be a real id or region code.
         frame = pd.read_csv(
             path,
             sep=sep,
             usecols=usecols,
-            dtype="str",
+            dtype=dtypes,
             encoding="utf-8-sig",
             keep_default_na=False,
             na_values=[""],

@@ -35,6 +35,7 @@ from closeprob.pipeline.cells import (
     row_ids,
     text_cells,
 )
+from closeprob.pipeline.dictionary_text import per_value
 from closeprob.pipeline.headers import (
     DEAL_COLUMNS,
     DEAL_OPTIONAL,
@@ -311,7 +312,7 @@ def validate_interactions(
             "is empty",
             "name the kind of interaction (email, call, ...)",
         )
-    direction = text_cells(frame, "direction").str.lower()
+    direction = per_value(text_cells(frame, "direction"), lambda text: text.str.lower())
     report_rows(
         problems,
         source,

@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import partial
 from typing import Literal
 
 import numpy as np
 import pandas as pd
+
+from closeprob.pipeline.dictionary_text import per_value
 
 # Currency signs and ISO codes around an amount: stripped (the currency is a column of its own).
 _CURRENCY = re.compile(r"^(?:[A-Z]{3}|[$€£¥₹₩₽¤]|R\$|kr)?\s*(.*?)\s*(?:[A-Z]{3}|[$€£¥₹₩₽¤]|kr)?$")
@@ -185,11 +188,15 @@ def map_values(frame: pd.DataFrame, mapping: dict[str, dict[str, str | None]]) -
         if column not in frame.columns or not values:
             continue
         keys = {str(k).strip().casefold(): v for k, v in values.items()}
-        text = frame[column].astype("str").str.strip().str.casefold()
-        named = text.isin(list(keys)) & frame[column].notna()
-        mapped = text.map(keys)
-        updates[column] = frame[column].astype(object).where(~named, mapped.astype(object))
+        updates[column] = per_value(frame[column], partial(_mapped, keys=keys))
     return frame.assign(**updates) if updates else frame
+
+
+def _mapped(raw: pd.Series, keys: dict[str, str | None]) -> pd.Series:
+    """`raw`'s values named by `keys` (stripped, case-folded) replaced; the others as they were."""
+    text = raw.astype("str").str.strip().str.casefold()
+    named = text.isin(list(keys)) & raw.notna()
+    return raw.astype(object).where(~named, text.map(keys).astype(object))
 
 
 def parse_flags(raw: pd.Series, source: str, column: str, ids: pd.Series) -> pd.Series:
