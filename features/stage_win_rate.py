@@ -16,8 +16,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from closeprob.features.codes import label_codes
 from closeprob.features.point_in_time import events_before
-from closeprob.features.timeline import SPAN, to_seconds
+from closeprob.features.timeline import SPAN, as_categorical, to_seconds
 
 ENTRY_COLUMNS = ("deal_id", "stage", "entered_at")
 
@@ -26,8 +27,9 @@ def first_stage_entries(interactions: pd.DataFrame, stage_type: str) -> pd.DataF
     """One row per (deal_id, stage): when the deal first entered the stage (`entered_at`), from
     its stage-change events (type compared case-folded; events without a stage value skipped).
     A deal's rows read only its own events, so tables of disjoint deals concatenate."""
-    kind = interactions["type"].astype("str").str.strip().str.casefold()
-    changes = interactions[(kind == stage_type.casefold()) & interactions["value"].notna()]
+    changes = interactions[
+        of_type(interactions["type"], stage_type) & interactions["value"].notna()
+    ]
     first = (
         pd.DataFrame(
             {
@@ -40,6 +42,18 @@ def first_stage_entries(interactions: pd.DataFrame, stage_type: str) -> pd.DataF
         .min()
     )
     return first.reset_index()
+
+
+def of_type(types: pd.Series, event_type: str) -> np.ndarray:
+    """Which rows are of `event_type`, compared stripped and case-folded, as the timeline
+    compares types. Decided once per distinct type (a dictionary column's categories, or Arrow's
+    dictionary encoding of plain strings), never by folding 10 M strings one by one."""
+    labels = label_codes(types, 1)
+    if labels is None:
+        labels = as_categorical(types)
+    folded = pd.Index(labels.categories.astype("str")).str.strip().str.casefold()
+    hit = np.append(np.asarray(folded == event_type.casefold(), dtype=bool), False)
+    return hit[labels.codes]  # a missing type (code -1) takes the appended False
 
 
 def stage_win_rate_features(
@@ -64,8 +78,7 @@ def current_stages(
 ) -> np.ndarray:
     """Per snapshot row, the value of its deal's latest stage-change event before `as_of` (NaN
     when there is none or it has no value): `current_stage` of features/stage.py."""
-    kind = interactions["type"].astype("str").str.strip().str.casefold()
-    changes = interactions[kind == stage_type.casefold()]
+    changes = interactions[of_type(interactions["type"], stage_type)]
     deal_ids = pd.Index(pd.unique(snapshots["deal_id"]))
     code = deal_ids.get_indexer(pd.Index(changes["deal_id"]))
     seconds = to_seconds(changes["occurred_at"])[code >= 0]
