@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from closeprob.features.codes import label_codes
+from closeprob.features.codes import label_codes, positions_in
 from closeprob.features.point_in_time import events_before
 from closeprob.features.timeline import SPAN, as_categorical, to_seconds
 
@@ -110,11 +110,15 @@ def stage_win_rates(
     closed = deals[deals["closed_at"].notna() & deals["outcome"].notna()]
     won_by_deal = pd.Series((closed["outcome"] == "won").to_numpy(), index=closed["deal_id"])
     closed_by_deal = pd.Series(to_seconds(closed["closed_at"]), index=closed["deal_id"])
-    counted = entries[entries["deal_id"].isin(closed_by_deal.index)]
-    known = np.maximum(
-        to_seconds(counted["entered_at"]), closed_by_deal.reindex(counted["deal_id"]).to_numpy()
-    )
-    won = won_by_deal.reindex(counted["deal_id"]).to_numpy(dtype=bool)
+    # Each entry's closed deal, by one hash lookup (Arrow's for strings: pandas' `isin` on
+    # Arrow strings walks the ids as Python objects, 3 s at 10 M interactions).
+    position = positions_in(pd.Index(closed["deal_id"]), entries["deal_id"], 1)
+    if position is None:
+        position = pd.Index(closed["deal_id"]).get_indexer(entries["deal_id"])
+    counted = entries[position >= 0]
+    position = position[position >= 0]
+    known = np.maximum(to_seconds(counted["entered_at"]), closed_by_deal.to_numpy()[position])
+    won = won_by_deal.to_numpy(dtype=bool)[position]
     stages = pd.Index(np.unique(counted["stage"].to_numpy(dtype=float)))
     n, wins = _known_counts(
         stages.get_indexer(counted["stage"].to_numpy(dtype=float)),
