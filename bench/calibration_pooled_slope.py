@@ -22,9 +22,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from closeprob.features.registry import categorical_features, feature_descriptions
+from closeprob.features.snapshot_ranks import snapshot_rank_features
 from closeprob.models.baselines import fit_logistic, predict_logistic
 from closeprob.models.cross_fit import out_of_fold_raw
 from closeprob.models.recent_calibration import choose_slope
@@ -86,13 +88,30 @@ def with_snapshot_ranks(config: Config, ranks: bool) -> Config:
     return config.model_copy(update={"features": features})
 
 
+def with_rank_columns(data: TrainingData) -> TrainingData:
+    """`data` as `features.snapshot_ranks: true` builds it: the same rows, the ranks within each
+    as_of appended last (`build_features` ranks its assembled columns the same way)."""
+    features = data.features
+    ranks = snapshot_rank_features(features, features["as_of"].to_numpy())
+    return replace(
+        data,
+        features=pd.concat([features, ranks], axis=1),
+        spec=replace(data.spec, snapshot_ranks=True),
+    )
+
+
 def run(name: str, cache: Path, pools: list[bool], ranks: bool) -> None:
     config = with_snapshot_ranks(load_config(Path("configs") / f"{name}.yaml"), ranks)
     ensure_data(config)
     key = f"{name}.ranks" if ranks else name
-    data: TrainingData = cached(
-        cache / f"{key}.data.pkl", lambda: prepare_training_data(load_job_data(config), config)
-    )
+    plain = cache / f"{name}.data.pkl"
+    if ranks and plain.exists():  # the ranks of the cached rows: what build_features appends
+        data = with_rank_columns(cached(plain, lambda: None))
+    else:
+        data = cached(
+            cache / f"{key}.data.pkl",
+            lambda: prepare_training_data(load_job_data(config), config),
+        )
     selection = cached(cache / f"{key}.sel.pkl", lambda: select_model(data, config))
     test = data.rows("test")
     y = data.labels[test].to_numpy()
