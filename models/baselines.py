@@ -13,12 +13,18 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
+from threadpoolctl import threadpool_limits
 
 # fit_logistic's Newton solver: stop once the largest gradient entry is below LOGISTIC_TOL
 # (the coefficients are then within ~1e-4 of the exact optimum; lbfgs's default 1e-4 left them
 # ~1e-2 away); Newton converges in ~10 steps, 100 is a generous cap.
 LOGISTIC_TOL = 1e-8
 LOGISTIC_MAX_ITER = 100
+# The logistic regression's matrix products run on one BLAS thread: its ~100 columns make
+# products too small to share, and OpenBLAS's idle threads spin while they wait. On the shared
+# 2-core machine one Newton fit on 111,810 rows took 0.9 CPU s on one thread against 17 on
+# two (docs/performance.md, "Training cost"). LightGBM's own threads are not affected.
+BLAS_THREADS = 1
 
 
 def _quintile(values: pd.Series, groups: pd.Series, higher_is_better: bool) -> np.ndarray:
@@ -142,7 +148,8 @@ def fit_logistic(
             ),
         ]
     )
-    return model.fit(_as_objects(train_x, categorical), train_y)
+    with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
+        return model.fit(_as_objects(train_x, categorical), train_y)
 
 
 def _step(position: int) -> str:
@@ -162,12 +169,15 @@ def _column_steps(categorical: bool) -> Pipeline:
 
 
 def predict_logistic(model: Pipeline, features: pd.DataFrame, categorical: list[str]) -> np.ndarray:
-    return np.asarray(model.predict_proba(_as_objects(features, categorical))[:, 1])
+    with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
+        return np.asarray(model.predict_proba(_as_objects(features, categorical))[:, 1])
 
 
 def logistic_logit(model: Pipeline, features: pd.DataFrame, categorical: list[str]) -> np.ndarray:
     """The fitted logistic regression's log-odds per row of `features` (its training columns)."""
-    return np.asarray(model.decision_function(_as_objects(features, categorical)), dtype=float)
+    with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
+        logit = model.decision_function(_as_objects(features, categorical))
+    return np.asarray(logit, dtype=float)
 
 
 def logistic_contributions(
