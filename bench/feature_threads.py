@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import statistics
 import sys
 import time
@@ -330,7 +331,7 @@ def main() -> None:
     rows = summary(runs)
     result: dict[str, object] = {
         "data": str(args.data),
-        "command": " ".join(["bench/feature_threads.py", *sys.argv[1:]]),
+        "command": shlex.join(["bench/feature_threads.py", *sys.argv[1:]]),
         "machine": machine(),
         "runs": runs,
         "summary": rows,
