@@ -59,7 +59,14 @@ def _stamp(path: Path) -> str:
     return f"{path.relative_to(CHECKOUT)}:{stat.st_size}:{stat.st_mtime_ns}"
 
 
+def _is_worker(session: pytest.Session) -> bool:
+    """A pytest-xdist worker: the controller checks the checkout for the whole run."""
+    return hasattr(session.config, "workerinput")
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
+    if _is_worker(session):
+        return
     session.config.stash[CHECKOUT_BEFORE] = checkout_files()
 
 
