@@ -20,6 +20,8 @@ WEEKS ?= 8
 SIZE ?= small,medium
 THROUGHPUT ?= 100000
 SPARK ?= 1000000
+# pytest-xdist workers for `make test` (auto: one per core; 0: none, in this process)
+TEST_WORKERS ?= auto
 FT_VENV := .venv-featuretools
 AS_OF ?=
 MODEL ?=
@@ -81,8 +83,8 @@ $(FT_VENV)/.installed:
 	$(FT_VENV)/bin/pip install --quiet 'featuretools==1.31.0' 'pandas>=2.2,<3' 'pyarrow>=14'
 	touch $@
 
-test: $(STAMP) $(VENV)/.spark-installed system-packages ## Run the whole test suite (with the Spark engine's tests: needs Java 17)
-	$(BIN)/python -m pytest
+test: $(STAMP) $(VENV)/.spark-installed system-packages ## Run the whole test suite (with the Spark engine's tests: needs Java 17) on every core (TEST_WORKERS)
+	$(BIN)/python -m pytest -n $(call quote,$(TEST_WORKERS)) --dist loadfile
 
 system-packages: ## Install PostgreSQL and Chromium with apt-get when absent (the tests use them)
 	.ci/system-packages
@@ -92,7 +94,7 @@ $(VENV)/.spark-installed: $(STAMP)
 	touch $@
 
 test-fast: $(STAMP) ## Run the tests not marked slow
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -m "not slow" -n $(call quote,$(TEST_WORKERS)) --dist loadfile
 
 lint: $(STAMP) ## ruff check, ruff format --check, mypy, import rules (import-linter)
 	$(BIN)/ruff check .

@@ -31,7 +31,7 @@ from closeprob.pipeline.registry import (
     parse_version,
     register_logged,
 )
-from closeprob.pipeline.store import tracking_uri
+from closeprob.pipeline.store import registry_writes, tracking_uri
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +85,26 @@ def set_champion(name: str, version: int) -> int | None:
     if current == version:
         return current
     _write_history(name, [*champion_history(name, current), version])
-    MlflowClient().set_registered_model_alias(name, CHAMPION, str(version))
+    set_alias(name, CHAMPION, str(version))
     return current
+
+
+# How a database refuses a second insert of the same alias (SQLite, PostgreSQL, MySQL).
+DUPLICATE_ALIAS = ("UNIQUE constraint failed", "duplicate key value", "Duplicate entry")
+
+
+def set_alias(name: str, alias: str, version: str) -> None:
+    """Point `alias` at `version`. MLflow reads, then inserts: a job that lost the race with
+    another job setting the same new alias finds it there on a second try and moves it."""
+    try:
+        MlflowClient().set_registered_model_alias(name, alias, version)
+    except MlflowException as exc:
+        if not any(text in str(exc) for text in DUPLICATE_ALIAS):
+            raise
+        log.info(
+            "alias %r of %r was set by another job at the same time; setting it again", alias, name
+        )
+        MlflowClient().set_registered_model_alias(name, alias, version)
 
 
 def publish_version(
@@ -100,12 +118,13 @@ def publish_version(
     its `notes`: description and tags), make it `challenger`, and `champion` when the rule
     promoted it. Any kill between two writes leaves aliases that point at whole versions and
     a champion history that rolls back correctly."""
-    version = register_logged(logged, name)
-    if notes is not None:
-        describe_version(name, version, *notes)
-    MlflowClient().set_registered_model_alias(name, CHALLENGER, version)
-    if challenge.decision.promote:
-        set_champion(name, int(version))
+    with registry_writes():
+        version = register_logged(logged, name)
+        if notes is not None:
+            describe_version(name, version, *notes)
+        set_alias(name, CHALLENGER, version)
+        if challenge.decision.promote:
+            set_champion(name, int(version))
     return version
 
 
@@ -132,7 +151,8 @@ def promote_version(name: str, text: str) -> tuple[int, int | None]:
     mlflow.set_tracking_uri(tracking_uri())
     version = parse_version(text)
     check_loadable(name, version, "version")
-    return version, set_champion(name, version)
+    with registry_writes():
+        return version, set_champion(name, version)
 
 
 def rollback_champion(name: str) -> tuple[int, int]:
@@ -152,8 +172,9 @@ def rollback_champion(name: str) -> tuple[int, int]:
         )
     previous = history[-2]
     check_loadable(name, previous, "the previous champion,")
-    MlflowClient().set_registered_model_alias(name, CHAMPION, str(previous))
-    _write_history(name, history[:-1])
+    with registry_writes():
+        set_alias(name, CHAMPION, str(previous))
+        _write_history(name, history[:-1])
     return current, previous
 
 

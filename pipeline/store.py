@@ -75,6 +75,25 @@ def prepare_store() -> None:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
+@contextmanager
+def registry_writes() -> Iterator[None]:
+    """One job at a time writes the registry of a SQLite store (a file lock beside it, which
+    the kernel releases when its holder dies). MLflow sets an alias by reading, then inserting:
+    two trainings publishing at once on one new store both inserted, and one ended in `UNIQUE
+    constraint failed` (exit 2) after its whole training. The lock also keeps a promotion's
+    history tag and its alias move together. A server's store: `set_alias` retries instead."""
+    database = sqlite_path(tracking_uri())
+    if database is None:
+        yield
+        return
+    with open(f"{database}.registry.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 def check_store(create: bool) -> None:
     """The store can take this job's writes; `create`: a missing SQLite store may be created
     (a job that only reads a model from the store must not create an empty one)."""

@@ -17,6 +17,9 @@ from hypothesis.configuration import set_hypothesis_home_dir
 
 # Before any test imports MLflow (its telemetry starts at import); the CLI sets the same.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+# Before LightGBM loads OpenMP: with the suite on every core (pytest-xdist), threads that spin
+# while they wait take the CPU the other worker's tests need.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # No example database nor caches in the checkout (.hypothesis/): hypothesis keeps its home in a
 # temporary folder, so the suite leaves the checkout as it was.
 set_hypothesis_home_dir(tempfile.mkdtemp(prefix="closeprob-hypothesis-"))

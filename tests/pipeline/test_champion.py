@@ -196,3 +196,49 @@ def test_a_registry_kept_by_closeprob_0_2_rolls_back_along_its_version_tags(
     assert _promote("--rollback") == 0
     assert _promote("--rollback") == 0
     assert "from version 2 to 1" in capsys.readouterr().out
+
+
+def test_registry_writes_hold_a_lock_another_job_waits_for(client: MlflowClient) -> None:
+    import fcntl
+
+    from closeprob.pipeline.store import registry_writes, sqlite_path, tracking_uri
+
+    lock = Path(f"{sqlite_path(tracking_uri())}.registry.lock")
+    with registry_writes(), lock.open("a") as other:  # another job's own open of the lock
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with lock.open("a") as other:  # released once the writes are done
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_an_alias_another_job_inserted_first_is_moved_on_a_second_try(
+    client: MlflowClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two trainings publishing at once on one store: MLflow reads "no alias", the other job
+    inserts it, this job's insert fails on the unique key; it sets the alias again."""
+    from closeprob.pipeline.champion import set_alias
+
+    real = MlflowClient.set_registered_model_alias
+    calls: list[str] = []
+
+    def racing(self: MlflowClient, name: str, alias: str, version: str) -> None:
+        calls.append(version)
+        if len(calls) == 1:
+            real(self, name, alias, "1")  # the other job's insert lands first
+            raise MlflowException(
+                "(sqlite3.IntegrityError) UNIQUE constraint failed: "
+                "registered_model_aliases.name, registered_model_aliases.alias"
+            )
+        real(self, name, alias, version)
+
+    monkeypatch.setattr(MlflowClient, "set_registered_model_alias", racing)
+    set_alias(MODEL, "challenger", "2")
+    assert calls == ["2", "2"]
+    assert str(client.get_registered_model(MODEL).aliases["challenger"]) == "2"
+
+    def broken(self: MlflowClient, name: str, alias: str, version: str) -> None:
+        raise MlflowException("the registry is read-only")
+
+    monkeypatch.setattr(MlflowClient, "set_registered_model_alias", broken)
+    with pytest.raises(MlflowException, match="read-only"):
+        set_alias(MODEL, "challenger", "3")  # any other error is not retried
