@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from closeprob.features.spec import FeatureSpec
 from closeprob.pipeline.cli import main
 from closeprob.pipeline.config import Config, DataConfig, load_config
 from closeprob.pipeline.dataset import load_dataset
@@ -223,7 +224,7 @@ def test_a_training_features_folder_holding_other_files_is_refused_and_left_whol
     )
     build = spark_feature_builder(config)
     with pytest.raises(CloseprobError, match=r"holds \['q3.xlsx'\], so it is not a feature table"):
-        build(pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), None)  # type: ignore[arg-type]
+        build(pd.DataFrame(), pd.DataFrame(), pd.DataFrame(), FeatureSpec(event_types=()))
     assert (reports / "q3.xlsx").read_text() == "mine"
     earlier = tmp_path / "features.parquet"
     earlier.mkdir()
