@@ -204,9 +204,9 @@ def test_registry_writes_hold_a_lock_another_job_waits_for(client: MlflowClient)
     from closeprob.pipeline.store import registry_writes, sqlite_path, tracking_uri
 
     lock = Path(f"{sqlite_path(tracking_uri())}.registry.lock")
-    with registry_writes(), lock.open("a") as other:  # another job's own open of the lock
-        with pytest.raises(BlockingIOError):
-            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    # Another job's own open of the lock cannot take it while the writes go on.
+    with registry_writes(), lock.open("a") as other, pytest.raises(BlockingIOError):
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
     with lock.open("a") as other:  # released once the writes are done
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
 
