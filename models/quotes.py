@@ -10,19 +10,23 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from closeprob.features.stage_win_rate import of_type
+
 
 def latest_quotes(
     interactions: pd.DataFrame, rows: pd.DataFrame, stage_event_type: str | None
 ) -> np.ndarray:
     """Per row of `rows` (`deal_id`, `as_of`), in row order: the `value` of the deal's latest
     interaction strictly before `as_of` that carries one and is not a stage change (whose
-    value is a stage number); NaN where there is none. Ties at one time keep the last row."""
+    value is a stage number; `of_type`'s comparison, as the features make it); NaN where there
+    is none. Ties at one time keep the last row."""
     if "value" not in interactions.columns or len(rows) == 0:
         return np.full(len(rows), np.nan)
-    kind = interactions["type"].astype("str").str.casefold()
-    stage = (stage_event_type or "").casefold()
+    # A stage change as the timeline knows one (type stripped and case-folded), decided once
+    # per distinct type rather than by folding every event's type.
+    stage = of_type(interactions["type"], stage_event_type or "")
     quoted = interactions.loc[
-        interactions["value"].notna() & (kind != stage), ["deal_id", "occurred_at", "value"]
+        interactions["value"].notna().to_numpy() & ~stage, ["deal_id", "occurred_at", "value"]
     ]
     if len(quoted) == 0:
         return np.full(len(rows), np.nan)

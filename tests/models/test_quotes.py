@@ -35,6 +35,7 @@ def test_the_latest_quote_before_as_of_is_the_deals_own_and_never_a_stage_number
             ("D1", "2024-01-10", "proposal_sent", 9_000.0),
             ("D1", "2024-02-10", "proposal_sent", 10_000.0),
             ("D1", "2024-02-20", "stage_change", 3.0),  # a stage number, not money
+            ("D1", "2024-02-22", " Stage_Change ", 4.0),  # one too, as the timeline reads types
             ("D1", "2024-02-25", "email_out", None),
             ("D1", "2024-03-01", "proposal_sent", 99_000.0),  # at as_of: not known yet
             ("D2", "2024-02-28", "proposal_sent", 5_000.0),
