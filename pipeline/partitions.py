@@ -14,8 +14,11 @@ the files keep their own `as_of` timestamp):
 
 A rerun of a day replaces its partition whole and atomically (the new folder is swapped in
 with one rename: a reader sees the old partition or the new one, never a mix); another day adds
-a partition. The stable files are replaced only by a run of a day at or after the latest
-partition's (a backfill of an earlier day leaves them alone). The previous queue of a day is
+a partition. A partition is staged in a hidden folder named for this host and process
+(`.as_of_date=2024-12-09.<host>.<pid>.<random>`, which Hive-style readers skip); one left by a
+run that was killed (kill -9, a lost machine) is removed by the next run on the same host,
+once its process is gone. The stable files are replaced only by a run of a day at or after the
+latest partition's (a backfill of an earlier day leaves them alone). The previous queue of a day is
 the latest partition before it.
 """
 
@@ -27,6 +30,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
@@ -47,6 +51,9 @@ from closeprob.pipeline.io import (
 )
 
 DAY_FOLDER = re.compile(r"^as_of_date=(\d{4}-\d{2}-\d{2})$")
+STAGING_FOLDER = re.compile(
+    r"^\.as_of_date=\d{4}-\d{2}-\d{2}\.(?:old\.)?(?P<host>[A-Za-z0-9_-]+)\.(?P<pid>\d+)\."
+)
 FULL_PRECISION = "scores.parquet"
 SUMMARY = "summary.json"
 
@@ -195,7 +202,8 @@ def staged_partition(
     made = not folder.parent.exists()
     try:
         folder.parent.mkdir(parents=True, exist_ok=True)
-        temporary = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+        remove_abandoned_staging(folder.parent)
+        temporary = Path(tempfile.mkdtemp(prefix=_staging_prefix(folder.name), dir=folder.parent))
     except OSError as exc:
         raise OutputError(f"{folder}: cannot write the partition: {exc.strerror or exc}; "
                           "nothing was written") from None  # fmt: skip
@@ -217,6 +225,40 @@ def staged_partition(
         if made:
             with suppress(OSError):  # not empty: a partition was published
                 folder.parent.rmdir()
+
+
+def _staging_prefix(name: str) -> str:
+    """`.as_of_date=2024-12-09.<host>.<pid>.`: whose staging folder it is."""
+    return f".{name}.{_host()}.{os.getpid()}."
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname()) or "host"
+
+
+def remove_abandoned_staging(folder: Path) -> list[Path]:
+    """Remove the staging folders in `folder` (a partitions' folder) left by runs of this host
+    whose process is gone (killed before they published or cleaned up); the removed paths.
+    Another host's folders and a live process's are left alone (a process id reused since is
+    taken as alive: its folder stays until a later run)."""
+    removed = []
+    for entry in folder.iterdir():
+        match = STAGING_FOLDER.match(entry.name)
+        if match is None or match["host"] != _host() or _alive(int(match["pid"])):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _stage_latest(
@@ -266,7 +308,8 @@ def replace_folder(new: Path, target: Path) -> None:
         if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
             raise
     if not _exchange(new, target):
-        aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+        aside_prefix = _staging_prefix(f"{target.name}.old")
+        aside = Path(tempfile.mkdtemp(prefix=aside_prefix, dir=target.parent))
         os.rename(target, aside / target.name)
         os.rename(new, target)
         shutil.rmtree(aside, ignore_errors=True)

@@ -4,6 +4,9 @@ it whole, the stable path holds the latest day, the previous queue is the previo
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -161,3 +164,34 @@ def test_a_file_where_the_partitions_go_is_refused_naming_it(tmp_path: Path) -> 
     (tmp_path / "queue").write_text("notes")
     with pytest.raises(OutputError, match=r"queue: is a file; the day partitions of queue\.csv"):
         check_partitions_folder(tmp_path / "queue.csv")
+
+
+def test_a_staging_folder_left_by_a_killed_run_is_removed_by_the_next_run(tmp_path: Path) -> None:
+    out = tmp_path / "outputs" / "queue.csv"
+    folder = tmp_path / "outputs" / "queue"
+    folder.mkdir(parents=True)
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    host = partitions._host()
+    killed = folder / f".as_of_date=2024-06-01.{host}.{gone.pid}.k1ll3d"
+    killed_aside = folder / f".as_of_date=2024-06-01.old.{host}.{gone.pid}.k1ll3d"
+    running = folder / f".as_of_date=2024-06-01.{host}.{os.getpid()}.w0rk1n"
+    elsewhere = folder / f".as_of_date=2024-06-01.other-host.{gone.pid}.w0rk1n"
+    for staging in (killed, killed_aside, running, elsewhere):
+        staging.mkdir()
+        (staging / "queue.csv").write_text("rank,deal_id\n")
+
+    publish(out, make_queue("2024-06-02", [0.5]))
+
+    left = sorted(p.name for p in folder.iterdir())
+    assert left == sorted(["as_of_date=2024-06-02", running.name, elsewhere.name])
+    assert partition_days(out) == ["2024-06-02"]
+
+
+def test_staging_folders_are_named_for_their_host_and_process(tmp_path: Path) -> None:
+    out = tmp_path / "queue.csv"
+    queue = make_queue("2024-06-01", [0.5])
+    with staged_partition(out, utc("2024-06-01"), queue, queue, None) as staged:
+        match = partitions.STAGING_FOLDER.match(staged.temporary.name)
+        assert match is not None
+        assert (match["host"], int(match["pid"])) == (partitions._host(), os.getpid())
