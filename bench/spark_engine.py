@@ -174,7 +174,7 @@ def scoring(folder: Path, open_deals: int, partitions: int) -> dict[str, object]
         spark_session(spark_config.spark)
     remote: dict[str, float] = {}
     with measured(remote):
-        spark_queue, _ = build_spark_queue(spark_config, lambda: loaded, None, None)
+        spark_queue = build_spark_queue(spark_config, lambda: loaded, None, None).queue
     same = spark_queue["deal_id"].tolist() == queue["deal_id"].tolist()
     p_diff = float(np.abs(spark_queue["p_close"].to_numpy() - queue["p_close"].to_numpy()).max())
     return {

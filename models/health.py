@@ -27,6 +27,7 @@ Pure functions: frames and arrays in, numbers and dicts out; no disk, no MLflow.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -266,16 +267,46 @@ def unseen_level_share(table: pd.DataFrame) -> float:
     return float(shares.mean()) if len(shares) else 0.0
 
 
-def missing_event_types(reference: dict[str, Any], batch_types: pd.Series) -> dict[str, float]:
-    """Event types the model learned from that the batch's interactions lack although, at
-    their training share, it should hold at least MIN_EXPECTED_EVENTS of them; each with its
-    training share (a renamed or retired type). Empty when the batch has no interactions."""
-    counts = batch_types.dropna().astype(str).value_counts()
-    total = float(counts.sum())
+def unusable_reference(reference: dict[str, Any] | None) -> str | None:
+    """Why a model's health reference cannot be used (None: it can): a model trained before
+    closeprob stored one, or a reference of another schema."""
+    if reference is None:
+        return "the model was trained before closeprob stored one"
+    if reference.get("schema") != REFERENCE_SCHEMA:
+        return (
+            f"the model's reference has schema {reference.get('schema')!r}, this closeprob "
+            f"reads {REFERENCE_SCHEMA}; retrain"
+        )
+    return None
+
+
+def health_window_days(windows_days: Sequence[int]) -> int:
+    """The window whose interactions a batch's event types are counted in: the model's
+    longest feature window (90 days without windows)."""
+    return max(windows_days, default=90)
+
+
+def batch_type_counts(
+    interactions: pd.DataFrame, deal_ids: ArrayLike, as_of: pd.Timestamp, days: int
+) -> pd.Series:
+    """How many interactions of each type the batch deals (`deal_ids`) had in [as_of − days,
+    as_of): what their window features were counted from. Indexed by type (text)."""
+    times = interactions["occurred_at"]
+    recent = interactions[(times >= as_of - pd.Timedelta(days=days)) & (times < as_of)]
+    types = recent.loc[recent["deal_id"].isin(set(pd.Series(deal_ids))), "type"]
+    return types.dropna().astype(str).value_counts()
+
+
+def missing_event_types(reference: dict[str, Any], type_counts: pd.Series) -> dict[str, float]:
+    """Event types the model learned from that the batch's interactions lack (`type_counts`:
+    the batch's interactions counted by type) although, at their training share, it should hold
+    at least MIN_EXPECTED_EVENTS of them; each with its training share (a renamed or retired
+    type). Empty when the batch has no interactions."""
+    total = float(type_counts.sum())
     return {
         name: share
         for name, share in reference["event_types"].items()
-        if counts.get(name, 0) == 0 and share * total >= MIN_EXPECTED_EVENTS
+        if type_counts.get(name, 0) == 0 and share * total >= MIN_EXPECTED_EVENTS
     }
 
 
@@ -336,13 +367,15 @@ def measure_batch(
     reference: dict[str, Any],
     features: pd.DataFrame,
     p_close: ArrayLike,
-    batch_types: pd.Series,
+    type_counts: pd.Series,
     as_of: pd.Timestamp,
     psi_warn: float,
     alpha: float,
 ) -> BatchHealth:
-    """Every health measure of a batch (`features` of its rows, their calibrated `p_close`, the
-    types of the interactions they were built from) against the model's `reference`."""
+    """Every health measure of a batch (`features` of its rows — all of them, or a sample of
+    them —, the calibrated `p_close` of all of them, the interactions they were built from
+    counted by type) against the model's `reference`. The feature PSIs' chance thresholds are
+    for the feature rows given (a sample's chance PSI is larger)."""
     p = np.asarray(p_close, dtype=float)
     table = feature_psi_table(reference, features, psi_warn, alpha)
     score_shares = batch_shares(pd.Series(p), reference["score"])
@@ -366,7 +399,7 @@ def measure_batch(
         metrics=metrics,
         table=table,
         drifted=table.loc[table["drifted"], "feature"].tolist(),
-        missing_types=missing_event_types(reference, batch_types),
+        missing_types=missing_event_types(reference, type_counts),
         score_drifted=score_psi > score_threshold,
         rows=len(p),
     )

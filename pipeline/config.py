@@ -317,6 +317,9 @@ class SparkConfig(_Strict):
     driver_memory: str = "2g"  # only when this process starts the JVM
     # `train --engine spark` writes its snapshot × deal feature table here (a Parquet folder).
     training_features: Path = Path("outputs/training_features.parquet")
+    # predict's health: feature PSIs from the feature rows of this many open deals (a uniform
+    # sample; all when fewer), brought to the driver (pipeline/spark/health.py).
+    health_sample_deals: PositiveInt = 50_000
 
 
 class PredictConfig(_Strict):

@@ -18,7 +18,13 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from closeprob.models.classifier import CloseModel
-from closeprob.models.health import REFERENCE_SCHEMA, BatchHealth, measure_batch
+from closeprob.models.health import (
+    BatchHealth,
+    batch_type_counts,
+    health_window_days,
+    measure_batch,
+    unusable_reference,
+)
 from closeprob.pipeline.config import HealthConfig
 from closeprob.pipeline.errors import DriftDetected
 
@@ -28,16 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 SHOWN_FEATURES = 5  # features named in the drift warning
 CHART_FEATURES = 25
-
-
-def batch_event_types(
-    interactions: pd.DataFrame, deal_ids: pd.Series, as_of: pd.Timestamp, days: int
-) -> pd.Series:
-    """The types of the batch deals' interactions in [as_of − days, as_of): what their window
-    features were counted from."""
-    times = interactions["occurred_at"]
-    recent = interactions[(times >= as_of - pd.Timedelta(days=days)) & (times < as_of)]
-    return recent.loc[recent["deal_id"].isin(set(deal_ids)), "type"]
 
 
 def measure_health(
@@ -50,22 +46,17 @@ def measure_health(
 ) -> BatchHealth | None:
     """The batch's health against the model's reference; None for a model trained before
     references were stored (said on the console)."""
-    if model.reference is None:
-        log.info("health: not measured (the model was trained before closeprob stored one)")
+    unusable = unusable_reference(model.reference)
+    if unusable is not None or model.reference is None:
+        log.info(f"health: not measured ({unusable})")
         return None
-    if model.reference.get("schema") != REFERENCE_SCHEMA:
-        log.info(
-            f"health: not measured (the model's reference has schema "
-            f"{model.reference.get('schema')!r}, this closeprob reads {REFERENCE_SCHEMA}); retrain"
-        )
-        return None
-    days = max(model.spec.windows_days, default=90)
-    types = batch_event_types(dataset.interactions, features["deal_id"], as_of, days)
+    days = health_window_days(model.spec.windows_days)
+    counts = batch_type_counts(dataset.interactions, features["deal_id"], as_of, days)
     return measure_batch(
         model.reference,
         features,
         queue["p_close"].to_numpy(),
-        types,
+        counts,
         as_of,
         config.psi_warn,
         config.noise_alpha,

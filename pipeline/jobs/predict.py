@@ -81,8 +81,6 @@ def run_predict(
         batch = _score_and_publish(config, uri, path, engine, as_of_text, target)
     queue = batch.queue
     print_queue_summary(queue, tier_summary(queue), batch.staged_path, batch.run_id)
-    if batch.health is None:
-        log.info("health: not measured on the Spark engine (its features stay in Spark)")
     report_health(batch.health, config.health, fail_on_drift=False)
     changes = change_summary(queue, batch.previous)
     if changes:
@@ -96,8 +94,9 @@ def run_predict(
 
 @dataclass(frozen=True)
 class Batch:
-    """A published batch: the queue, the queue it was compared with, its health (None on
-    Spark), where its queue was published and the run's JSON summary."""
+    """A published batch: the queue, the queue it was compared with, its health (None for a
+    model without a health reference), where its queue was published and the run's JSON
+    summary."""
 
     queue: pd.DataFrame
     previous: pd.DataFrame | None
@@ -134,9 +133,10 @@ def _score_and_publish(
 
         # Spark reads and validates the deals before the model is loaded, as below. The
         # interactions stay in Spark, so the run logs no dataset inputs.
-        queue, loaded = build_spark_queue(config, load_model, as_of_text, previous_for)
-        published = _publish_queue(queue, path, loaded, config, None, None, target)
-        return Batch(queue, seen[-1] if seen else None, None, *published)
+        spark_batch = build_spark_queue(config, load_model, as_of_text, previous_for)
+        queue, loaded, health = spark_batch.queue, spark_batch.loaded, spark_batch.health
+        published = _publish_queue(queue, path, loaded, config, None, health, target)
+        return Batch(queue, seen[-1] if seen else None, health, *published)
     # The data first: a config or data error is reported before the tracking store is touched.
     dataset = load_job_data(config, "predict")
     check_store(create_store)

@@ -29,6 +29,7 @@ from closeprob.pipeline.scoring import (
 from closeprob.pipeline.spark.buckets import map_buckets, run_spark
 from closeprob.pipeline.spark.code import ship_closeprob_code
 from closeprob.pipeline.spark.features import refuse_snapshot_ranks, spark_features
+from closeprob.pipeline.spark.health import spark_health
 from closeprob.pipeline.spark.market import MarketContext, spark_market_levels
 from closeprob.pipeline.spark.read import (
     check_not_empty,
@@ -52,7 +53,18 @@ from closeprob.pipeline.spark.validation import checked_events
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from closeprob.models.health import BatchHealth
     from closeprob.pipeline.registry import LoadedModel
+
+
+@dataclass(frozen=True)
+class SparkBatch:
+    """The queue, the model that scored it and the batch's health (pipeline/spark/health.py;
+    None for a model without a usable health reference)."""
+
+    queue: pd.DataFrame
+    loaded: LoadedModel
+    health: BatchHealth | None
 
 
 def build_spark_queue(
@@ -60,9 +72,9 @@ def build_spark_queue(
     load_model: Callable[[], LoadedModel],
     as_of_text: str | None,
     previous: PreviousQueue,
-) -> tuple[pd.DataFrame, LoadedModel]:
-    """The priority queue of the local engine (`build_queue`), computed on Spark, and the model
-    that scored it (loaded once the deals are read and validated)."""
+) -> SparkBatch:
+    """The priority queue of the local engine (`build_queue`), computed on Spark, the model
+    that scored it (loaded once the deals are read and validated) and the batch's health."""
 
     spark = spark_session(config.spark)
     partitions = config.spark.partitions or spark.sparkContext.defaultParallelism
@@ -81,7 +93,10 @@ def build_spark_queue(
         as_of, later_events = spark_as_of(events, deals, explicit)
         report_later(later_events, int((deals["created_at"] >= as_of).sum()), as_of)
         scoring = Scoring.at(spark, events, deals, loaded, as_of, config, partitions)
-        return queue_of(scoring, loaded, config, previous_at(previous, as_of)), loaded
+        queue = queue_of(scoring, loaded, config, previous_at(previous, as_of))
+        features_of = partial(scoring.features, spec=loaded.close.spec)
+        health = spark_health(spark, events, partitions, loaded.close, queue, features_of, config)
+        return SparkBatch(queue, loaded, health)
 
 
 def queue_of(

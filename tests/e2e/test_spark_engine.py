@@ -3,6 +3,7 @@ the number of partitions, from Parquet files or partitioned folders."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import subprocess
@@ -75,11 +76,15 @@ def parquet_config(path: Path, partitions: int) -> Config:
 
 @pytest.mark.parametrize("partitions", [1, 2, 7])
 def test_the_spark_queue_equals_the_local_queue(
-    spark: object, store: Path, partitions: int
+    spark: object, store: Path, partitions: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Every column, the pass-through deal columns (predict.columns) and why_changed against
-    an earlier queue included."""
+    an earlier queue included; the health's feature rows sampled or not (7 partitions: 5)."""
     config = with_columns(parquet_config(store, partitions), ("industry", "region"))
+    caplog.set_level(logging.INFO, logger="closeprob")
+    if partitions == 7:
+        sampled = config.spark.model_copy(update={"health_sample_deals": 5})
+        config = config.model_copy(update={"spark": sampled})
     loaded = load_registered_model(config.model_uri)
     csv_config = with_columns(load_config(store), ("industry", "region"))  # local reads CSV
     dataset = load_dataset(csv_config.data)
@@ -87,7 +92,11 @@ def test_the_spark_queue_equals_the_local_queue(
     earlier = (pd.Timestamp(local_at) - pd.Timedelta(days=30)).isoformat()
     previous = build_local_queue(dataset, csv_config, loaded, earlier, None)
     local = build_local_queue(dataset, csv_config, loaded, None, previous)
-    queue, used = build_spark_queue(config, lambda: loaded, None, previous)
+    built = build_spark_queue(config, lambda: loaded, None, previous)
+    queue, used = built.queue, built.loaded
+    assert built.health is not None and built.health.rows == len(queue)
+    sampled_line = f"uniform sample of 5 of the {len(queue):,} open deals"
+    assert (sampled_line in caplog.text) == (partitions == 7)
     assert used is loaded
     assert list(queue.columns) == list(local.columns)
     assert list(queue.columns[2:4]) == ["industry", "region"]
@@ -159,6 +168,12 @@ def test_predict_engine_spark_writes_the_local_queue_and_logs_the_run(
     logged = Path(runs[0].data.params["queue_path"])  # the day partition's queue
     assert logged.name == remote.name and logged.parent.parent == tmp_path / "spark"
     assert runs[0].data.metrics["rows_scored"] == len(b)
+    # The batch's health, measured on Spark from every open deal (fewer than
+    # spark.health_sample_deals), is the local engine's.
+    local_health = {k: v for k, v in runs[1].data.metrics.items() if k.startswith("health_")}
+    assert len(local_health) == 7
+    spark_health = {k: v for k, v in runs[0].data.metrics.items() if k.startswith("health_")}
+    assert spark_health == pytest.approx(local_health, rel=1e-9, abs=1e-12)
 
 
 def test_a_bad_value_found_by_a_spark_worker_is_reported_as_by_the_local_engine(

@@ -198,9 +198,9 @@ def test_reference_is_plain_json() -> None:
 
 def test_missing_event_types_count_only_types_the_batch_should_hold() -> None:
     reference = {"event_types": {"email": 0.9, "call": 0.08, "visit": 0.02}}
-    batch = pd.Series(["email"] * 100)
-    assert missing_event_types(reference, batch) == {"call": 0.08}
-    assert missing_event_types(reference, pd.Series([], dtype="str")) == {}
+    assert missing_event_types(reference, pd.Series({"email": 100})) == {"call": 0.08}
+    assert missing_event_types(reference, pd.Series({"email": 10})) == {}
+    assert missing_event_types(reference, pd.Series([], dtype="int64")) == {}
 
 
 def test_days_stale_counts_beyond_trained_through_plus_the_horizon() -> None:
@@ -217,7 +217,7 @@ def test_measure_batch_gives_the_six_metrics_and_flags() -> None:
         reference,
         batch,
         np.full(400, 0.2),
-        pd.Series(["email"] * 50),
+        pd.Series({"email": 50}),
         utc("2024-05-01"),
         0.25,
         1e-3,
