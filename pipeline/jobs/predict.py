@@ -136,6 +136,7 @@ def _score_and_publish(
         spark_batch = build_spark_queue(config, load_model, as_of_text, previous_for)
         queue, loaded, health = spark_batch.queue, spark_batch.loaded, spark_batch.health
         published = _publish_queue(queue, path, loaded, config, None, health, target)
+        _warn_amount_outliers(spark_batch.deals, queue, config)
         return Batch(queue, seen[-1] if seen else None, health, *published)
     # The data first: a config or data error is reported before the tracking store is touched.
     dataset = load_job_data(config, "predict")
@@ -145,15 +146,18 @@ def _score_and_publish(
     as_of = queue["as_of"].iloc[0]
     health = measure_health(dataset, loaded.close, features, queue, as_of, config.health)
     published = _publish_queue(queue, path, loaded, config, (dataset, config), health, target)
+    _warn_amount_outliers(dataset.deals, queue, config)
+    return Batch(queue, seen[-1] if seen else None, health, *published)
+
+
+def _warn_amount_outliers(deals: pd.DataFrame, queue: pd.DataFrame, config: Config) -> None:
+    """Warn of queued deals whose declared amount is far above their segment's (a unit or
+    currency slip that would top the queue)."""
     outliers = amount_outliers(
-        dataset.deals,
-        config.value.segment,
-        config.data.amount_outlier_multiple,
-        among=queue["deal_id"],
+        deals, config.value.segment, config.data.amount_outlier_multiple, among=queue["deal_id"]
     )
     if outliers:
         log.warning(f"{config.data.deals}: {outliers}")
-    return Batch(queue, seen[-1] if seen else None, health, *published)
 
 
 def _publish_queue(

@@ -59,12 +59,13 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class SparkBatch:
-    """The queue, the model that scored it and the batch's health (pipeline/spark/health.py;
-    None for a model without a usable health reference)."""
+    """The queue, the model that scored it, the batch's health (pipeline/spark/health.py;
+    None for a model without a usable health reference) and the deals read on the driver."""
 
     queue: pd.DataFrame
     loaded: LoadedModel
     health: BatchHealth | None
+    deals: pd.DataFrame
 
 
 def build_spark_queue(
@@ -96,7 +97,7 @@ def build_spark_queue(
         queue = queue_of(scoring, loaded, config, previous_at(previous, as_of))
         features_of = partial(scoring.features, spec=loaded.close.spec)
         health = spark_health(spark, events, partitions, loaded.close, queue, features_of, config)
-        return SparkBatch(queue, loaded, health)
+        return SparkBatch(queue, loaded, health, deals)
 
 
 def queue_of(
