@@ -1,7 +1,7 @@
 """The evaluated model's test-slice calibration with Platt's slope from the recent window alone
 (`calibration.pool_slope: false`, the calibration before) and pooled over every labelled row
-unless the recent window's own interval excludes it (`true`), on each data set of `closeprob
-results`; with the logistic baseline, paired. Nothing is logged.
+(`true`; until round 6 unless the recent window's own interval excluded it), on each data set
+of `closeprob results`; with the logistic baseline, paired. Nothing is logged.
 
     .venv/bin/python bench/calibration_pooled_slope.py --datasets default,bpi2012 --cache /tmp/cc
     .venv/bin/python bench/calibration_pooled_slope.py --pool true --snapshot-ranks

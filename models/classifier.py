@@ -74,8 +74,14 @@ class SlopeChoice:
 
     @property
     def source(self) -> str:
-        """'pooled' when the pooled slope lay inside the recent interval, else 'recent'."""
-        return "pooled" if self.recent_lo <= self.pooled <= self.recent_hi else "recent"
+        """'pooled' when the map uses the pooled slope, else 'recent'."""
+        return "pooled" if self.used == self.pooled else "recent"
+
+    @property
+    def recent_differs(self) -> bool:
+        """The recent rows' 95 % interval excludes the pooled slope: a sign the score's
+        relation to outcomes moved (or a 1-in-20 chance), logged, not acted on."""
+        return not self.recent_lo <= self.pooled <= self.recent_hi
 
 
 @dataclass(frozen=True)

@@ -55,8 +55,8 @@ def fit_cross_fitted_model(
     calibrator maps the raw score of a model fitted as the deployed one is.
 
     With `pool_slope` (sigmoid only) every `fit` row is scored out of fold the same way, and
-    Platt's slope comes from all of them unless the recent rows' own slope interval excludes
-    it; the intercept always from the recent rows (`models/recent_calibration.py`)."""
+    Platt's slope comes from all of them; the intercept always from the recent rows
+    (`models/recent_calibration.py`)."""
     scored = fit if pool_slope and method == "sigmoid" else calibration
     raw = out_of_fold_raw(
         features,

@@ -226,8 +226,8 @@ class CalibrationConfig(_Strict):
     window_share: PositiveFloat = Field(default=0.15, lt=1.0)
     holdout_share: PositiveFloat = Field(default=0.25, le=0.5)
     folds: int = Field(default=3, ge=2, le=10)
-    # sigmoid: Platt's slope from every labelled row's out-of-fold score unless the recent
-    # window's own slope interval excludes it (models/recent_calibration.py)
+    # sigmoid: Platt's slope from every labelled row's out-of-fold score, the intercept from
+    # the recent window; false: both from the recent window (models/recent_calibration.py)
     pool_slope: bool = True
 
 

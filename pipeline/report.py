@@ -38,8 +38,9 @@ def print_training_report(
         )
     metrics = result.metrics
     log.info(
-        f"\nTest metrics of the model fitted on the train slice ({int(data.rows('test').sum()):,} "
-        "rows, after every fitting label window; 95 % intervals resample deals):"
+        "\nTest metrics of the evaluated model (the deployed recipe fitted on the train, "
+        f"validation and calibration slices; {int(data.rows('test').sum()):,} test rows, after "
+        "every fitting label window; 95 % intervals resample deals):"
     )
     log.info(f"  {'metric':<10}{'calibrated':>12}{'95 % interval':>18}{'uncalibrated':>14}")
     for key in METRIC_ORDER:

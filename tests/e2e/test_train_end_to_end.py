@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from closeprob.models.selection import rolling_folds
 from closeprob.pipeline.cli import main
 from closeprob.pipeline.config import load_config
 from closeprob.pipeline.core import TrainingResult
@@ -34,6 +35,8 @@ def test_train_logs_metrics_artifacts_and_registers_champion_and_challenger(
     """The session's first training (into a new store), then one more on a copy of it."""
     printed = (trained_crm.parent / "train.out").read_text()
     assert "Test metrics" in printed and "oracle roc_auc" in printed
+    # The evaluated model is fitted on every slice before the test embargo, not train alone.
+    assert "fitted on the train, validation and calibration slices" in printed
 
     uri = store_uri(trained_crm.parent)
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -61,13 +64,13 @@ def test_train_logs_metrics_artifacts_and_registers_champion_and_challenger(
         low, high = run.data.metrics[f"{key}_lo"], run.data.metrics[f"{key}_hi"]
         assert low <= run.data.metrics[key] <= high and low < high
     assert run.data.metrics["deployed_splits"] > 0
-    for role in ("evaluated", "deployed"):  # which Platt slope, pooled or recent, and why
-        source = run.data.params[f"{role}.calibration_slope_source"]
+    for role in ("evaluated", "deployed"):  # the pooled Platt slope; the recent one beside it
+        assert run.data.params[f"{role}.calibration_slope_source"] == "pooled"
         slope = {k: metrics[f"{role}_calibration_slope{k}"] for k in ("", "_pooled", "_recent")}
         low, high = (metrics[f"{role}_calibration_slope_recent_{end}"] for end in ("lo", "hi"))
-        assert low < slope["_recent"] < high
-        assert source == ("pooled" if low <= slope["_pooled"] <= high else "recent")
-        assert slope[""] == slope[f"_{source}"]
+        assert low < slope["_recent"] < high and slope[""] == slope["_pooled"]
+        differs = metrics[f"{role}_calibration_slope_recent_differs"]
+        assert differs == (0.0 if low <= slope["_pooled"] <= high else 1.0)
     assert "95 % interval" in printed and "trained_through" in printed
     _check_trained_through(trained_crm, client)
 
@@ -117,3 +120,28 @@ def test_same_data_config_and_seed_give_identical_probabilities(
     config = load_config(trained_crm)
     second = train_close_model(load_dataset(config.data), config)
     np.testing.assert_allclose(in_memory.test_p_close, second.test_p_close, rtol=0, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_no_row_that_calibrates_the_deployed_model_ever_early_stopped_a_booster(
+    trained_crm: Path, in_memory: TrainingResult
+) -> None:
+    """The deployed booster grows the selection's tree count (no early stopping of its own),
+    and its calibration window (the rows that fit the Platt intercept, and the slope when the
+    recent one is used) shares no date with any rolling-origin fold that early-stopped a
+    selection booster. The pooled slope rests on every fit row's out-of-fold score, those
+    folds' dates included: they chose one number, the tree count."""
+    config = load_config(trained_crm)
+    data, metrics = in_memory.data, in_memory.metrics
+    assert metrics["deployed_trees"] == metrics["best_iteration"]
+    folds = rolling_folds(
+        data.split.train,
+        data.split.validation,
+        config.snapshots.horizon_days,
+        config.split.selection_folds,
+    )
+    stopped = pd.DatetimeIndex(np.concatenate([fold.validation for fold in folds]))
+    calibrating = data.features.loc[data.role("calibration"), "as_of"]
+    assert len(folds) >= 1 and len(calibrating) > 0
+    assert not calibrating.isin(stopped).any()
+    assert calibrating.min() > stopped.max()
