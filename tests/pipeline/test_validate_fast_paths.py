@@ -1,6 +1,7 @@
 """The vectorised paths of validation against the naive pandas they replace: repeated rows
-against `DataFrame.duplicated`, the Arrow id lookup against `isin`, typed Parquet columns
-against the same values written as text."""
+against `DataFrame.duplicated` (at every time resolution), the Arrow id lookup against `isin`,
+typed Parquet columns against the same values written as text, the same-stamp warning against
+the commonest count, the id-format check on distinct ids against every row."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from closeprob.pipeline.plausibility import id_format_mismatch, placeholder_dates
 from closeprob.pipeline.validate import (
+    Problems,
     deal_positions,
     is_known,
     repeated_rows,
@@ -109,3 +112,64 @@ def test_dropped_unknown_and_repeated_interactions_leave_one_copy_of_the_rest() 
     ]
     assert typed["deal_id"].tolist() == ["D1", "D2"]
     assert typed.index.tolist() == [0, 1]
+
+
+# Times one unit (ns, µs, ms, s) after another, missing ones, and (`far`) times so far apart
+# that counting them in nanoseconds would overflow the pair key.
+BASE = pd.Timestamp("2024-01-01", tz="UTC")
+near_times = st.sampled_from(
+    [BASE, pd.NaT]
+    + [BASE + pd.Timedelta(1, unit=u) for u in ("ns", "us", "ms", "s")]
+    + [BASE - pd.Timedelta(1, unit=u) for u in ("us", "s")]
+)
+far_times = st.sampled_from([utc("1900-01-01"), utc("2199-12-31"), BASE, pd.NaT])
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(["D1", "D2", None]), near_times), max_size=25),
+    st.lists(st.tuples(st.sampled_from(["D1", "D2"]), far_times), max_size=3),
+)
+def test_repeated_rows_are_pandas_duplicated_at_every_time_resolution(
+    near: list[tuple[object, ...]], far: list[tuple[object, ...]]
+) -> None:
+    typed = pd.DataFrame(near + far, columns=["deal_id", "occurred_at"])
+    typed = typed.astype({"deal_id": "str"}).assign(
+        occurred_at=pd.to_datetime(typed["occurred_at"], utc=True).astype("datetime64[ns, UTC]")
+    )
+    position = pd.factorize(typed["deal_id"])[0].astype(np.int64)
+    expected = typed.duplicated(keep="first")
+    assert repeated_rows(typed, position).tolist() == expected.tolist()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 12), st.integers(40, 200), st.booleans())
+def test_the_same_stamp_warning_follows_the_commonest_count(
+    repeats: int, rows: int, with_missing: bool
+) -> None:
+    stamp = utc("2024-03-01 09:00")
+    spread = [stamp + pd.Timedelta(seconds=i + 1) for i in range(rows - repeats)]
+    times = pd.Series([stamp] * repeats + spread + [pd.NaT] * with_missing)
+    times = times.astype("datetime64[ns, UTC]")
+    problems = Problems(strict=False)
+    placeholder_dates(times, pd.Series(["D1"] * len(times)), "events.csv", "t", problems)
+    warns = repeats > 0.05 * rows and repeats > 1
+    assert len(problems.warnings) == warns
+    if warns:
+        assert (
+            f"same timestamp '2024-03-01 09:00:00+00:00' on {repeats:,} of {rows:,}"
+            in (problems.warnings[0])
+        )
+
+
+def test_padded_ids_of_known_deals_pass_and_number_like_ids_count_every_row() -> None:
+    deals = pd.DataFrame({"deal_id": pd.Series(["D1", "7"], dtype="str")})
+    padded = pd.DataFrame({"deal_id": [" D1", "D1 ", "7"]})
+    problems = Problems(strict=False)
+    id_format_mismatch(padded, deals, "events.csv", problems)
+    assert problems.errors == []
+    zeros = pd.DataFrame({"deal_id": ["007", " D1", "007", "7.0", None]})
+    id_format_mismatch(zeros, deals, "events.csv", problems)
+    assert len(problems.errors) == 1
+    assert "3 interaction deal ids match a deal only after stripping" in problems.errors[0]
+    assert "(first: '007' for deal '7')" in problems.errors[0]
