@@ -27,8 +27,8 @@ def account_summaries(deals: pd.DataFrame, as_of: pd.Timestamp) -> pd.DataFrame:
         empty = pd.Index([], dtype=deals["account_id"].dtype, name="account_id")
         return pd.DataFrame({c: pd.Series(dtype=float) for c in SUMMARY_COLUMNS}, index=empty)
     days = won.assign(day=won["closed_at"].dt.floor("D"))
-    purchases = days.groupby(["account_id", "day"], as_index=False).agg(
-        value=("amount", lambda amounts: amounts.sum(min_count=1))
+    purchases = (
+        days.groupby(["account_id", "day"])["amount"].sum(min_count=1).reset_index(name="value")
     )
     by_account = purchases.groupby("account_id")["day"]
     first, last = by_account.min(), by_account.max()

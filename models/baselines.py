@@ -116,8 +116,21 @@ def map_scores(score_map: Pipeline, score: np.ndarray) -> np.ndarray:
     return np.asarray(score_map.predict_proba(np.asarray(score, dtype=float).reshape(-1, 1))[:, 1])
 
 
+def logistic_rows_sample(n_rows: int, max_rows: int | None, seed: int) -> np.ndarray | None:
+    """The row positions (sorted) `fit_logistic` fits on: None (every row) when `max_rows` is
+    None or not below `n_rows`, else `max_rows` positions drawn without replacement by a
+    generator seeded with `seed`, so a run's sample is the same on every machine."""
+    if max_rows is None or n_rows <= max_rows:
+        return None
+    return np.sort(np.random.default_rng(seed).choice(n_rows, size=max_rows, replace=False))
+
+
 def fit_logistic(
-    train_x: pd.DataFrame, train_y: pd.Series, categorical: list[str], seed: int
+    train_x: pd.DataFrame,
+    train_y: pd.Series,
+    categorical: list[str],
+    seed: int,
+    max_rows: int | None = None,
 ) -> Pipeline:
     """Logistic regression on the same features: median-imputed, scaled numerics with missing
     indicators, one-hot categoricals (unseen levels ignored). One column transformer per input
@@ -127,7 +140,15 @@ def fit_logistic(
     The objective is scikit-learn's default (log loss plus an L2 penalty, C = 1), solved by
     exact Newton steps (`newton-cholesky`, for rows >> columns, as here): about 10 steps to a
     gradient below LOGISTIC_TOL where lbfgs took hundreds of cheaper ones and stopped short
-    (tests/models/test_logistic_solver.py: the coefficients agree with a tight lbfgs fit)."""
+    (tests/models/test_logistic_solver.py: the coefficients agree with a tight lbfgs fit).
+
+    `max_rows`: above that many rows it is fitted on a seeded sample of them
+    (`logistic_rows_sample`): its ~100 coefficients are pinned by a few hundred thousand rows,
+    while its cost and memory (the dense transformed matrix) grow with every row
+    (docs/performance.md, "Scale rules")."""
+    sample = logistic_rows_sample(len(train_x), max_rows, seed)
+    if sample is not None:
+        train_x, train_y = train_x.iloc[sample], train_y.iloc[sample]
     prepare = ColumnTransformer(
         [
             (_step(position), _column_steps(name in categorical), [name])

@@ -16,6 +16,9 @@ from closeprob.features.attributes import normalise_levels
 from closeprob.features.spec import FeatureSpec
 from closeprob.models.linear import LinearPart
 
+# Rows encoded and scored at a time by `CloseModel.predict_proba` and `predict_both`.
+PREDICT_CHUNK_ROWS = 250_000
+
 
 def fit_categories(features: pd.DataFrame, categorical: list[str]) -> dict[str, list[str]]:
     """The levels of each categorical column seen in `features` (training rows), sorted."""
@@ -163,9 +166,22 @@ class CloseModel:
         booster = np.asarray(self.booster.predict(encoded, raw_score=True), dtype=float)
         return blend_scores(booster, linear, self.blend_weight)
 
+    def raw_score_of(self, features: pd.DataFrame) -> np.ndarray:
+        """`raw_score` of a feature frame, encoded and scored PREDICT_CHUNK_ROWS rows at a time
+        (each row's score depends on that row alone): a frame of millions of rows is never
+        held encoded whole, nor as LightGBM's float copy of it."""
+        if len(features) <= PREDICT_CHUNK_ROWS:
+            return self.raw_score(self.encode(features))
+        return np.concatenate(
+            [
+                self.raw_score(self.encode(features.iloc[start : start + PREDICT_CHUNK_ROWS]))
+                for start in range(0, len(features), PREDICT_CHUNK_ROWS)
+            ]
+        )
+
     def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
         """Calibrated P(won within the horizon) per row of a feature frame."""
-        return self.proba_from_raw(self.raw_score(self.encode(features)))
+        return self.proba_from_raw(self.raw_score_of(features))
 
     def contributions(self, encoded: pd.DataFrame) -> np.ndarray:
         """Per-feature log-odds contributions to the uncalibrated `raw_score` of encoded rows:
@@ -190,5 +206,5 @@ class CloseModel:
 
     def predict_both(self, features: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """(calibrated, uncalibrated) probabilities per row, walking the trees once."""
-        raw = self.raw_score(self.encode(features))
+        raw = self.raw_score_of(features)
         return self.proba_from_raw(raw), expit(raw)

@@ -13,11 +13,17 @@ import numpy as np
 import pandas as pd
 
 from closeprob.features.spec import FeatureSpec
-from closeprob.models.classifier import CloseModel, blend_scores, encode_features, fit_categories
+from closeprob.models.classifier import (
+    PREDICT_CHUNK_ROWS,
+    CloseModel,
+    blend_scores,
+    encode_features,
+    fit_categories,
+)
 from closeprob.models.linear import linear_part_from_pipeline
 from closeprob.models.recent_calibration import fit_recent_calibrator
 from closeprob.models.split import deal_buckets
-from closeprob.models.training import fit_fixed_trees, fit_linear_part
+from closeprob.models.training import fit_fixed_trees, fit_linear_part, sample_rows
 
 
 def calibration_folds(deal_ids: pd.Series, folds: int) -> np.ndarray:
@@ -43,6 +49,8 @@ def fit_cross_fitted_model(
     blend_weight: float,
     folds: int,
     pool_slope: bool = True,
+    logistic_rows: int | None = None,
+    booster_rows: int | None = None,
 ) -> CloseModel:
     """The model to deploy: booster (`n_estimators` trees, no early stopping) and, below blend
     weight 1, the logistic regression, fitted on every `fit` row; its calibrator fitted on the
@@ -70,9 +78,21 @@ def fit_cross_fitted_model(
         seed,
         blend_weight,
         folds,
+        logistic_rows,
+        booster_rows,
     )
     booster, linear, categories = _fit_parts(
-        features, labels, fit, names, categorical, params, n_estimators, seed, blend_weight
+        features,
+        labels,
+        fit,
+        names,
+        categorical,
+        params,
+        n_estimators,
+        seed,
+        blend_weight,
+        logistic_rows,
+        booster_rows,
     )
     calibrator, choice = fit_recent_calibrator(
         raw,
@@ -107,6 +127,8 @@ def out_of_fold_raw(
     seed: int,
     blend_weight: float,
     folds: int,
+    logistic_rows: int | None = None,
+    booster_rows: int | None = None,
 ) -> np.ndarray:
     """The raw score of each `calibration` row (in row order) by the model recipe fitted on
     the `fit` rows of every deal outside its fold: no row's score depends on its deal's
@@ -131,6 +153,8 @@ def out_of_fold_raw(
             n_estimators,
             seed,
             blend_weight,
+            logistic_rows,
+            booster_rows,
         )
         out_of_fold[scored.to_numpy()] = _raw_score(parts, features, scored, names, blend_weight)
     return out_of_fold[calibrating]
@@ -149,14 +173,18 @@ def _fit_parts(
     n_estimators: int,
     seed: int,
     blend_weight: float,
+    logistic_rows: int | None = None,
+    booster_rows: int | None = None,
 ) -> Parts:
     """Booster, linear part as its numbers (None at blend weight 1) and categories fitted on
-    `rows`."""
+    `rows`, or on a seeded sample of `booster_rows` of them when there are more
+    (`sample_rows`; the logistic regression on at most `logistic_rows` of those)."""
+    rows = sample_rows(rows, booster_rows, seed)
     categories = fit_categories(features.loc[rows, categorical], categorical)
     x = encode_features(features, names, categories, rows)
     y = labels[rows]
     booster = fit_fixed_trees(x, y, params, n_estimators, seed)
-    pipeline = fit_linear_part(x, y, categorical, seed, blend_weight)
+    pipeline = fit_linear_part(x, y, categorical, seed, blend_weight, logistic_rows)
     part = None if pipeline is None else linear_part_from_pipeline(pipeline, list(categories))
     return booster, part, categories
 
@@ -164,7 +192,21 @@ def _fit_parts(
 def _raw_score(
     parts: Parts, features: pd.DataFrame, rows: pd.Series, names: list[str], blend_weight: float
 ) -> np.ndarray:
-    """The raw score as the model computes it: booster, blended with the linear part's logit."""
+    """The raw score as the model computes it (booster, blended with the linear part's logit)
+    of the `rows` in row order, PREDICT_CHUNK_ROWS at a time (a row's score depends on that
+    row alone): millions of scored rows are never held encoded at once."""
+    positions = np.flatnonzero(rows.to_numpy(dtype=bool))
+    pieces = []
+    for start in range(0, len(positions), PREDICT_CHUNK_ROWS):
+        chunk = np.zeros(len(features), dtype=bool)
+        chunk[positions[start : start + PREDICT_CHUNK_ROWS]] = True
+        pieces.append(_chunk_raw_score(parts, features, chunk, names, blend_weight))
+    return np.concatenate(pieces) if pieces else np.empty(0)
+
+
+def _chunk_raw_score(
+    parts: Parts, features: pd.DataFrame, rows: np.ndarray, names: list[str], blend_weight: float
+) -> np.ndarray:
     booster, part, categories = parts
     x = encode_features(features, names, categories, rows)
     raw = np.asarray(booster.predict(x, raw_score=True), dtype=float)

@@ -25,6 +25,7 @@ from closeprob.models.training import (
     BLEND_WEIGHTS,
     blend_losses,
     fit_early_stopped,
+    sample_rows,
     tree_count,
 )
 
@@ -108,6 +109,8 @@ def select_by_rolling_origin(
     categorical: list[str],
     params: dict[str, Any],
     seed: int,
+    logistic_rows: int | None = None,
+    booster_rows: int | None = None,
 ) -> Selection:
     """Each usable fold: the booster early-stopped on its validation dates, the logistic
     regression fitted beside it, and every blend weight's Platt-scaled log loss there. The
@@ -120,10 +123,11 @@ def select_by_rolling_origin(
         valid = features["as_of"].isin(fold.validation)
         if not (_usable(labels[fit]) and _usable(labels[valid])):
             continue
+        fit = sample_rows(fit, booster_rows, seed)
         categories = fit_categories(features.loc[fit, categorical], categorical)
         fit_x, valid_x = (encode_features(features, names, categories, r) for r in (fit, valid))
         booster = fit_early_stopped(fit_x, labels[fit], valid_x, labels[valid], params, seed)
-        linear = fit_logistic(fit_x, labels[fit], categorical, seed)
+        linear = fit_logistic(fit_x, labels[fit], categorical, seed, logistic_rows)
         booster_raw = np.asarray(booster.predict(valid_x, raw_score=True), dtype=float)
         linear_raw = logistic_logit(linear, valid_x, categorical)
         losses.append(blend_losses(booster_raw, linear_raw, labels[valid].to_numpy()))

@@ -82,6 +82,19 @@ def pace_for_rows(
     return paced
 
 
+def sample_rows(rows: pd.Series, max_rows: int | None, seed: int) -> pd.Series:
+    """The boolean mask `rows` with at most `max_rows` of its rows kept: all of them when
+    `max_rows` is None or not below their count, else that many drawn without replacement by
+    a generator seeded with `seed` (the same rows on every machine)."""
+    chosen = np.flatnonzero(rows.to_numpy(dtype=bool))
+    if max_rows is None or len(chosen) <= max_rows:
+        return rows
+    kept = np.random.default_rng(seed).choice(chosen, size=max_rows, replace=False)
+    sampled = np.zeros(len(rows), dtype=bool)
+    sampled[kept] = True
+    return pd.Series(sampled, index=rows.index)
+
+
 def _classifier(params: dict[str, Any], seed: int) -> lgb.LGBMClassifier:
     """No class weights and no `is_unbalance`: they distort probabilities. Deterministic for a
     seed and a thread count."""
@@ -197,11 +210,18 @@ def calibrate_booster(
 
 
 def fit_linear_part(
-    x: pd.DataFrame, y: pd.Series, categorical: list[str], seed: int, blend_weight: float
+    x: pd.DataFrame,
+    y: pd.Series,
+    categorical: list[str],
+    seed: int,
+    blend_weight: float,
+    logistic_rows: int | None = None,
 ) -> Pipeline | None:
-    """The logistic regression (`fit_logistic`) on encoded rows, or None when the blend does
-    not use it (`blend_weight` 1.0)."""
-    return fit_logistic(x, y, categorical, seed) if blend_weight < 1.0 else None
+    """The logistic regression (`fit_logistic`, on at most `logistic_rows` sampled rows) on
+    encoded rows, or None when the blend does not use it (`blend_weight` 1.0)."""
+    if blend_weight >= 1.0:
+        return None
+    return fit_logistic(x, y, categorical, seed, logistic_rows)
 
 
 def choose_blend_weight(
@@ -246,6 +266,7 @@ def fit_evaluated_model(
     params: dict[str, Any],
     seed: int,
     method: str,
+    logistic_rows: int | None = None,
 ) -> CloseModel:
     """The model whose test metrics are reported: booster and logistic regression fitted on
     `rows['train']`, the booster early-stopped on `rows['validation']`, the blend weight chosen
@@ -257,7 +278,7 @@ def fit_evaluated_model(
         encode_features(features, names, categories, r) for r in (train, validation)
     )
     booster = fit_early_stopped(train_x, labels[train], valid_x, labels[validation], params, seed)
-    linear = fit_logistic(train_x, labels[train], categorical, seed)
+    linear = fit_logistic(train_x, labels[train], categorical, seed, logistic_rows)
     weight = choose_blend_weight(
         np.asarray(booster.predict(valid_x, raw_score=True), dtype=float),
         logistic_logit(linear, valid_x, categorical),
@@ -290,6 +311,7 @@ def fit_deployed_model(
     seed: int,
     method: str,
     blend_weight: float = 1.0,
+    logistic_rows: int | None = None,
 ) -> CloseModel:
     """The model that gets deployed: the same parameters fitted on every `fit` row, with a
     fixed tree count, or (None) early-stopped on the `calibration` rows; blended with a
@@ -303,7 +325,7 @@ def fit_deployed_model(
         booster = fit_early_stopped(fit_x, labels[fit], calib_x, labels[calibration], params, seed)
     else:
         booster = fit_fixed_trees(fit_x, labels[fit], params, n_estimators, seed)
-    linear = fit_linear_part(fit_x, labels[fit], categorical, seed, blend_weight)
+    linear = fit_linear_part(fit_x, labels[fit], categorical, seed, blend_weight, logistic_rows)
     del fit_x
     return calibrate_booster(
         booster,

@@ -208,12 +208,19 @@ class ModelConfig(_Strict):
     lambda_l2: NonNegativeFloat = 1.0
     linear_tree: bool = False
     num_threads: PositiveInt = 2
-    # Not LightGBM's: with `max_learning_rate` set (e.g. 0.1), above `learning_rate_rows` fit
-    # rows the learning rate grows with the square root of the rows up to it, and the tree cap
-    # and patience shrink to match (models/training.py, `pace_for_rows`). null: off, until its
-    # test metrics are measured at scale (docs/performance.md).
+    # Scale rules, not LightGBM's; each acts only above its row count, so smaller data train
+    # exactly as without it (docs/performance.md, "Scale rules", measures each). null: off.
+    # Above `learning_rate_rows` deployed fit rows the learning rate grows with the square
+    # root of the rows up to `max_learning_rate`, and the tree cap and patience shrink to
+    # match (models/training.py, `pace_for_rows`).
     learning_rate_rows: PositiveInt = 200_000
-    max_learning_rate: PositiveFloat | None = None
+    max_learning_rate: PositiveFloat | None = 0.1
+    # Each booster (selection folds, cross-fit parts, the deployed one) is fitted on a seeded
+    # sample of at most this many of its fit rows (models/training.py, `sample_rows`).
+    booster_rows: PositiveInt | None = 500_000
+    # The blend's logistic regression is fitted on a seeded sample of at most this many rows
+    # (models/baselines.py, `fit_logistic`).
+    logistic_rows: PositiveInt | None = 200_000
 
 
 class CalibrationConfig(_Strict):

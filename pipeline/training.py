@@ -14,7 +14,7 @@ from closeprob.features.labels import label_outcomes
 from closeprob.features.registry import categorical_features, feature_descriptions
 from closeprob.features.snapshots import open_deal_snapshots, training_dates
 from closeprob.features.spec import FeatureSpec, select_event_types
-from closeprob.models.classifier import CloseModel
+from closeprob.models.classifier import CloseModel, encode_features
 from closeprob.models.cross_fit import fit_cross_fitted_model
 from closeprob.models.health import training_reference
 from closeprob.models.metrics import classification_metrics
@@ -151,13 +151,15 @@ def _as_date(when: pd.Timestamp) -> str:
     return str(when.date())
 
 
-PACE_KEYS = {"learning_rate_rows", "max_learning_rate"}  # ModelConfig's own, not LightGBM's
+# ModelConfig's own, not LightGBM's
+PACE_KEYS = {"learning_rate_rows", "max_learning_rate", "booster_rows", "logistic_rows"}
 
 
 def fit_params(data: TrainingData, config: Config) -> dict[str, Any]:
     """LightGBM's parameters for every fit of this run: the configured ones, the learning rate
-    paced to the deployed model's fit row count (`pace_for_rows`), so the tree count the
-    selection folds choose at that rate carries over to the evaluated and deployed fits."""
+    paced to the deployed model's fit row count (`pace_for_rows`), one rate per run, so the
+    tree count the selection folds choose at that rate carries over to the evaluated and
+    deployed fits."""
     model = config.model
     params = model.model_dump(exclude=PACE_KEYS)
     rows = int(data.role("fit").sum())
@@ -182,6 +184,8 @@ def select_model(data: TrainingData, config: Config) -> Selection:
             categorical_features(data.spec),
             fit_params(data, config),
             config.seed,
+            config.model.logistic_rows,
+            config.model.booster_rows,
         )
     except ValueError as exc:
         raise TrainingDataError(str(exc)) from None
@@ -208,6 +212,8 @@ def fit_selected(data: TrainingData, config: Config, selection: Selection) -> Cl
         selection.blend_weight,
         config.calibration.folds,
         config.calibration.pool_slope,
+        config.model.logistic_rows,
+        config.model.booster_rows,
     )
 
 
@@ -223,6 +229,7 @@ def fit_evaluated(data: TrainingData, config: Config) -> CloseModel:
         fit_params(data, config),
         config.seed,
         config.calibration.method,
+        config.model.logistic_rows,
     )
 
 
@@ -249,6 +256,7 @@ def fit_deployed(
             config.seed,
             config.calibration.method,
             blend_weight,
+            config.model.logistic_rows,
         )
     return fit_cross_fitted_model(
         data.features,
@@ -265,6 +273,8 @@ def fit_deployed(
         blend_weight,
         config.calibration.folds,
         config.calibration.pool_slope,
+        config.model.logistic_rows,
+        config.model.booster_rows,
     )
 
 
@@ -297,16 +307,17 @@ def train_close_model(
         for k, v in classification_metrics(data.labels[test], p_raw).items()
     }
     best = selection.trees
+    params = fit_params(data, config)
     with stage(f"fitting the deployed model on {int(data.role('fit').sum()):,} rows"):
         deployed = fit_deployed(data, config, best, evaluated.blend_weight)
     log.info(
         f"blend weight of the booster: {evaluated.blend_weight:.2f}, {best} trees at learning "
-        f"rate {fit_params(data, config)['learning_rate']:.3f} (rolling "
-        f"origin, {len(selection.trees_by_fold)} folds: trees {selection.trees_by_fold})"
+        f"rate {params['learning_rate']:.3f} (rolling origin, {len(selection.trees_by_fold)} "
+        f"folds: trees {selection.trees_by_fold})"
     )
     metrics |= selection.figures()
     metrics |= {
-        "learning_rate": float(fit_params(data, config)["learning_rate"]),
+        "learning_rate": float(params["learning_rate"]),
         "best_iteration": float(best),
         "deployed_trees": float(tree_count(deployed.booster)),
         "evaluated_splits": float(split_count(evaluated.booster)),
@@ -350,9 +361,10 @@ def train_close_model(
 
 
 def _fitted_rows(model: CloseModel, data: TrainingData, name: str) -> pd.DataFrame:
-    """The encoded rows a model was fitted on: the train slice, or the deployed `fit` role."""
+    """The encoded rows a model was fitted on: the train slice, or the deployed `fit` role
+    (encoded a column at a time from the feature table: no copy of its rows first)."""
     rows = data.rows(name) if name in SLICES else data.role(name)
-    return model.encode(data.features[rows])
+    return encode_features(data.features, model.feature_names, model.categories, rows)
 
 
 def fit_deal_value_model(deals: pd.DataFrame, data: TrainingData, config: Config) -> DealValueModel:

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from closeprob.features.spec import FeatureSpec
+from closeprob.models import cross_fit
 from closeprob.models.cross_fit import (
     calibration_folds,
     fit_cross_fitted_model,
@@ -72,3 +73,15 @@ def test_every_calibration_row_gets_an_out_of_fold_score_and_the_map_ranks_forwa
 def test_cross_fitting_needs_two_folds() -> None:
     with pytest.raises(ValueError, match="at least 2 folds, got 1"):
         calibration_folds(pd.Series(["D1", "D2"]), 1)
+
+
+@pytest.mark.parametrize("weight", [1.0, 0.5])
+def test_out_of_fold_scores_in_chunks_are_exactly_the_whole_folds_scores(
+    weight: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    features, y, _ = _rows(200, 2)
+    fit = pd.Series(True, index=features.index)
+    args = (NAMES, ["kind"], PARAMS, 20, 1, weight, 3)
+    whole = out_of_fold_raw(features, y, fit, fit, *args)
+    monkeypatch.setattr(cross_fit, "PREDICT_CHUNK_ROWS", 64)
+    np.testing.assert_array_equal(out_of_fold_raw(features, y, fit, fit, *args), whole)

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from closeprob.features.spec import FeatureSpec
+from closeprob.models import classifier
 from closeprob.models.baselines import (
     fit_logistic,
     logistic_contributions,
@@ -97,6 +98,18 @@ def test_a_model_read_back_from_its_documents_scores_exactly_as_the_one_in_memor
     np.testing.assert_allclose(
         again.contributions(encoded), model.contributions(encoded), rtol=0, atol=1e-12
     )
+
+
+@pytest.mark.parametrize("weight", [1.0, 0.4])
+def test_scoring_in_chunks_gives_each_row_exactly_its_whole_frame_score(
+    weight: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model, encoded = _model("sigmoid", weight)
+    features = encoded.astype({"kind": object})
+    whole, whole_raw = model.predict_proba(features), model.predict_both(features)[1]
+    monkeypatch.setattr(classifier, "PREDICT_CHUNK_ROWS", 128)
+    np.testing.assert_array_equal(model.predict_proba(features), whole)
+    np.testing.assert_array_equal(model.predict_both(features)[1], whole_raw)
 
 
 def test_an_unknown_feature_spec_key_is_refused_and_a_missing_one_takes_its_default() -> None:
