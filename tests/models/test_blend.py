@@ -20,6 +20,7 @@ from closeprob.models.training import (
     fit_evaluated_model,
     fit_fixed_trees,
     varying_terms,
+    varying_terms_over,
 )
 
 PARAMS = {
@@ -125,6 +126,19 @@ def test_a_logistic_part_with_weight_keeps_a_model_without_splits_from_being_con
     assert varying_terms(calibrate_booster(stump, *args, linear, 0.5), encoded[:600]) > 0
     flat_linear = fit_logistic(flat[:600], y[:600], ["kind"], seed=1)
     assert varying_terms(calibrate_booster(stump, *args, flat_linear, 0.5), flat[:600]) == 0
+
+
+@pytest.mark.parametrize("weight", [1.0, 0.5, 0.0])
+def test_varying_terms_over_a_feature_tables_rows_equal_those_of_the_encoded_rows(
+    weight: float,
+) -> None:
+    model, features = _blend(weight)
+    flat = features.assign(b=np.nan, kind="x")  # a column that does not vary, gaps everywhere
+    for table in (features, flat):
+        for rows in (np.arange(900) < 600, np.arange(900) >= 600, np.zeros(900, dtype=bool)):
+            mask = pd.Series(rows, index=table.index)
+            expected = varying_terms(model, model.encode(table[mask]))
+            assert varying_terms_over(model, table, mask) == expected
 
 
 def test_the_blend_weight_follows_the_part_that_predicts_the_rows() -> None:

@@ -18,6 +18,7 @@ from closeprob.models.health import (
     expected_roc_auc,
     feature_psi_table,
     health_flags,
+    is_batch_level,
     measure_batch,
     missing_event_types,
     numeric_bins,
@@ -299,3 +300,20 @@ def test_a_retrain_is_due_after_consecutive_misses_or_when_stale() -> None:
     assert retrain_reason([0.6, 0.8, 0.6], [0.7, 0.7, 0.7], 2, 0.0, 90) is None
     assert "stale" in str(retrain_reason([0.8], [0.7], 2, 120.0, 90))
     assert retrain_reason([0.8], [0.7], 2, None, 90) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(st.sampled_from([0.0, -0.0, 1.0, 2.5, np.nan, np.inf]), st.integers(0, 3)),
+        max_size=12,
+    )
+)
+def test_a_batch_level_column_has_one_distinct_known_value_on_every_date(
+    rows: list[tuple[float, int]],
+) -> None:
+    values = pd.Series([value for value, _ in rows], dtype=float)
+    as_of = pd.Series([date for _, date in rows], dtype=float)
+    known = pd.DataFrame({"value": values, "as_of": as_of}).dropna()
+    one_each = len(known) > 0 and known.groupby("as_of")["value"].nunique().max() <= 1
+    assert is_batch_level(values, as_of) == bool(one_each)
