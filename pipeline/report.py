@@ -93,6 +93,18 @@ def print_deployment(result: TrainingResult) -> None:
             f"  on the comparison rows: roc_auc {metrics['comparison_roc_auc']:.4f}, "
             f"log_loss {metrics['comparison_log_loss']:.4f}, ece {metrics['comparison_ece']:.4f}"
         )
+    choice = result.model.slope_choice
+    if choice is not None:
+        differs = (
+            "lies outside it (drift, or 1 time in 20 chance; the map keeps the pooled slope)"
+            if choice.recent_differs
+            else "holds it"
+        )
+        log.info(
+            f"  Platt slope {choice.used:.3f} from every labelled row's out-of-fold score; the "
+            f"recent window's own interval {choice.recent:.3f} [{choice.recent_lo:.3f}, "
+            f"{choice.recent_hi:.3f}] {differs}"
+        )
 
 
 def print_blend(metrics: dict[str, float]) -> None:

@@ -72,6 +72,8 @@ def test_train_logs_metrics_artifacts_and_registers_champion_and_challenger(
         differs = metrics[f"{role}_calibration_slope_recent_differs"]
         assert differs == (0.0 if low <= slope["_pooled"] <= high else 1.0)
     assert "95 % interval" in printed and "trained_through" in printed
+    slope = metrics["deployed_calibration_slope"]
+    assert f"Platt slope {slope:.3f} from every labelled row's out-of-fold score" in printed
     _check_trained_through(trained_crm, client)
 
     # A second training of the same data: a challenger, the champion stays.
