@@ -24,6 +24,10 @@ overhead.
 
 from __future__ import annotations
 
+# isort: off
+import closeprob  # noqa: F401  first, as the `closeprob` command: it chooses the allocators
+
+# isort: on
 import argparse
 import cProfile
 import datetime as dt
