@@ -171,16 +171,19 @@ def child(data: Path, threads: int, strings: str) -> None:
 
     importlib.import_module("closeprob.pipeline.dataset")  # the readers' modules, unclocked
     pa.set_cpu_count(threads)  # Arrow's Parquet decoding too, as DuckDB's `threads` covers its
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     deals, interactions, snapshots, event_types = read_inputs(data, strings)
-    loaded = time.perf_counter()
+    loaded, cpu_loaded = time.perf_counter(), time.process_time()
     features = build_features(deals, interactions, snapshots, full_spec(event_types), threads)
-    computed = time.perf_counter()
+    computed, cpu_computed = time.perf_counter(), time.process_time()
     report = {
         "rows": len(features),
         "features": len(features.columns) - 2,
         "load_s": loaded - started,
         "compute_s": computed - loaded,
+        # CPU seconds of every thread of the process (user + system), reading + computing.
+        "cpu_s": cpu_computed - cpu_started,
+        "load_cpu_s": cpu_loaded - cpu_started,
     }
     print(json.dumps(report))
 
@@ -205,6 +208,8 @@ def measure(
                         "seconds": child_run.seconds,
                         "load_s": report.get("load_s"),
                         "compute_s": report["compute_s"],
+                        "cpu_s": report.get("cpu_s"),
+                        "process_cpu_s": child_run.cpu_s,
                         "features": report.get("features"),
                         "rows": report["rows"],
                         "peak_rss_mib": child_run.peak_rss_mib,
@@ -213,7 +218,8 @@ def measure(
                 )
                 print(
                     f"  round {round_number} {engine} threads={threads}: "
-                    f"{child_run.seconds:.2f} s wall, {child_run.peak_rss_mib:,.0f} MiB",
+                    f"{child_run.seconds:.2f} s wall, {child_run.peak_rss_mib:,.0f} MiB"
+                    + f", {child_run.cpu_s:.2f} process CPU s",
                     flush=True,
                 )
     out.unlink(missing_ok=True)
@@ -243,6 +249,8 @@ def summary(runs: list[dict[str, object]]) -> list[dict[str, object]]:
                     "wall_s": median(t, "wall"),
                     "work_s": median(t, "work"),
                     "speedup": median(min(counts), "work") / median(t, "work"),
+                    "cpu_s": statistics.median(float(r.get("cpu_s") or "nan") for r in at),
+                    "process_cpu_s": statistics.median(float(r["process_cpu_s"]) for r in at),
                     "peak_rss_mib": max(float(r["peak_rss_mib"]) for r in at),
                     "load_before": statistics.median(float(r["load_before"]) for r in at),
                 }
@@ -260,13 +268,15 @@ def work(run: dict[str, object], field: str) -> float:
 def table(rows: list[dict[str, object]]) -> str:
     lines = [
         "| engine | features | threads | runs | read + compute s | × its 1 thread "
-        "| process wall s | peak RSS MiB | load (1 min) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| read + compute CPU s | process wall s | process CPU s | peak RSS MiB "
+        "| load (1 min) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r['engine']} | {r['features']} | {r['threads']} | {r['runs']} "
-            f"| {r['work_s']:.2f} | {r['speedup']:.2f} | {r['wall_s']:.2f} "
+            f"| {r['work_s']:.2f} | {r['speedup']:.2f} | {r['cpu_s']:.2f} | {r['wall_s']:.2f} "
+            f"| {r['process_cpu_s']:.2f} "
             f"| {r['peak_rss_mib']:,.0f} | {r['load_before']:.1f} |"
         )
     return "\n".join(lines)

@@ -55,13 +55,15 @@ ATTRIBUTES = "[industry, company_size, source, region, product]"
 
 @dataclass(frozen=True)
 class Child:
-    """A finished child process: exit code, wall seconds, peak RSS (MiB), stdout and stderr."""
+    """A finished child process: exit code, wall seconds, peak RSS (MiB), stdout and stderr,
+    CPU seconds (user + system, its threads and the descendants it waited for)."""
 
     returncode: int
     seconds: float
     peak_rss_mib: float
     stdout: str
     stderr: str
+    cpu_s: float = float("nan")
 
 
 def run_child(command: list[str], env: dict[str, str] | None = None) -> Child:
@@ -86,6 +88,7 @@ def run_child(command: list[str], env: dict[str, str] | None = None) -> Child:
             peak_rss_mib=usage.ru_maxrss / 1024,
             stdout=out.read().decode(errors="replace"),
             stderr=err.read().decode(errors="replace"),
+            cpu_s=usage.ru_utime + usage.ru_stime,
         )
 
 
