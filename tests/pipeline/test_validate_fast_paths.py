@@ -5,13 +5,16 @@ the commonest count, the id-format check on distinct ids against every row."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from closeprob.pipeline.plausibility import id_format_mismatch, placeholder_dates
+from closeprob.pipeline.config import DataConfig
+from closeprob.pipeline.plausibility import dominant_deals, id_format_mismatch, placeholder_dates
 from closeprob.pipeline.validate import (
     Problems,
     deal_positions,
@@ -173,3 +176,23 @@ def test_padded_ids_of_known_deals_pass_and_number_like_ids_count_every_row() ->
     assert len(problems.errors) == 1
     assert "3 interaction deal ids match a deal only after stripping" in problems.errors[0]
     assert "(first: '007' for deal '7')" in problems.errors[0]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.sampled_from([0, 1, 2, 3, 30, 60]), min_size=4, max_size=4),
+    st.sampled_from([0.05, 0.3, 0.5, 0.9]),
+    st.booleans(),
+)
+def test_dominant_deals_counted_by_position_warn_as_counting_the_ids(
+    counts: list[int], share: float, unknown: bool
+) -> None:
+    deals = pd.Series(["D1", "D2", "D3", "D4"], dtype="str")
+    events = [f"D{i + 1}" for i, n in enumerate(counts) for _ in range(n)] + ["D9"] * unknown
+    ids = pd.Series(events, dtype="str")
+    interactions = pd.DataFrame({"deal_id": ids})
+    data = DataConfig(deals=Path("d.csv"), interactions=Path("i.csv"), max_deal_event_share=share)
+    by_ids, by_position = Problems(strict=False), Problems(strict=False)
+    dominant_deals(interactions, data, "events.csv", by_ids)
+    dominant_deals(interactions, data, "events.csv", by_position, deal_positions(ids, deals))
+    assert by_position.warnings == by_ids.warnings
