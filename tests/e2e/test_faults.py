@@ -215,10 +215,15 @@ def test_a_predict_killed_at_any_point_leaves_the_previous_queue_byte_for_byte(
     left = _leftovers(out)
     print(f"SIGKILL during the write left these temporary files behind: {left}")
 
-    # A later run reads only `out` as the previous queue and replaces it whole.
+    # A later run reads only `out` as the previous queue and replaces it whole; it removes its
+    # own temporary files and the killed run's staging folder (its process is gone), and
+    # leaves any other temporary file beside the queue alone.
     assert main(predict) == 0
     assert out.read_bytes() == complete
-    assert _leftovers(out) == left  # the later run removed its own temporary file, no other
+    staged = [name for name in left if name.startswith(f"{out.stem}/")]
+    assert staged, "the killed run was writing its day's partition in a staging folder"
+    assert _leftovers(out) == [name for name in left if name not in staged]
+    assert not [p for p in (tmp_path / out.stem).iterdir() if p.name.startswith(".")]
 
 
 @pytest.mark.slow
