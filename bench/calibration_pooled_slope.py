@@ -28,8 +28,6 @@ from sklearn.metrics import roc_auc_score
 from closeprob.features.registry import categorical_features, feature_descriptions
 from closeprob.features.snapshot_ranks import snapshot_rank_features
 from closeprob.models.baselines import fit_logistic, predict_logistic
-from closeprob.models.cross_fit import out_of_fold_raw
-from closeprob.models.recent_calibration import choose_slope
 from closeprob.models.yardsticks import paired_differences, yardsticks_with_intervals
 from closeprob.pipeline.config import Config, load_config
 from closeprob.pipeline.core import TrainingData
@@ -56,30 +54,14 @@ def show(figures: dict[str, float], name: str, spec: str) -> str:
     return f"{figures[name]:{spec}} [{low:{spec}}, {high:{spec}}]"
 
 
-def slope_choice(data: TrainingData, config: Config, selection: Any) -> str:
-    before = data.rows("train") | data.rows("validation") | data.rows("calibration")
-    raw = out_of_fold_raw(
-        data.features,
-        data.labels,
-        before,
-        before,
-        list(feature_descriptions(data.spec)),
-        categorical_features(data.spec),
-        config.model.model_dump(),
-        selection.trees,
-        config.seed,
-        selection.blend_weight,
-        config.calibration.folds,
-    )
-    choice = choose_slope(
-        raw,
-        data.labels[before].to_numpy(),
-        data.rows("calibration")[before].to_numpy(),
-        data.features.loc[before, "deal_id"].to_numpy(),
-    )
+def slope_choice(model: Any) -> str:
+    choice = model.slope_choice
+    if choice is None:
+        return "Platt map on the recent rows alone"
     return (
-        f"Platt slope pooled {choice.pooled:.3f}, recent {choice.recent:.3f} "
-        f"[{choice.recent_lo:.3f}, {choice.recent_hi:.3f}] -> {choice.used:.3f}"
+        f"Platt slope pooled {choice.pooled:.3f} ({choice.rows} rows, none that chose the tree "
+        f"count), recent {choice.recent:.3f} [{choice.recent_lo:.3f}, {choice.recent_hi:.3f}] "
+        f"-> {choice.used:.3f}"
     )
 
 
@@ -127,8 +109,7 @@ def run(name: str, cache: Path, pools: list[bool], ranks: bool) -> None:
     print(
         f"{name}{' (snapshot ranks)' if ranks else ''}: {len(names)} features, "
         f"test rows {int(test.sum())}, won rate {y.mean():.3f}, booster weight "
-        f"{selection.blend_weight}, {selection.trees} trees; "
-        f"{slope_choice(data, config, selection)}",
+        f"{selection.blend_weight}, {selection.trees} trees (folds {selection.trees_by_fold})",
         flush=True,
     )
     for pool in pools:
@@ -140,7 +121,8 @@ def run(name: str, cache: Path, pools: list[bool], ranks: bool) -> None:
             f"  pool_slope {pool!s:<5} intercept {show(own, 'intercept', '+.3f')} "
             f"slope {show(own, 'slope', '.3f')} log loss {own['log_loss']:.4f} "
             f"ROC-AUC {roc_auc_score(y, p):.4f} (logistic {roc_auc_score(y, p_logistic):.4f}) "
-            f"(map a={model.calibrator.intercept:+.3f} b={model.calibrator.slope:.3f}); "
+            f"(map a={model.calibrator.intercept:+.3f} b={model.calibrator.slope:.3f}; "
+            f"{slope_choice(model)}); "
             f"- logistic: ROC-AUC {show(paired, 'roc_auc_diff', '+.4f')} "
             f"log loss {show(paired, 'log_loss_diff', '+.4f')}",
             flush=True,

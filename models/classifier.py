@@ -66,14 +66,16 @@ def encode_features(
 
 @dataclass(frozen=True)
 class SlopeChoice:
-    """The Platt slope of every out-of-fold row (`pooled`), of the recent rows (`recent`, with
-    its 95 % deal-clustered interval) and the one used (`models/recent_calibration.py`)."""
+    """The Platt slope of every out-of-fold row (`pooled`, from `rows` rows), of the recent
+    rows (`recent`, with its 95 % deal-clustered interval) and the one used
+    (`models/recent_calibration.py`)."""
 
     pooled: float
     recent: float
     recent_lo: float
     recent_hi: float
     used: float
+    rows: int
 
     @property
     def source(self) -> str:

@@ -51,6 +51,7 @@ def fit_cross_fitted_model(
     pool_slope: bool = True,
     logistic_rows: int | None = None,
     booster_rows: int | None = None,
+    judged: pd.Series | None = None,
 ) -> CloseModel:
     """The model to deploy: booster (`n_estimators` trees, no early stopping) and, below blend
     weight 1, the logistic regression, fitted on every `fit` row; its calibrator fitted on the
@@ -64,8 +65,12 @@ def fit_cross_fitted_model(
 
     With `pool_slope` (sigmoid only) every `fit` row is scored out of fold the same way, and
     Platt's slope comes from all of them; the intercept always from the recent rows
-    (`models/recent_calibration.py`)."""
-    scored = fit if pool_slope and method == "sigmoid" else calibration
+    (`models/recent_calibration.py`).
+
+    `judged` marks the rows that judged the rolling-origin folds (`Selection.judged_rows`):
+    they early-stopped the boosters whose mean tree count this model grows and weighed its
+    blend, so they fit neither the slope nor the intercept."""
+    scored, recent = map_rows(fit, calibration, judged, pool_slope and method == "sigmoid")
     raw = out_of_fold_raw(
         features,
         labels,
@@ -97,7 +102,7 @@ def fit_cross_fitted_model(
     calibrator, choice = fit_recent_calibrator(
         raw,
         labels[scored].to_numpy(),
-        calibration[scored].to_numpy(),
+        recent[scored].to_numpy(),
         features.loc[scored, "deal_id"].to_numpy(),
         method,
         pool_slope,
@@ -113,6 +118,23 @@ def fit_cross_fitted_model(
         blend_weight=float(blend_weight) if linear is not None else 1.0,
         slope_choice=choice,
     )
+
+
+def map_rows(
+    fit: pd.Series, calibration: pd.Series, judged: pd.Series | None, pooled: bool
+) -> tuple[pd.Series, pd.Series]:
+    """The rows scored out of fold for the calibration map (every `fit` row when the slope is
+    `pooled`, else the `calibration` rows) and the recent rows among them (the intercept's),
+    both without the `judged` rows (those that chose the tree count and blend weight)."""
+    left = ~judged if judged is not None else pd.Series(True, index=fit.index)
+    recent = calibration & left
+    if not bool(recent.any()):
+        raise ValueError(
+            f"all {int(calibration.sum())} calibration rows chose the tree count (rolling-origin "
+            "validation), so none may fit the calibration map; use a longer history or fewer "
+            "split.selection_folds"
+        )
+    return ((fit & left) | recent if pooled else recent), recent
 
 
 def out_of_fold_raw(

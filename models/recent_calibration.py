@@ -44,7 +44,7 @@ def choose_slope(
     pooled = _slope(raw, labels)
     recent_slope = _slope(raw[recent], labels[recent])
     low, high = slope_interval(raw[recent], labels[recent], deal_ids[recent])
-    return SlopeChoice(pooled, recent_slope, low, high, used=pooled)
+    return SlopeChoice(pooled, recent_slope, low, high, used=pooled, rows=len(raw))
 
 
 def intercept_for_slope(raw: np.ndarray, labels: np.ndarray, slope: float) -> float:
@@ -114,7 +114,8 @@ def calibration_record(
     decides; 'recent_only' for a sigmoid fitted on the recent rows alone, with `pool_slope`
     off; 'isotonic') and the metrics `<role>_calibration_slope` and `_intercept` of the map,
     with both slopes, the recent rows' 95 % interval and `_slope_recent_differs` (1 when that
-    interval excludes the pooled slope) when chosen."""
+    interval excludes the pooled slope) and `_slope_rows` (the rows the pooled slope rests on)
+    when chosen."""
     if choice is not None:
         source = choice.source
     else:
@@ -130,5 +131,6 @@ def calibration_record(
             f"{role}_calibration_slope_recent_lo": choice.recent_lo,
             f"{role}_calibration_slope_recent_hi": choice.recent_hi,
             f"{role}_calibration_slope_recent_differs": float(choice.recent_differs),
+            f"{role}_calibration_slope_rows": float(choice.rows),
         }
     return {f"{role}.calibration_slope_source": source}, metrics

@@ -101,7 +101,8 @@ def print_deployment(result: TrainingResult) -> None:
             else "holds it"
         )
         log.info(
-            f"  Platt slope {choice.used:.3f} from every labelled row's out-of-fold score; the "
+            f"  Platt slope {choice.used:.3f} from {choice.rows:,} labelled rows' out-of-fold "
+            f"scores (none that chose the tree count); the "
             f"recent window's own interval {choice.recent:.3f} [{choice.recent_lo:.3f}, "
             f"{choice.recent_hi:.3f}] {differs}"
         )

@@ -214,6 +214,7 @@ def fit_selected(data: TrainingData, config: Config, selection: Selection) -> Cl
         config.calibration.pool_slope,
         config.model.logistic_rows,
         config.model.booster_rows,
+        selection.judged_rows(data.features),
     )
 
 
@@ -234,14 +235,19 @@ def fit_evaluated(data: TrainingData, config: Config) -> CloseModel:
 
 
 def fit_deployed(
-    data: TrainingData, config: Config, trees: int | None = None, blend_weight: float = 1.0
+    data: TrainingData,
+    config: Config,
+    trees: int | None = None,
+    blend_weight: float = 1.0,
+    judged: pd.Series | None = None,
 ) -> CloseModel:
     """Every labelled row outside the comparison deals, `trees` trees (early stopping's count
     on the validation slice; None: early-stopped on the calibration rows, for
     bench/deployment_fit.py only), blended with a logistic regression on the same rows at
     `blend_weight` (the evaluated model's choice), calibrated on the out-of-fold scores of
     every recent deal (`fit_cross_fitted_model`: no row that calibrates it early-stopped it
-    or was scored by a model fitted on its deal)."""
+    or was scored by a model fitted on its deal); no `judged` row (`Selection.judged_rows`:
+    those that chose `trees` and `blend_weight`) fits the map."""
     if trees is None:
         return fit_deployed_model(
             data.features,
@@ -275,6 +281,7 @@ def fit_deployed(
         config.calibration.pool_slope,
         config.model.logistic_rows,
         config.model.booster_rows,
+        judged,
     )
 
 
@@ -309,7 +316,9 @@ def train_close_model(
     best = selection.trees
     params = fit_params(data, config)
     with stage(f"fitting the deployed model on {int(data.role('fit').sum()):,} rows"):
-        deployed = fit_deployed(data, config, best, evaluated.blend_weight)
+        deployed = fit_deployed(
+            data, config, best, evaluated.blend_weight, selection.judged_rows(data.features)
+        )
     log.info(
         f"blend weight of the booster: {evaluated.blend_weight:.2f}, {best} trees at learning "
         f"rate {params['learning_rate']:.3f} (rolling origin, {len(selection.trees_by_fold)} "

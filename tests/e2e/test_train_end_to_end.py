@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from closeprob.models.selection import rolling_folds
+from closeprob.models.selection import judging_deals, rolling_folds
 from closeprob.pipeline.cli import main
 from closeprob.pipeline.config import load_config
 from closeprob.pipeline.core import TrainingResult
@@ -73,7 +73,8 @@ def test_train_logs_metrics_artifacts_and_registers_champion_and_challenger(
         assert differs == (0.0 if low <= slope["_pooled"] <= high else 1.0)
     assert "95 % interval" in printed and "trained_through" in printed
     slope = metrics["deployed_calibration_slope"]
-    assert f"Platt slope {slope:.3f} from every labelled row's out-of-fold score" in printed
+    rows = int(metrics["deployed_calibration_slope_rows"])
+    assert f"Platt slope {slope:.3f} from {rows:,} labelled rows' out-of-fold scores" in printed
     _check_trained_through(trained_crm, client)
 
     # A second training of the same data: a challenger, the champion stays.
@@ -129,10 +130,10 @@ def test_no_row_that_calibrates_the_deployed_model_ever_early_stopped_a_booster(
     trained_crm: Path, in_memory: TrainingResult
 ) -> None:
     """The deployed booster grows the selection's tree count (no early stopping of its own),
-    and its calibration window (the rows that fit the Platt intercept, and the slope when the
-    recent one is used) shares no date with any rolling-origin fold that early-stopped a
-    selection booster. The pooled slope rests on every fit row's out-of-fold score, those
-    folds' dates included: they chose one number, the tree count."""
+    and its calibration window (the rows that fit the Platt intercept) shares no date with any
+    rolling-origin fold that early-stopped a selection booster. The pooled slope rests on
+    every fit row's out-of-fold score but the judging deals' rows on those folds' dates
+    (they chose the tree count and blend weight), in the deployed and the evaluated model."""
     config = load_config(trained_crm)
     data, metrics = in_memory.data, in_memory.metrics
     assert metrics["deployed_trees"] == metrics["best_iteration"]
@@ -147,3 +148,9 @@ def test_no_row_that_calibrates_the_deployed_model_ever_early_stopped_a_booster(
     assert len(folds) >= 1 and len(calibrating) > 0
     assert not calibrating.isin(stopped).any()
     assert calibrating.min() > stopped.max()
+    assert metrics["selection_folds"] == len(folds)  # every fold judged: `stopped` is all
+    judged = data.features["as_of"].isin(stopped) & judging_deals(data.features["deal_id"])
+    before_test = data.rows("train") | data.rows("validation") | data.rows("calibration")
+    for model, fit in ((in_memory.model, data.role("fit")), (in_memory.evaluated, before_test)):
+        assert model.slope_choice is not None
+        assert model.slope_choice.rows == int((fit & ~judged).sum()) < int(fit.sum())

@@ -8,6 +8,8 @@ import pandas as pd
 import pytest
 
 from closeprob.models.selection import (
+    Selection,
+    judging_deals,
     rolling_folds,
     select_by_rolling_origin,
     simplest_within_one_se,
@@ -59,7 +61,7 @@ def test_selection_averages_the_folds_tree_counts_and_reports_the_spread() -> No
     a = rng.normal(size=rows)
     kind = rng.choice(["x", "y", "z"], size=rows)
     y = (rng.random(rows) < 1 / (1 + np.exp(-(1.5 * a + 0.8 * (kind == "x"))))).astype(int)
-    features = pd.DataFrame({"as_of": as_of, "a": a, "kind": pd.Series(kind, dtype=object)})
+    features = _frame(as_of, a, kind)
     folds = rolling_folds(WEEKS[:26], WEEKS[26:], horizon_days=14, folds=3)
     selection = select_by_rolling_origin(
         features, pd.Series(y), folds, ["a", "kind"], ["kind"], PARAMS, seed=1
@@ -73,8 +75,49 @@ def test_selection_averages_the_folds_tree_counts_and_reports_the_spread() -> No
     assert figures["selection_log_loss_sd"] >= 0.0
 
 
+def _frame(as_of: pd.DatetimeIndex, a: np.ndarray, kind: np.ndarray) -> pd.DataFrame:
+    deal_id = [f"D{i}" for i in range(len(a))]
+    return pd.DataFrame(
+        {"as_of": as_of, "a": a, "kind": pd.Series(kind, dtype=object), "deal_id": deal_id}
+    )
+
+
+def test_only_the_judging_deals_rows_on_validation_dates_choose_trees_and_weight() -> None:
+    """The other half's labels on the latest fold's validation dates (which no fold fits on)
+    change nothing: they judged nothing, so they may fit the calibration map
+    (`Selection.judged_rows`)."""
+    rng = np.random.default_rng(2)
+    rows = 2_000
+    features = _frame(WEEKS[rng.integers(0, 30, rows)], rng.normal(size=rows), np.full(rows, "x"))
+    y = pd.Series((rng.random(rows) < 1 / (1 + np.exp(-1.5 * features["a"]))).astype(int))
+    folds = rolling_folds(WEEKS[:26], WEEKS[26:], horizon_days=14, folds=2)
+    args = (folds, ["a"], [], PARAMS)
+    before = select_by_rolling_origin(features, y, *args, seed=1)
+    on_dates = features["as_of"].isin(before.judged_dates)
+    latest = features["as_of"].isin(folds[0].validation)
+    free = latest & ~judging_deals(features["deal_id"])
+    after = select_by_rolling_origin(features, y.mask(free, 1 - y), *args, seed=1)
+    np.testing.assert_array_equal(after.losses, before.losses)
+    assert after.trees_by_fold == before.trees_by_fold
+    judged = before.judged_rows(features)
+    assert 0.3 < judged.sum() / on_dates.sum() < 0.7 and not (judged & ~on_dates).any()
+    flipped = select_by_rolling_origin(features, y.mask(judged & latest, 1 - y), *args, seed=1)
+    assert not np.array_equal(flipped.losses, before.losses)
+
+
+def test_the_judged_dates_are_every_used_folds_validation_dates_and_no_others() -> None:
+    folds = rolling_folds(WEEKS[:26], WEEKS[26:], horizon_days=14, folds=3)
+    used = [folds[0], folds[2]]  # fold 1 skipped (too few rows)
+    selection = Selection(1, 1.0, [1, 1], np.zeros((2, len(BLEND_WEIGHTS))), used)
+    expected = sorted({*folds[0].validation, *folds[2].validation})
+    assert list(selection.judged_dates) == expected
+    assert not selection.judged_dates.isin(folds[1].validation).any()
+
+
 def test_no_usable_fold_is_an_error_that_says_what_to_do() -> None:
-    features = pd.DataFrame({"as_of": WEEKS[:10], "a": np.arange(10.0)})
+    features = pd.DataFrame(
+        {"as_of": WEEKS[:10], "a": np.arange(10.0), "deal_id": [f"D{i}" for i in range(10)]}
+    )
     folds = rolling_folds(WEEKS[:6], WEEKS[6:10], horizon_days=7, folds=2)
     with pytest.raises(ValueError, match="no rolling-origin fold has 50\\+ rows"):
         select_by_rolling_origin(
