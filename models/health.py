@@ -188,13 +188,15 @@ def training_reference(
     model: CloseModel,
     fitted: pd.DataFrame,
     interactions: pd.DataFrame,
+    last_fit_date: pd.Timestamp,
     trained_through: str,
     horizon_days: int,
 ) -> dict[str, Any]:
-    """A deployed model's reference from the rows it was fitted on (`fitted`, with `as_of`),
-    their calibrated probabilities and the types of the interactions known before its last
-    fit date."""
-    known = interactions["occurred_at"] < fitted["as_of"].max()
+    """A deployed model's reference from the rows it was fitted on (`fitted`, with `as_of`:
+    all of them, or a uniform sample of them — the reference counts the rows it saw, so the
+    chance thresholds follow), their calibrated probabilities and the types of the
+    interactions known before its last fit date `last_fit_date`."""
+    known = interactions["occurred_at"] < last_fit_date
     return build_reference(
         fitted,
         model.feature_names,

@@ -355,6 +355,9 @@ class HealthConfig(_Strict):
     retrain_after_misses: PositiveInt = 2
     retrain_days_stale: PositiveInt = 90
     expected_draws: int = Field(default=500, ge=100)  # simulated outcome sets per past queue
+    # The training reference (feature and score bins) from a seeded uniform sample of at most
+    # this many of the deployed model's fit rows; None: all of them.
+    reference_rows: PositiveInt | None = 500_000
 
 
 BUILTIN_NAME = "close-probability"

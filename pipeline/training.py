@@ -28,6 +28,7 @@ from closeprob.models.training import (
     fit_deployed_model,
     fit_evaluated_model,
     pace_for_rows,
+    sample_rows,
     split_count,
     tree_count,
     varying_terms_over,
@@ -347,11 +348,13 @@ def train_close_model(
     fit_dates = data.features.loc[data.role("fit"), "as_of"]
     window = data.deployment.window
     trained_through = _as_date(fit_dates.max())
-    with stage("health reference of the training rows"):
+    reference_rows = sample_rows(data.role("fit"), config.health.reference_rows, config.seed)
+    with stage(f"health reference of {int(reference_rows.sum()):,} training rows"):
         reference = training_reference(
             deployed,
-            data.features[data.role("fit")],
+            data.features[reference_rows],
             dataset.interactions,
+            fit_dates.max(),
             trained_through,
             config.snapshots.horizon_days,
         )

@@ -120,9 +120,21 @@ def test_registry_model_returns_the_training_probabilities(
 def test_same_data_config_and_seed_give_identical_probabilities(
     trained_crm: Path, in_memory: TrainingResult
 ) -> None:
+    """...and a health reference drawn from a sample of the fit rows (`health.reference_rows`
+    below their count) changes no probability; the reference counts the rows it saw, so
+    predict's chance thresholds follow the sample. Below the cap it counts every fit row."""
     config = load_config(trained_crm)
-    second = train_close_model(load_dataset(config.data), config)
+    fit_rows = int(in_memory.data.role("fit").sum())
+    assert in_memory.model.reference is not None
+    assert in_memory.model.reference["rows"] == fit_rows
+    capped = config.model_copy(
+        update={"health": config.health.model_copy(update={"reference_rows": fit_rows // 3})}
+    )
+    second = train_close_model(load_dataset(config.data), capped)
     np.testing.assert_allclose(in_memory.test_p_close, second.test_p_close, rtol=0, atol=1e-12)
+    assert second.model.reference is not None
+    assert second.model.reference["rows"] == fit_rows // 3
+    assert second.model.reference["event_types"] == in_memory.model.reference["event_types"]
 
 
 @pytest.mark.slow
