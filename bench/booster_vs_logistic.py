@@ -36,7 +36,7 @@ from closeprob.pipeline.core import PolicyScores
 from closeprob.pipeline.dataset import load_dataset
 from closeprob.pipeline.evaluation import expected_values, row_values, test_metrics
 from closeprob.pipeline.jobs.generate import ensure_data
-from closeprob.pipeline.training import fit_deal_value_model, prepare_training_data
+from closeprob.pipeline.training import fit_deal_value_model, fit_params, prepare_training_data
 
 WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
@@ -62,7 +62,7 @@ def measure(path: str) -> None:
     categories = fit_categories(data.features[train], categorical)
     encoded = encode_features(data.features, names, categories)
     labels = data.labels
-    params = config.model.model_dump()
+    params = fit_params(data, config)
     value_model = fit_deal_value_model(dataset.deals, data, config)
     values = row_values(dataset.deals, data.features["deal_id"], value_model)[test.to_numpy()]
     capacity = config.evaluation.capacity

@@ -38,7 +38,7 @@ from closeprob.pipeline.core import TrainingData
 from closeprob.pipeline.dataset import load_job_data
 from closeprob.pipeline.jobs.generate import ensure_data
 from closeprob.pipeline.oracle import oracle_close_probability
-from closeprob.pipeline.training import prepare_training_data, select_model
+from closeprob.pipeline.training import fit_params, prepare_training_data, select_model
 
 
 def cached(path: Path, make: Any) -> Any:
@@ -82,7 +82,7 @@ def run(name: str, cache: Path) -> None:
     selection = cached(cache / f"{name}.sel.pkl", lambda: select_model(data, config))
     names = list(feature_descriptions(data.spec))
     categorical = categorical_features(data.spec)
-    params = config.model.model_dump()
+    params = fit_params(data, config)
     features, labels = data.features, data.labels
     test, cal, train = data.rows("test"), data.rows("calibration"), data.rows("train")
     before = data.rows("train") | data.rows("validation") | cal
@@ -182,7 +182,7 @@ def truth_by_slice(data: TrainingData, dataset: Any, config: Any, trees: int) ->
         fit = features["as_of"].isin(dates[dates + pd.Timedelta(days=horizon) < run[0]])
         scored = features["as_of"].isin(run)
         parts = _fit_parts(
-            features, labels, fit, names, categorical, config.model.model_dump(), trees, 42, 1.0
+            features, labels, fit, names, categorical, fit_params(data, config), trees, 42, 1.0
         )
         raw = _raw_score(parts, features, scored, names, 1.0)
         y = labels[scored].to_numpy()
