@@ -325,3 +325,88 @@ class WeightedCapture:
         w = np.asarray(weights, dtype=float)
         best = self._top(self.by_won, w)
         return self._top(self.by_score, w) / best if best > 0 else float("nan")
+
+
+CALIBRATION_GROUPS = 4096  # a bootstrap's calibration line: at most this many score groups
+
+
+def fit_calibration_line(
+    score: np.ndarray, rows: np.ndarray, won: np.ndarray, max_steps: int = 100
+) -> dict[str, float]:
+    """`calibration_intercept_slope` of grouped rows: `rows[k]` rows (counted with their
+    weights) at logit score `score[k]`, `won[k]` of them won. Newton's method on the two
+    log likelihoods (the slope's with step halving); NaN with one class only or when the
+    slope does not converge (scores that separate the classes)."""
+    total, wins = rows.sum(), won.sum()
+    if wins <= 0 or wins >= total:
+        return {"calibration_intercept": float("nan"), "calibration_slope": float("nan")}
+    intercept = 0.0
+    for _ in range(max_steps):
+        p = expit(intercept + score)
+        step = (wins - (rows * p).sum()) / max((rows * p * (1 - p)).sum(), 1e-300)
+        intercept += step
+        if abs(step) < 1e-10:
+            break
+    line = np.array([0.0, 1.0])
+
+    def loss(ab: np.ndarray) -> float:
+        eta = ab[0] + ab[1] * score
+        return float((rows * np.logaddexp(0.0, eta) - won * eta).sum())
+
+    current = loss(line)
+    for _ in range(max_steps):
+        p = expit(line[0] + line[1] * score)
+        residual, curvature = won - rows * p, rows * p * (1 - p)
+        gradient = np.array([residual.sum(), (residual * score).sum()])
+        hessian = np.array(
+            [
+                [curvature.sum(), (curvature * score).sum()],
+                [(curvature * score).sum(), (curvature * score * score).sum()],
+            ]
+        )
+        try:
+            step = np.linalg.solve(hessian, gradient)
+        except np.linalg.LinAlgError:
+            return {"calibration_intercept": float(intercept), "calibration_slope": float("nan")}
+        scale = 1.0
+        while scale > 1e-8 and loss(line + scale * step) > current + 1e-12 * abs(current):
+            scale /= 2
+        line, current = line + scale * step, loss(line + scale * step)
+        if np.abs(scale * step).max() < 1e-10:
+            return {"calibration_intercept": float(intercept), "calibration_slope": float(line[1])}
+    return {"calibration_intercept": float(intercept), "calibration_slope": float("nan")}
+
+
+class WeightedCalibrationLine:
+    """Calibration intercept and slope (`calibration_intercept_slope`) for any row weights,
+    the rows grouped once by their logit score: exact while the rows hold at most `max_groups`
+    distinct scores (each its own group), else `max_groups` quantile groups of logit p, each at
+    its rows' mean (a bootstrap's interval then; the point estimate comes from `exact`)."""
+
+    def __init__(
+        self, y_true: ArrayLike, p: ArrayLike, max_groups: int | None = CALIBRATION_GROUPS
+    ) -> None:
+        score = logit(np.clip(np.asarray(p, dtype=float), 1e-6, 1 - 1e-6))
+        self.y = np.asarray(y_true, dtype=float)
+        values, codes = np.unique(score, return_inverse=True)
+        if max_groups is not None and len(values) > max_groups:
+            edges = np.quantile(score, np.linspace(0.0, 1.0, max_groups + 1)[1:-1])
+            codes = np.searchsorted(edges, score, side="right")
+            counts = np.bincount(codes, minlength=max_groups)
+            values = np.bincount(codes, weights=score, minlength=max_groups) / np.maximum(counts, 1)
+        self.codes, self.score = codes, values
+
+    @classmethod
+    def exact(cls, y_true: ArrayLike, p: ArrayLike) -> dict[str, float]:
+        """The intercept and slope of every row counted once, each distinct score its own
+        group (the maximum likelihood `calibration_intercept_slope` estimates)."""
+        line = cls(y_true, p, max_groups=None)
+        return line.fit(np.ones(len(line.y)))
+
+    def fit(self, weights: np.ndarray) -> dict[str, float]:
+        """The intercept and slope of the rows, each counted `weights` times."""
+        w = np.asarray(weights, dtype=float)
+        n = len(self.score)
+        rows = np.bincount(self.codes, weights=w, minlength=n)
+        won = np.bincount(self.codes, weights=w * self.y, minlength=n)
+        return fit_calibration_line(self.score, rows, won)

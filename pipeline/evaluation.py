@@ -20,6 +20,7 @@ from closeprob.models.baselines import (
     rfm_scores,
 )
 from closeprob.models.metrics import (
+    WeightedCalibrationLine,
     WeightedCapture,
     WeightedRanking,
     classification_metrics,
@@ -109,7 +110,13 @@ def test_metrics(
     return {f"test_{k}": v for k, v in metrics.items()}
 
 
-INTERVAL_METRICS = ("roc_auc", "ece", "value_captured_at_capacity")
+INTERVAL_METRICS = (
+    "roc_auc",
+    "ece",
+    "value_captured_at_capacity",
+    "calibration_intercept",
+    "calibration_slope",
+)
 
 
 def test_intervals(
@@ -120,8 +127,10 @@ def test_intervals(
     resamples: int,
     seed: int,
 ) -> dict[str, float]:
-    """95 % intervals (`test_<metric>_lo` / `_hi`) of ROC-AUC, ECE and value captured, from a
-    bootstrap that resamples the test slice's deals (all rows of a drawn deal together)."""
+    """95 % intervals (`test_<metric>_lo` / `_hi`) of ROC-AUC, ECE, value captured and the
+    calibration intercept and slope, from a bootstrap that resamples the test slice's deals
+    (all rows of a drawn deal together); with the intercept and slope themselves
+    (`test_calibration_intercept`, `test_calibration_slope`: 0 and 1 when calibrated)."""
     test = data.rows("test")
     labels = data.labels[test].to_numpy()
     groups = data.features.loc[test, "as_of"].to_numpy()
@@ -130,17 +139,21 @@ def test_intervals(
     ranking = WeightedRanking(labels, scores.p_close)
     # A deal drawn twice is two queue entries of the same week: still one queue per as_of.
     capture = WeightedCapture(won, scores.queue_score, groups, capacity)
+    line = WeightedCalibrationLine(labels, scores.p_close)
 
     def statistic(weights: np.ndarray) -> dict[str, float]:
         return {
             "roc_auc": ranking.roc_auc(weights),
             "ece": weighted_ece(labels, scores.p_close, weights),
             "value_captured_at_capacity": capture.value_captured(weights),
-        }
+        } | line.fit(weights)
 
     deal_ids = data.features.loc[test, "deal_id"].to_numpy()
     intervals = deal_bootstrap_weights(deal_ids, statistic, resamples, seed)
-    metrics = {}
+    metrics = {
+        f"test_{name}": value
+        for name, value in WeightedCalibrationLine.exact(labels, scores.p_close).items()
+    }
     for name in INTERVAL_METRICS:
         low, high = intervals[name]
         metrics[f"test_{name}_lo"], metrics[f"test_{name}_hi"] = low, high

@@ -15,6 +15,12 @@ log = logging.getLogger(__name__)
 METRIC_ORDER = ("roc_auc", "pr_auc", "log_loss", "brier", "ece")
 
 
+CALIBRATION_LINE = (
+    ("calibration_intercept", "intercept", "0 when right on average; > 0: p too low"),
+    ("calibration_slope", "slope", "1 when right in spread; < 1: p too extreme"),
+)
+
+
 def print_training_report(
     result: TrainingResult,
     run_id: str,
@@ -54,6 +60,12 @@ def print_training_report(
             f"  {'value@cap':<10}{metrics[f'test_{key}']:>12.4f}{_interval(metrics, key):>18}"
             f"   (capacity {config.evaluation.capacity})"
         )
+    for key, label, meaning in CALIBRATION_LINE:
+        if f"test_{key}" in metrics:
+            log.info(
+                f"  {label:<10}{metrics[f'test_{key}']:>12.4f}{_interval(metrics, key):>18}"
+                f"   ({meaning})"
+            )
     if "test_oracle_roc_auc" in metrics:
         gap = metrics["test_oracle_roc_auc"] - metrics["test_roc_auc"]
         log.info(

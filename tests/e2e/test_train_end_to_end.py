@@ -52,6 +52,12 @@ def test_train_logs_metrics_artifacts_and_registers_champion_and_challenger(
     assert 0.0 < metrics["test_brier"] < 0.25
     assert 0.0 <= metrics["test_ece"] < 0.1
     assert metrics["test_oracle_roc_auc"] > metrics["test_roc_auc"] - 0.05
+    # The calibration line on the test slice, with its deal-bootstrap interval, printed too.
+    for key in ("calibration_intercept", "calibration_slope"):
+        low, high = metrics[f"test_{key}_lo"], metrics[f"test_{key}_hi"]
+        assert low <= metrics[f"test_{key}"] <= high and high - low < 1.5
+    assert 0.5 < metrics["test_calibration_slope"] < 2.0
+    assert "  slope " in printed and "1 when right in spread" in printed
     assert 0.0 < metrics["test_oracle_log_loss"] < math.log(2)
     assert run.data.params["snapshots.horizon_days"] == "90"
     assert "git_commit" in run.data.tags
