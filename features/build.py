@@ -15,7 +15,11 @@ from closeprob.features.snapshot_ranks import snapshot_rank_features
 from closeprob.features.spec import FeatureSpec
 from closeprob.features.stage import stage_features
 from closeprob.features.stage_history import stage_history_columns
-from closeprob.features.stage_win_rate import first_stage_entries, stage_win_rates
+from closeprob.features.stage_win_rate import (
+    CodedEntries,
+    entries_in_log,
+    stage_win_rates,
+)
 from closeprob.features.timeline import (
     Timeline,
     deal_codes,
@@ -49,6 +53,48 @@ def build_features(
     some deals' events passes it).
     """
     threads = threads or default_threads()
+    # The event index (~0.2 GB at 10 M interactions) lives only inside this call: it is freed
+    # before the per-deal families below add their columns to the float block.
+    shards, row_deals, coded_entries = _interaction_families(
+        deals, interactions, snapshots, spec, threads, market, stage_entries is None
+    )
+    as_of_seconds = to_seconds(snapshots["as_of"])
+    families = pd.concat(
+        [
+            shards,
+            *(
+                history_features(deals, row_deals, as_of_seconds, key, spec.prior_strength, threads)
+                for key in spec.history_keys
+            ),
+            _attributes(deals, row_deals, spec.attributes),
+            *_stage_win_rate(deals, spec, stage_entries, coded_entries, shards, as_of_seconds),
+        ],
+        axis=1,
+    )
+    if spec.snapshot_ranks:
+        ranks = snapshot_rank_features(families, snapshots["as_of"].to_numpy())
+        families = pd.concat([families, ranks], axis=1)
+    names = list(feature_descriptions(spec))
+    # Selecting columns copies the block (GiBs at 10 M interactions): only when out of order.
+    features = families if list(families.columns) == names else families[names]
+    features.insert(0, "as_of", snapshots["as_of"].array)
+    features.insert(0, "deal_id", snapshots["deal_id"].array)
+    return features.set_axis(snapshots.index)
+
+
+def _interaction_families(
+    deals: pd.DataFrame,
+    interactions: pd.DataFrame,
+    snapshots: pd.DataFrame,
+    spec: FeatureSpec,
+    threads: int,
+    market: pd.Series | None,
+    with_entries: bool,
+) -> tuple[pd.DataFrame, np.ndarray, CodedEntries | None]:
+    """The families read from each deal's own events (and the market level), one row per
+    snapshot row in its order, computed on deal shards in `threads` threads; each row's deal
+    as a position in `deals`; and, if `with_entries` and the spec has the stage win rate, the
+    deals' first stage entries (`entries_in_log`) from the same event index."""
     deal_ids = pd.Index(deals["deal_id"])
     # Each interaction's deal as an integer, once: the market level and the event index share
     # it (the index takes it over, so the market goes first).
@@ -62,7 +108,7 @@ def build_features(
     del event_deals
     queries = make_queries(snapshots, deal_ids, log.origin, threads)
     level = _per_query(market, queries.as_of + log.origin)
-    # Aligned with the sorted queries, for the interaction features...
+    # Aligned with the sorted queries, for the interaction features.
     created_at = to_seconds(deals["created_at"].iloc[queries.deal_code]) - log.origin
     amount = deals["amount"].iloc[queries.deal_code].to_numpy(dtype=float, na_value=np.nan)
 
@@ -80,32 +126,13 @@ def build_features(
             families.append(market_features(timeline, created_at[part], level[part], days))
         return {str(c): f[c].to_numpy(dtype=float) for f in families for c in f.columns}
 
-    # ...and with the caller's rows, for the others, from each row's deal position (one row
-    # per snapshot row, millions at scale: integers are gathered, never strings looked up).
-    row_deals = queries.caller_deal_codes()
-    as_of_seconds = to_seconds(snapshots["as_of"])
+    # The other families find each row's deal by position (one row per snapshot row, millions
+    # at scale: integers are gathered, never strings looked up).
     shards = map_shards(log, queries, interaction_features, threads)
-    families = pd.concat(
-        [
-            shards,
-            *(
-                history_features(deals, row_deals, as_of_seconds, key, spec.prior_strength, threads)
-                for key in spec.history_keys
-            ),
-            _attributes(deals, row_deals, spec.attributes),
-            *_stage_win_rate(deals, interactions, spec, stage_entries, shards, as_of_seconds),
-        ],
-        axis=1,
-    )
-    if spec.snapshot_ranks:
-        ranks = snapshot_rank_features(families, snapshots["as_of"].to_numpy())
-        families = pd.concat([families, ranks], axis=1)
-    names = list(feature_descriptions(spec))
-    # Selecting columns copies the block (GiBs at 10 M interactions): only when out of order.
-    features = families if list(families.columns) == names else families[names]
-    features.insert(0, "as_of", snapshots["as_of"].array)
-    features.insert(0, "deal_id", snapshots["deal_id"].array)
-    return features.set_axis(snapshots.index)
+    entries = None
+    if with_entries and spec.stage_history and spec.stage_win_rate:
+        entries = entries_in_log(log, spec.stage_event_type)
+    return shards, queries.caller_deal_codes(), entries
 
 
 def _attributes(
@@ -119,18 +146,18 @@ def _attributes(
 
 def _stage_win_rate(
     deals: pd.DataFrame,
-    interactions: pd.DataFrame,
     spec: FeatureSpec,
-    entries: pd.DataFrame | None,
+    given: pd.DataFrame | None,
+    coded: CodedEntries | None,
     shards: pd.DataFrame,
     as_of_seconds: np.ndarray,
 ) -> list[pd.DataFrame]:
     """The current stage's win rate per snapshot row (features/stage_win_rate.py), of the
-    `current_stage` the shards computed; none when the spec has no such feature."""
-    if not (spec.stage_history and spec.stage_win_rate):
+    `current_stage` the shards computed, from the caller's entries (`given`) or those of the
+    event index (`coded`); none when the spec has no such feature."""
+    entries = given if given is not None else coded
+    if not (spec.stage_history and spec.stage_win_rate) or entries is None:
         return []
-    if entries is None:
-        entries = first_stage_entries(interactions, spec.stage_event_type)
     stage = shards["current_stage"].to_numpy(dtype=float)
     rate = stage_win_rates(entries, deals, stage, as_of_seconds, spec.prior_strength)
     return [pd.DataFrame({"stage_win_rate": rate})]

@@ -8,6 +8,10 @@ import pandas as pd
 from closeprob.features.codes import parallel_map, row_ranges
 from closeprob.features.timeline import SPAN, to_seconds
 
+# Snapshot rows searched at once: a range's int64 temporaries stay a few MB (at 1 thread and
+# a million rows they were ~0.1 GB beside the feature block).
+SEARCH_RANGE_ROWS = 1 << 18
+
 
 def history_features(
     deals: pd.DataFrame,
@@ -30,7 +34,7 @@ def history_features(
     deal_code = entities.get_indexer(deals[key]).astype(np.int64)
     row_code = deal_code[row_deals]
     is_closed = (deals["closed_at"].notna() & deals["outcome"].notna()).to_numpy()
-    closed = deals[is_closed]
+    closed = deals.loc[is_closed, ["closed_at", "outcome", "amount"]]  # not every column
     created_seconds = to_seconds(deals["created_at"])
     origin = int(min(as_of_seconds.min(initial=created_seconds.min()), created_seconds.min()))
     closed_seconds = to_seconds(closed["closed_at"]) - origin
@@ -56,18 +60,19 @@ def history_features(
     created_n, _ = _running_totals(
         deal_code, created_seconds - origin, [], row_code, query_seconds, threads
     )
-    frame = pd.DataFrame(
-        {
-            f"{who}_win_rate": (wins + prior_strength * global_rate) / (n + prior_strength),
-            f"{who}_closed_deals": n,
-            f"{who}_avg_won_value": np.divide(
-                value, valued_wins, out=np.full(len(value), np.nan), where=valued_wins > 0
-            ),
-            # The row's own deal is open at as_of: among the created, not among the closed.
-            f"{who}_open_deals": created_n - n - 1.0,
-        }
-    )
-    return frame.mask(pd.Series(row_code < 0, index=frame.index), np.nan)
+    columns = {
+        f"{who}_win_rate": (wins + prior_strength * global_rate) / (n + prior_strength),
+        f"{who}_closed_deals": n,
+        f"{who}_avg_won_value": np.divide(
+            value, valued_wins, out=np.full(len(value), np.nan), where=valued_wins > 0
+        ),
+        # The row's own deal is open at as_of: among the created, not among the closed.
+        f"{who}_open_deals": created_n - n - 1.0,
+    }
+    unknown = row_code < 0
+    for values in columns.values():  # each a new array: set in place, framed without a copy
+        values[unknown] = np.nan
+    return pd.DataFrame(columns, copy=False)
 
 
 def _running_totals(
@@ -98,5 +103,5 @@ def _running_totals(
         for total, cumulative in zip(sums, running, strict=True):
             total[rows] = cumulative[hi] - cumulative[lo]
 
-    parallel_map(search, row_ranges(len(query_codes), threads), threads)
+    parallel_map(search, row_ranges(len(query_codes), threads, SEARCH_RANGE_ROWS), threads)
     return count, sums

@@ -13,12 +13,14 @@ concatenates; predict from every deal's events, before it keeps the open deals')
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
 from closeprob.features.codes import label_codes, positions_in
 from closeprob.features.point_in_time import events_before
-from closeprob.features.timeline import SPAN, as_categorical, to_seconds
+from closeprob.features.timeline import SPAN, EventLog, as_categorical, to_seconds
 
 ENTRY_COLUMNS = ("deal_id", "stage", "entered_at")
 
@@ -27,8 +29,10 @@ def first_stage_entries(interactions: pd.DataFrame, stage_type: str) -> pd.DataF
     """One row per (deal_id, stage): when the deal first entered the stage (`entered_at`), from
     its stage-change events (type compared case-folded; events without a stage value skipped).
     A deal's rows read only its own events, so tables of disjoint deals concatenate."""
-    changes = interactions[
-        of_type(interactions["type"], stage_type) & interactions["value"].notna()
+    # Only the columns read here are copied for the stage events (not every column).
+    changes = interactions.loc[
+        of_type(interactions["type"], stage_type) & interactions["value"].notna(),
+        ["deal_id", "value", "occurred_at"],
     ]
     first = (
         pd.DataFrame(
@@ -96,8 +100,32 @@ def current_stages(
     return np.where(end > first, latest, np.nan)
 
 
+@dataclass(frozen=True)
+class CodedEntries:
+    """`first_stage_entries` with each deal as its position in the deals table (`deal`, −1 for
+    a deal not in it), the stage value (`stage`) and `entered_at` in Unix seconds."""
+
+    deal: np.ndarray
+    stage: np.ndarray
+    entered_seconds: np.ndarray
+
+
+def entries_in_log(log: EventLog, stage_type: str) -> CodedEntries:
+    """Every logged deal's `first_stage_entries`, from the sorted event index (types already
+    stripped and case-folded there; deals coded by position): no string is read. Events are in
+    (deal, time) order, so a (deal, stage) pair's first event is its entry."""
+    positions = np.flatnonzero(np.asarray(log.event_type == stage_type.casefold()))
+    positions = positions[~np.isnan(log.value[positions])]
+    deal, values = log.keys[positions] // SPAN, log.value[positions]
+    stages, stage_code = np.unique(values, return_inverse=True)
+    # `return_index` gives each (deal, stage) pair's first position: its earliest event.
+    first = np.unique(deal * len(stages) + stage_code, return_index=True)[1]
+    entered = log.keys[positions[first]] % SPAN + log.origin
+    return CodedEntries(deal[first], values[first], entered)
+
+
 def stage_win_rates(
-    entries: pd.DataFrame,
+    entries: pd.DataFrame | CodedEntries,
     deals: pd.DataFrame,
     stage: np.ndarray,
     as_of_seconds: np.ndarray,
@@ -106,34 +134,46 @@ def stage_win_rates(
     """Per row (its `stage` value and `as_of` in Unix seconds): the stage's smoothed win rate,
     (won + prior_strength × global) / (closed + prior_strength), over deals that entered the
     stage and closed, both before `as_of`; global is the (won + 1) / (closed + 2) of every deal
-    closed before `as_of`, as for the owner's and account's. NaN where `stage` is NaN."""
-    closed = deals[deals["closed_at"].notna() & deals["outcome"].notna()]
-    won_by_deal = pd.Series((closed["outcome"] == "won").to_numpy(), index=closed["deal_id"])
-    closed_by_deal = pd.Series(to_seconds(closed["closed_at"]), index=closed["deal_id"])
-    # Each entry's closed deal, by one hash lookup (Arrow's for strings: pandas' `isin` on
-    # Arrow strings walks the ids as Python objects, 3 s at 10 M interactions).
-    position = positions_in(pd.Index(closed["deal_id"]), entries["deal_id"], 1)
-    if position is None:
-        position = pd.Index(closed["deal_id"]).get_indexer(entries["deal_id"])
-    counted = entries[position >= 0]
-    position = position[position >= 0]
-    known = np.maximum(to_seconds(counted["entered_at"]), closed_by_deal.to_numpy()[position])
-    won = won_by_deal.to_numpy(dtype=bool)[position]
-    stages = pd.Index(np.unique(counted["stage"].to_numpy(dtype=float)))
+    closed before `as_of`, as for the owner's and account's. NaN where `stage` is NaN.
+    `entries`: `first_stage_entries` (deal ids) or the same coded (`entries_in_log`)."""
+    if isinstance(entries, pd.DataFrame):
+        entries = _coded(entries, pd.Index(deals["deal_id"]))
+    is_closed = (deals["closed_at"].notna() & deals["outcome"].notna()).to_numpy()
+    won_by_deal = np.zeros(len(deals), dtype=bool)
+    won_by_deal[is_closed] = (deals.loc[is_closed, "outcome"] == "won").to_numpy(dtype=bool)
+    closed_by_deal = to_seconds(deals["closed_at"])
+    counted = entries.deal >= 0
+    counted[counted] = is_closed[entries.deal[counted]]
+    deal = entries.deal[counted]
+    known = np.maximum(entries.entered_seconds[counted], closed_by_deal[deal])
+    stages = pd.Index(np.unique(entries.stage[counted]))
     n, wins = _known_counts(
-        stages.get_indexer(counted["stage"].to_numpy(dtype=float)),
+        stages.get_indexer(entries.stage[counted]),
         known,
-        won,
+        won_by_deal[deal],
         stages.get_indexer(np.nan_to_num(stage, nan=np.inf)),
         as_of_seconds,
     )
-    order = np.argsort(closed_by_deal.to_numpy(), kind="stable")
-    close_times = closed_by_deal.to_numpy()[order]
-    running_wins = np.r_[0, np.cumsum(won_by_deal.to_numpy()[order])]
-    global_n = events_before(close_times, as_of_seconds)
+    close_times = closed_by_deal[is_closed]
+    order = np.argsort(close_times, kind="stable")
+    running_wins = np.r_[0, np.cumsum(won_by_deal[is_closed][order])]
+    global_n = events_before(close_times[order], as_of_seconds)
     global_rate = (running_wins[global_n] + 1.0) / (global_n + 2.0)
     rate = (wins + prior_strength * global_rate) / (n + prior_strength)
     return np.where(np.isnan(stage), np.nan, rate)
+
+
+def _coded(entries: pd.DataFrame, deal_ids: pd.Index) -> CodedEntries:
+    """Entries with deal ids looked up in `deal_ids` (Arrow's hash lookup for strings: pandas'
+    `isin` on Arrow strings walks the ids as Python objects, 3 s at 10 M interactions)."""
+    position = positions_in(deal_ids, entries["deal_id"], 1)
+    if position is None:
+        position = deal_ids.get_indexer(pd.Index(entries["deal_id"])).astype(np.int64)
+    return CodedEntries(
+        position,
+        entries["stage"].to_numpy(dtype=float),
+        to_seconds(entries["entered_at"]),
+    )
 
 
 def _known_counts(
