@@ -11,6 +11,7 @@ contribution, so a reason can never read against its sign: every item of `reason
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,66 @@ from closeprob.features.spec import FeatureSpec, slug
 from closeprob.models.ranker import format_value
 
 UP, DOWN = "(raises the odds)", "(lowers the odds)"
-Phrase = Callable[[object], str]
+# Keys of values that read the same; complex: the real part a number, the imaginary part the
+# rule that made it (whole 0, tenths 1, two digits 2, the value itself 3, percent 4 and 5), so
+# two rules never share a key.
+Keys = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """A feature's words for one value; `keys` maps an array of values to keys such that
+    values with one key read the same, so a batch is phrased once per key, not per row."""
+
+    words: Callable[[object], str]
+    keys: Keys
+
+    def __call__(self, value: object) -> str:
+        return self.words(value)
+
+
+# A rounding within this of a tie (in units of the last digit kept) is left to Python: the
+# float product that found it is off by at most about 1e-13 there.
+TIE_MARGIN = 1e-9
+
+
+def _near_tie(scaled: np.ndarray) -> np.ndarray:
+    return np.abs(scaled - np.floor(scaled) - 0.5) < TIE_MARGIN
+
+
+def reading_keys(values: np.ndarray) -> np.ndarray:
+    """Keys such that numbers with one key read the same through `format_value`: whole
+    numbers (and from 100 up, the whole number they round to) by themselves, from 1 to 100 by
+    their tenths, below 1 by their two significant digits; a value near a rounding tie, where
+    a float product could round the other way, is its own key."""
+    x = np.asarray(values, dtype=float)
+    with np.errstate(all="ignore"):
+        size = np.abs(x)
+        whole = (x == np.floor(x)) | np.isnan(x)
+        big = ~whole & (size >= 100)
+        keys = np.where(whole | big, np.rint(x), x) + 0j  # `,.0f` is rint, exactly
+        tenths = ~whole & ~big & (size >= 1)
+        keys[tenths] = np.rint(x[tenths] * 10) + 1j
+        small = ~whole & ~big & ~tenths
+        exponent = np.floor(np.log10(size[small]))
+        digits = size[small] / 10.0 ** (exponent - 1)  # two significant digits: [10, 100)
+        rounded = np.rint(digits)
+        carried = rounded == 100  # 0.996 reads "1": one more digit before the point
+        sign = np.sign(x[small])
+        keys[small] = sign * np.where(carried, 10, rounded) + 1000 * (exponent + carried) + 2j
+        doubtful = np.zeros(len(x), dtype=bool)
+        doubtful[tenths] = _near_tie(x[tenths] * 10)
+        doubtful[small] = _near_tie(digits) | (digits < 10) | (digits >= 100)
+    keys[doubtful] = x[doubtful] + 3j
+    return keys
+
+
+def share_keys(values: np.ndarray) -> np.ndarray:
+    """Keys such that numbers with one key read the same as `.0%`: Python formats the float
+    product with 100 to whole units, which is rint of it exactly (a negative sign kept: -0%)."""
+    with np.errstate(all="ignore"):
+        percent = np.asarray(values, dtype=float) * 100.0
+        return np.rint(percent) + 1j * (4 + np.signbit(percent))
 
 
 def _text(template: str, missing: str | None = None) -> Phrase:
@@ -30,7 +90,7 @@ def _text(template: str, missing: str | None = None) -> Phrase:
         text = format_value(value)
         return missing if missing is not None and text == "none" else template.format(v=text)
 
-    return phrase
+    return Phrase(phrase, reading_keys)
 
 
 def _share(template: str) -> Phrase:
@@ -38,7 +98,7 @@ def _share(template: str) -> Phrase:
         number = pd.to_numeric(pd.Series([value]), errors="coerce").iloc[0]
         return template.format(v="unknown" if pd.isna(number) else f"{number:.0%}")
 
-    return phrase
+    return Phrase(phrase, share_keys)
 
 
 def _count(noun: str, tail: str, plural: str | None = None) -> Phrase:
@@ -51,7 +111,7 @@ def _count(noun: str, tail: str, plural: str | None = None) -> Phrase:
             return f"no {nouns} {tail}"
         return f"{text} {noun if text == '1' else nouns} {tail}"
 
-    return phrase
+    return Phrase(phrase, reading_keys)
 
 
 def _plural(noun: str) -> str:
@@ -163,34 +223,53 @@ def sales_reason_codes(
     names = list(phrases)
     effects = np.asarray(contributions)[:, : len(names)]
     order = np.argsort(-effects, axis=1, kind="stable")
-    up = _joined(effects, order[:, :top], effects > 0, names, phrases, features, UP)
-    down = _joined(effects, order[:, ::-1][:, :top], effects < 0, names, phrases, features, DOWN)
-    return up, down
+    up, down = order[:, :top], order[:, ::-1][:, :top]
+    up_valid = np.take_along_axis(effects > 0, up, axis=1)
+    down_valid = np.take_along_axis(effects < 0, down, axis=1)
+    text = _phrased(
+        np.concatenate([up, down], axis=1),
+        np.concatenate([up_valid, down_valid], axis=1),
+        names,
+        phrases,
+        features,
+    )
+    up_text, down_text = text[:, : up.shape[1]], text[:, up.shape[1] :]
+    return _joined(up_text, up_valid, UP), _joined(down_text, down_valid, DOWN)
 
 
-def _joined(
-    effects: np.ndarray,
+def _phrased(
     picks: np.ndarray,
-    pushes: np.ndarray,
+    valid: np.ndarray,
     names: list[str],
     phrases: dict[str, Phrase],
     features: pd.DataFrame,
-    direction: str,
 ) -> np.ndarray:
-    """The picked features that push the right way (a prefix of each row's picks), phrased;
-    each distinct value of a feature is phrased once."""
-    rows = np.arange(len(effects))
-    joined = np.full(len(effects), "", dtype=object)
-    for slot in range(picks.shape[1]):
-        feature = picks[:, slot]
-        valid = pushes[rows, feature]
-        text = np.full(len(effects), "", dtype=object)
-        for index in np.unique(feature[valid]):
-            chosen = valid & (feature == index)
-            values = pd.Series(features[names[index]].to_numpy(dtype=object)[chosen])
-            codes, uniques = pd.factorize(values, use_na_sentinel=True)
-            phrase = phrases[names[index]]
-            texts = np.array([f"{phrase(v)} {direction}" for v in [*uniques, None]], dtype=object)
-            text[chosen] = texts[codes]
-        joined = np.where(valid, np.where(slot == 0, text, joined + "; " + text), joined)
+    """The phrase of each valid pick (row, slot), one feature at a time: its picked values
+    phrased once per key (`Phrase.keys`; a text value is its own key, missing is None)."""
+    text = np.full(picks.shape, "", dtype=object)
+    rows = np.broadcast_to(np.arange(len(picks))[:, None], picks.shape)
+    for index in np.unique(picks[valid]):
+        chosen = valid & (picks == index)
+        column = features[names[index]]
+        phrase = phrases[names[index]]
+        values = column.to_numpy()[rows[chosen]]
+        if isinstance(column.dtype, np.dtype) and column.dtype.kind == "f":
+            keys = phrase.keys(values)
+            _, first, codes = np.unique(keys, return_index=True, return_inverse=True)
+            said = [phrase(None if np.isnan(values[at]) else float(values[at])) for at in first]
+        else:
+            codes, uniques = pd.factorize(pd.Series(values.astype(object)), use_na_sentinel=True)
+            said = [phrase(value) for value in [*uniques, None]]
+        text[chosen] = np.array(said, dtype=object)[codes]
+    return text
+
+
+def _joined(text: np.ndarray, valid: np.ndarray, direction: str) -> np.ndarray:
+    """Each row's valid phrases (a prefix of its slots), each ending in `direction`, joined
+    by "; "."""
+    ending = np.array(f" {direction}", dtype=object)
+    joined = np.full(len(text), "", dtype=object)
+    for slot in range(text.shape[1]):
+        said = text[:, slot] + ending
+        joined = np.where(valid[:, slot], joined + "; " + said if slot else said, joined)
     return joined

@@ -18,6 +18,12 @@ from closeprob.features.snapshots import open_deal_snapshots
 from closeprob.features.stage_win_rate import first_stage_entries
 from closeprob.models.account_value import add_account_value, tiers_by_account_clv
 from closeprob.models.classifier import CloseModel
+from closeprob.models.model_input import (
+    ModelInput,
+    encode_input,
+    input_contributions,
+    input_raw_score,
+)
 from closeprob.models.quotes import latest_quotes
 from closeprob.models.ranker import (
     apply_capacity,
@@ -167,12 +173,16 @@ def snapshot_features(
     return build_features(dataset.deals, events, snapshots, spec, threads, market, stage_entries)
 
 
-def score_features(features: pd.DataFrame, model: CloseModel, chunk_rows: int) -> pd.DataFrame:
+def score_features(
+    features: pd.DataFrame, model: CloseModel, chunk_rows: int, inputs: ModelInput | None = None
+) -> pd.DataFrame:
     """deal_id, p_close and days_quiet per feature row: one pass over the model (the raw score,
-    which calibration maps to p_close) per `chunk_rows` rows."""
+    which calibration maps to p_close) per `chunk_rows` rows. `inputs`: the rows already
+    encoded (`encode_input`), else encoded here."""
+    inputs = inputs if inputs is not None else encode_input(features, model)
     raw = np.concatenate(
         [
-            model.raw_score(model.encode(features.iloc[start : start + chunk_rows]))
+            input_raw_score(model, inputs.take(slice(start, start + chunk_rows)))
             for start in range(0, len(features), chunk_rows)
         ]
     )
@@ -192,15 +202,24 @@ def score_features(features: pd.DataFrame, model: CloseModel, chunk_rows: int) -
 
 
 def explain_features(
-    features: pd.DataFrame, model: CloseModel, reasons: int, chunk_rows: int
+    features: pd.DataFrame,
+    model: CloseModel,
+    reasons: int,
+    chunk_rows: int,
+    inputs: ModelInput | None = None,
 ) -> pd.DataFrame:
     """deal_id, reasons_up and reasons_down per feature row, from exact TreeSHAP
-    (`pred_contrib`, the costliest step of scoring) on `chunk_rows` rows at a time."""
+    (`pred_contrib`, the costliest step of scoring) on `chunk_rows` rows at a time.
+    `inputs`: the rows already encoded, else encoded here."""
+    inputs = inputs if inputs is not None else encode_input(features, model)
     up, down = [], []
     for start in range(0, len(features), chunk_rows):
-        chunk = features.iloc[start : start + chunk_rows]
+        rows = slice(start, start + chunk_rows)
         chunk_up, chunk_down = sales_reason_codes(
-            model.contributions(model.encode(chunk)), chunk, model.spec, reasons
+            input_contributions(model, inputs.take(rows)),
+            features.iloc[rows],
+            model.spec,
+            reasons,
         )
         up.append(chunk_up)
         down.append(chunk_down)
@@ -241,14 +260,18 @@ def build_queue_and_features(
     snapshots = open_snapshots(dataset.deals, as_of)
     with stage(f"scoring {len(snapshots):,} open deals"):
         features = snapshot_features(dataset, loaded.close, snapshots)
-        scored = score_features(features, loaded.close, chunk_rows)
+        # Encoded once: the raw score of every row and TreeSHAP of the rows people read.
+        inputs = encode_input(features, loaded.close)
+        scored = score_features(features, loaded.close, chunk_rows, inputs)
         queue = rank_queue(scored, dataset, loaded, as_of, ranking, previous, value)
         read = reason_rows(queue, ranking)
         if not read.any():
             return queue, features
         rows = pd.Index(features["deal_id"]).get_indexer(queue.loc[read, "deal_id"])
-        chosen = features.iloc[rows]
-        explained = explain_features(chosen, loaded.close, ranking.reasons, chunk_rows)
+        chosen, chosen_inputs = features.iloc[rows], inputs.take(rows)
+        explained = explain_features(
+            chosen, loaded.close, ranking.reasons, chunk_rows, chosen_inputs
+        )
         return with_reasons(queue, read, explained), features
 
 
