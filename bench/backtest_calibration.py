@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import argparse
 import warnings
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 import closeprob.pipeline.jobs.backtest as backtest
-from closeprob.pipeline.config import load_config
+from closeprob.pipeline.config import Config, load_config
 from closeprob.pipeline.core import TrainingResult
 from closeprob.pipeline.dataset import load_dataset
 from closeprob.pipeline.jobs.generate import ensure_data
@@ -36,7 +37,9 @@ def main() -> None:
     config = load_config(args.config)
     ensure_data(config)
     dataset = load_dataset(config.data)
-    candidates = {"0.1: train slice only": (config, _evaluated_instead)}
+    candidates: dict[str, tuple[Config, Callable[..., TrainingResult]]] = {
+        "0.1: train slice only": (config, _evaluated_instead)
+    }
     for share in (float(s) for s in args.windows.split(",")):
         calibration = config.calibration.model_copy(update={"window_share": share})
         candidates[f"deployed, window_share {share}"] = (
@@ -46,7 +49,7 @@ def main() -> None:
     columns = ["ece", "log_loss", "calibration_intercept", "calibration_slope"]
     print(f"{'candidate':<32}" + "".join(f"{c:>22}" for c in [*columns, "captured_p_x_value"]))
     for name, (candidate_config, trainer) in candidates.items():
-        backtest.train_close_model = trainer  # type: ignore[assignment]
+        backtest.train_close_model = trainer
         weeks = backtest.run_backtest(dataset, candidate_config, args.weeks, 1).weeks
         means = weeks[[*columns, "captured_p_x_value"]].mean()
         print(f"{name:<32}" + "".join(f"{v:>22.3f}" for v in means), flush=True)

@@ -67,7 +67,7 @@ def measure(path: str) -> None:
     values = row_values(dataset.deals, data.features["deal_id"], value_model)[test.to_numpy()]
     capacity = config.evaluation.capacity
 
-    def fit_booster(extra: dict[str, object]):  # type: ignore[no-untyped-def]
+    def fit_booster(extra: dict[str, object]):
         return fit_early_stopped(
             encoded[train],
             labels[train],

@@ -37,6 +37,7 @@ import time
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import cast
 
 from report import render  # bench/report.py (this script's folder is first on sys.path)
 
@@ -277,9 +278,9 @@ def bench_size(size: str, args: argparse.Namespace) -> dict[str, object]:
     made = make_targets(config, folder)
     print("  feature engines", flush=True)
     engines = compare_engines(
-        folder, args.repeats, args.featuretools_max, int(generated["interactions"])
+        folder, args.repeats, args.featuretools_max, cast(int, generated["interactions"])
     )
-    result = {
+    result: dict[str, object] = {
         "size": size,
         "generated": generated,
         "stages": staged,

@@ -13,7 +13,7 @@ import sys
 import warnings
 
 from closeprob.models.metrics import classification_metrics
-from closeprob.pipeline.config import Config, parse_config
+from closeprob.pipeline.config import parse_config
 from closeprob.pipeline.core import Dataset
 from closeprob.pipeline.evaluation import oracle_metrics
 from closeprob.pipeline.oracle import oracle_close_probability
@@ -23,7 +23,9 @@ from closeprob.pipeline.training import train_close_model
 
 def main(seeds: list[int]) -> None:
     warnings.simplefilter("ignore")
-    base = Config(data={"attributes": ["industry", "company_size", "source", "region", "product"]})
+    base = parse_config(
+        {"data": {"attributes": ["industry", "company_size", "source", "region", "product"]}}
+    )
     print("seed  roc_auc  oracle  gap     ece    ece_uncal  ece_oracle  log_loss")
     for seed in seeds:
         config = parse_config(base.model_dump(mode="json") | {"seed": seed})

@@ -273,7 +273,7 @@ def timed_buckets(
             partial(timed_bucket, context=context),
             "events long, rows long, seconds double",
         ).toPandas()
-    return frame.to_dict("records")
+    return [{str(k): float(v) for k, v in row.items()} for row in frame.to_dict("records")]
 
 
 def main(argv: list[str]) -> None:
