@@ -48,22 +48,22 @@ def print_training_report(
         f"validation and calibration slices; {int(data.rows('test').sum()):,} test rows, after "
         "every fitting label window; 95 % intervals resample deals):"
     )
-    log.info(f"  {'metric':<10}{'calibrated':>12}{'95 % interval':>18}{'uncalibrated':>14}")
+    log.info(f"  {'metric':<10}{'calibrated':>12}{'95 % interval':>20}{'uncalibrated':>14}")
     for key in METRIC_ORDER:
         calibrated, uncalibrated = metrics[f"test_{key}"], metrics[f"test_uncalibrated_{key}"]
         log.info(
-            f"  {key:<10}{calibrated:>12.4f}{_interval(metrics, key):>18}{uncalibrated:>14.4f}"
+            f"  {key:<10}{calibrated:>12.4f}{_interval(metrics, key):>20}{uncalibrated:>14.4f}"
         )
     key = "value_captured_at_capacity"
     if f"test_{key}" in metrics:
         log.info(
-            f"  {'value@cap':<10}{metrics[f'test_{key}']:>12.4f}{_interval(metrics, key):>18}"
+            f"  {'value@cap':<10}{metrics[f'test_{key}']:>12.4f}{_interval(metrics, key):>20}"
             f"   (capacity {config.evaluation.capacity})"
         )
     for key, label, meaning in CALIBRATION_LINE:
         if f"test_{key}" in metrics:
             log.info(
-                f"  {label:<10}{metrics[f'test_{key}']:>12.4f}{_interval(metrics, key):>18}"
+                f"  {label:<10}{metrics[f'test_{key}']:>12.4f}{_interval(metrics, key):>20}"
                 f"   ({meaning})"
             )
     if "test_oracle_roc_auc" in metrics:
