@@ -146,7 +146,9 @@ def install_recorders(
     as_of: list[np.ndarray] = []
 
     def fit_model(features: pd.DataFrame, labels: pd.Series, fit: pd.Series, *a: Any) -> Any:
-        as_of.append(features.loc[fit, "as_of"].to_numpy())
+        judged = a[13] if len(a) > 13 else None  # the rows that chose trees and weight
+        scored, _ = cross_fit.map_rows(fit, a[0], judged, pooled=True)
+        as_of.append(features.loc[scored, "as_of"].to_numpy())
         return real_fit(features, labels, fit, *a)
 
     def calibrate(raw: Any, labels: Any, recent: Any, deal_ids: Any, *a: Any) -> Any:

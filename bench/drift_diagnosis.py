@@ -74,10 +74,12 @@ def run(name: str, cache: Path) -> None:
         p,
     )
     age_edges = np.quantile(data.features.loc[fit, "deal_age_days"], [0, 0.5, 0.9, 1.0])
-    ages = pd.cut(rows["deal_age_days"], [-np.inf, *age_edges[1:-1], age_edges[-1], np.inf])
+    edges = np.unique([-np.inf, *age_edges[1:-1], age_edges[-1], np.inf])
+    ages = pd.cut(rows["deal_age_days"], edges)
     show(f"deal age (fit rows' median, 90 %, max: {age_edges[1:]})", ages.astype(str), y, p)
-    if "current_stage" in rows:
-        show("stage", rows["current_stage"].astype(str), y, p)
+    for column in ("current_stage", "attr_poutcome", "attr_contact", "attr_previous"):
+        if column in rows:
+            show(column, rows[column].astype(str), y, p)
     outside = pd.Series(False, index=rows.index)
     for column in [c for c in RANGE_FEATURES if c in rows]:
         low, high = data.features.loc[fit, column].min(), data.features.loc[fit, column].max()

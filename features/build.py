@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from closeprob.features.attributes import attribute_features
+from closeprob.features.calendar import calendar_features
 from closeprob.features.engagement import engagement_features, window_counts
 from closeprob.features.history import history_features
 from closeprob.features.market import levels_for, market_features
@@ -67,6 +68,7 @@ def build_features(
                 for key in spec.history_keys
             ),
             _attributes(deals, row_deals, spec.attributes),
+            *([calendar_features(snapshots["as_of"])] if spec.calendar else []),
             *_stage_win_rate(deals, spec, stage_entries, coded_entries, shards, as_of_seconds),
         ],
         axis=1,

@@ -6,6 +6,7 @@ are written to be followed by the feature's value: "days since the last inbound 
 
 from __future__ import annotations
 
+from closeprob.features.calendar import CALENDAR
 from closeprob.features.snapshot_ranks import ranked_columns
 from closeprob.features.spec import FeatureSpec, slug
 
@@ -149,6 +150,7 @@ def _base_descriptions(spec: FeatureSpec) -> dict[str, str]:
         **market_features(spec),
         **history_features(spec),
         **attribute_features(spec),
+        **(CALENDAR if spec.calendar else {}),
         # Last: build_features appends it after the shards computed the current stage.
         **(STAGE_WIN_RATE if spec.stage_history and spec.stage_win_rate else {}),
     }

@@ -38,6 +38,9 @@ class FeatureSpec:
     # Percentile ranks among the deals open at the same as_of (features/snapshot_ranks.py).
     # Opt-in; False is also what a model stored before it existed reads.
     snapshot_ranks: bool = False
+    # Days from as_of to its quarter's last day (features/calendar.py). Opt-in; False is also
+    # what a model stored before it existed reads.
+    calendar: bool = False
 
 
 def slug(name: str) -> str:

@@ -169,6 +169,9 @@ class FeatureConfig(_Strict):
     # Percentile ranks of age, quiet time, activity and track records among the deals open at
     # the same as_of (features/snapshot_ranks.py): values that stay in range under drift.
     snapshot_ranks: bool = False
+    # Days from each as_of to its quarter's last day (features/calendar.py): where closes bunch
+    # up at quarter ends, the won rate within the horizon follows the calendar.
+    calendar: bool = False
 
 
 class SplitConfig(_Strict):

@@ -146,6 +146,7 @@ FIXED: dict[str, Phrase] = {
     "days_in_stage": _text("{v} days in the current stage"),
     "lifetime_touches_vs_market": _text("{v}× as busy as a typical open deal over its life"),
     "quiet_vs_market": _text("quiet for as long as a typical deal takes to log {v} touches"),
+    "days_to_quarter_end": _text("{v} days left in the quarter"),  # features/calendar.py
     # Percentile ranks among the deals open at the same date (features/snapshot_ranks.py).
     "deal_age_days_pct": _share("older than about {v} of the deals open now"),
     "days_since_last_touch_pct": _share("quiet longer than about {v} of the deals open now"),

@@ -122,6 +122,7 @@ def prepare_training_data(
         stage_history=config.features.stage_history,
         stage_names=config.data.stages,
         snapshot_ranks=config.features.snapshot_ranks,
+        calendar=config.features.calendar,
     )
     with stage(f"features for {len(snapshots):,} snapshot rows"):
         features = build(dataset.deals, dataset.interactions, snapshots, spec)

@@ -45,8 +45,9 @@ def test_a_meeting_count_reads_as_a_salesperson_says_it() -> None:
 
 
 @pytest.mark.parametrize("ranks", [False, True], ids=["plain", "with snapshot ranks"])
-def test_every_feature_has_a_phrase_without_jargon(ranks: bool) -> None:
-    spec = replace(SPEC, snapshot_ranks=ranks)
+@pytest.mark.parametrize("calendar", [False, True], ids=["", "with calendar"])
+def test_every_feature_has_a_phrase_without_jargon(ranks: bool, calendar: bool) -> None:
+    spec = replace(SPEC, snapshot_ranks=ranks, calendar=calendar)
     phrases = sales_phrases(spec)
     assert list(phrases) == list(feature_descriptions(spec))
     texts = [phrase(3.0) for phrase in phrases.values()]
