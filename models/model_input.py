@@ -4,12 +4,14 @@ unseen level), shared by the raw score of every row and TreeSHAP of the rows peo
 
 `CloseModel.encode` builds a pandas frame that LightGBM then converts to a float matrix on
 each call; here the level matching runs once per distinct value and the matrix is built from
-the columns directly, the same numbers LightGBM's own conversion gives (tests compare both)."""
+the columns directly, the same numbers LightGBM's own conversion gives (tests compare both).
+The deal-value model reads its attributes the same way, predicting once per distinct row."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
@@ -72,20 +74,44 @@ class ModelInput:
         return pd.DataFrame(encoded, index=self.index)
 
 
+def encode_columns(
+    frame: pd.DataFrame, names: list[str], categories: dict[str, list[str]]
+) -> ModelInput:
+    """The columns `names` of `frame` as model input (`encode_features`' numbers), each
+    level matched once per distinct value."""
+    columns = tuple(_input_column(frame[name], categories.get(name)) for name in names)
+    return ModelInput(columns, frame.index)
+
+
 def encode_input(features: pd.DataFrame, model: CloseModel) -> ModelInput:
-    """The model's input columns of `features`, each level matched once per distinct value."""
-    columns = tuple(
-        _input_column(features[name], model.categories.get(name)) for name in model.feature_names
-    )
-    return ModelInput(columns, features.index)
+    """The close model's input columns of `features`."""
+    return encode_columns(features, model.feature_names, model.categories)
+
+
+def same_levels(booster: lgb.Booster, names: list[str], categories: dict[str, list[str]]) -> bool:
+    """Whether the booster stored the levels of `categories` (LightGBM reorders a frame's codes
+    by its own list otherwise), so that the float matrix is what it reads from the frame."""
+    stored = booster.pandas_categorical
+    levels = [categories[n] for n in names if n in categories]
+    return stored is None or list(map(list, stored)) == levels
 
 
 def _reads_matrix(model: CloseModel) -> bool:
-    """A booster alone whose stored levels are the model's (LightGBM would reorder codes by
-    its own list otherwise): its input can be the float matrix; a blend reads the frame."""
-    stored = model.trees.pandas_categorical
-    levels = [model.categories[n] for n in model.feature_names if n in model.categories]
-    return not model.uses_linear and (stored is None or list(map(list, stored)) == levels)
+    """A booster alone with the model's levels reads the float matrix; a blend, the frame."""
+    return not model.uses_linear and same_levels(model.trees, model.feature_names, model.categories)
+
+
+def predict_distinct_rows(booster: lgb.Booster, rows: ModelInput) -> np.ndarray:
+    """The booster's prediction of each row, computed once per distinct row (bit for bit): a
+    deal's attributes repeat, a few hundred combinations among thousands of deals."""
+    distinct = np.zeros(len(rows), dtype=np.int64)
+    for column in rows.columns:
+        # Row ids refined one column at a time; pandas numbers them in order of appearance.
+        codes, uniques = pd.factorize(np.ascontiguousarray(column).view(np.int64))
+        distinct = pd.factorize(distinct * len(uniques) + codes)[0]
+    _, first = np.unique(distinct, return_index=True)
+    predicted = np.asarray(booster.predict(rows.take(first).matrix()), dtype=float)
+    return predicted[distinct]
 
 
 def input_raw_score(model: CloseModel, rows: ModelInput) -> np.ndarray:

@@ -11,6 +11,7 @@ import pandas as pd
 
 from closeprob.features.attributes import normalise_levels
 from closeprob.models.classifier import encode_features, fit_categories, known_levels
+from closeprob.models.model_input import encode_columns, predict_distinct_rows, same_levels
 
 DECLARED, QUOTE, MODEL, SEGMENT_MEDIAN = "declared", "quote", "model", "segment_median"
 SMEARING_FOLDS = 3
@@ -39,10 +40,20 @@ class DealValueModel:
     def estimate(self, deals: pd.DataFrame) -> tuple[np.ndarray, str]:
         """Estimated value per deal row and which method made it (`model` or `segment_median`)."""
         if self.regressor is not None:
-            encoded = encode_features(deals, self.attributes, self.categories)
-            log_value = np.asarray(self.regressor.predict(encoded), dtype=float)
-            return np.exp(log_value) * self.smearing - 1.0, MODEL
+            return np.exp(self._log_value(deals)) * self.smearing - 1.0, MODEL
         return self.median_of_segment(deals), SEGMENT_MEDIAN
+
+    def _log_value(self, deals: pd.DataFrame) -> np.ndarray:
+        """The regressor's log(1 + amount) per deal row: once per distinct attribute row."""
+        assert self.regressor is not None
+        booster = self.regressor
+        booster = booster.booster_ if isinstance(booster, lgb.LGBMRegressor) else booster
+        if len(deals) == 0 or not same_levels(booster, self.attributes, self.categories):
+            encoded = encode_features(deals, self.attributes, self.categories)
+            return np.asarray(self.regressor.predict(encoded), dtype=float)
+        return predict_distinct_rows(
+            booster, encode_columns(deals, self.attributes, self.categories)
+        )
 
     def median_of_segment(self, deals: pd.DataFrame) -> np.ndarray:
         if self.segment is None or self.segment not in deals.columns:
