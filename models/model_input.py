@@ -33,6 +33,8 @@ def category_codes(column: pd.Series, levels: list[str]) -> np.ndarray:
 
 def _input_column(column: pd.Series, levels: list[str] | None) -> np.ndarray:
     """One model input column as floats (a view of a float column: no copy)."""
+    if levels is None and column.dtype == np.float64:
+        return column.to_numpy()  # a view of the feature frame's block
     if levels is None:
         return pd.to_numeric(column, errors="raise").astype(float).to_numpy(na_value=np.nan)
     codes = category_codes(column, levels).astype(float)

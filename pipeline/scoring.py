@@ -267,8 +267,12 @@ def build_queue_and_features(
         read = reason_rows(queue, ranking)
         if not read.any():
             return queue, features
-        rows = pd.Index(features["deal_id"]).get_indexer(queue.loc[read, "deal_id"])
-        chosen, chosen_inputs = features.iloc[rows], inputs.take(rows)
+        # In feature order (each row's reasons are its own): all rows read, nothing copied.
+        rows = np.sort(pd.Index(features["deal_id"]).get_indexer(queue.loc[read, "deal_id"]))
+        if len(rows) == len(features):
+            chosen, chosen_inputs = features, inputs
+        else:
+            chosen, chosen_inputs = features.iloc[rows], inputs.take(rows)
         explained = explain_features(
             chosen, loaded.close, ranking.reasons, chunk_rows, chosen_inputs
         )
