@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import numpy as np
 import pandas as pd
 
 from closeprob.features.attributes import attribute_features
 from closeprob.features.calendar import calendar_features
+from closeprob.features.codes import parallel_map
 from closeprob.features.engagement import engagement_features, window_counts
 from closeprob.features.history import history_features
 from closeprob.features.market import levels_for, market_features
@@ -60,19 +64,21 @@ def build_features(
         deals, interactions, snapshots, spec, threads, market, stage_entries is None
     )
     as_of_seconds = to_seconds(snapshots["as_of"])
-    families = pd.concat(
-        [
-            shards,
-            *(
-                history_features(deals, row_deals, as_of_seconds, key, spec.prior_strength, threads)
-                for key in spec.history_keys
-            ),
-            _attributes(deals, row_deals, spec.attributes),
-            *([calendar_features(snapshots["as_of"])] if spec.calendar else []),
-            *_stage_win_rate(deals, spec, stage_entries, coded_entries, shards, as_of_seconds),
-        ],
-        axis=1,
-    )
+    # The per-deal families are independent: they run side by side in threads (numpy releases
+    # the GIL in their sorts and searches), each history key splitting its searches over the
+    # threads left.
+    inner = max(1, threads // max(1, len(spec.history_keys)))
+    tasks: list[Callable[[], list[pd.DataFrame]]] = [
+        *(
+            partial(_history, deals, row_deals, as_of_seconds, key, spec.prior_strength, inner)
+            for key in spec.history_keys
+        ),
+        partial(_attributes, deals, row_deals, spec.attributes),
+        partial(_calendar, snapshots["as_of"], spec.calendar),
+        partial(_stage_win_rate, deals, spec, stage_entries, coded_entries, shards, as_of_seconds),
+    ]
+    per_deal = parallel_map(lambda task: task(), tasks, threads)
+    families = pd.concat([shards, *(f for frames in per_deal for f in frames)], axis=1)
     if spec.snapshot_ranks:
         ranks = snapshot_rank_features(families, snapshots["as_of"].to_numpy())
         families = pd.concat([families, ranks], axis=1)
@@ -137,13 +143,30 @@ def _interaction_families(
     return shards, queries.caller_deal_codes(), entries
 
 
+def _history(
+    deals: pd.DataFrame,
+    row_deals: np.ndarray,
+    as_of_seconds: np.ndarray,
+    key: str,
+    prior_strength: float,
+    threads: int,
+) -> list[pd.DataFrame]:
+    """The `key`'s track record per snapshot row (features/history.py)."""
+    return [history_features(deals, row_deals, as_of_seconds, key, prior_strength, threads)]
+
+
 def _attributes(
     deals: pd.DataFrame, row_deals: np.ndarray, attributes: tuple[str, ...]
-) -> pd.DataFrame:
+) -> list[pd.DataFrame]:
     """The attribute family per snapshot row, normalised once per deal and gathered by the
     row's deal position (a deal's attributes are the same at every `as_of`)."""
     per_deal = attribute_features(deals[list(attributes)], attributes)
-    return per_deal.iloc[row_deals].reset_index(drop=True)
+    return [per_deal.iloc[row_deals].reset_index(drop=True)]
+
+
+def _calendar(as_of: pd.Series, wanted: bool) -> list[pd.DataFrame]:
+    """The calendar family per snapshot row (features/calendar.py), when the spec asks for it."""
+    return [calendar_features(as_of)] if wanted else []
 
 
 def _stage_win_rate(
