@@ -91,13 +91,16 @@ def _running_totals(
     running = [np.concatenate([[0.0], np.cumsum(c[keep][order])]) for c in columns]
     count = np.empty(len(query_codes))
     sums = [np.empty(len(query_codes)) for _ in columns]
+    # Each code's first position, searched once per code rather than once per query (a
+    # random walk over the keys for millions of snapshot rows).
+    firsts = np.searchsorted(keys, np.arange(int(query_codes.max(initial=0)) + 1) * SPAN)
 
     def search(rows: slice) -> None:
         safe_codes = np.maximum(query_codes[rows], 0)
         hi = np.searchsorted(
             keys, safe_codes * SPAN + np.clip(query_seconds[rows], 0, SPAN - 1), side="left"
         )
-        lo = np.searchsorted(keys, safe_codes * SPAN, side="left")
+        lo = firsts[safe_codes]
         count[rows] = hi - lo
         for total, cumulative in zip(sums, running, strict=True):
             total[rows] = cumulative[hi] - cumulative[lo]
