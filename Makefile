@@ -84,7 +84,7 @@ $(FT_VENV)/.installed:
 	touch $@
 
 test: $(STAMP) $(VENV)/.spark-installed system-packages ## Run the whole test suite (with the Spark engine's tests: needs Java 17) on every core (TEST_WORKERS)
-	$(BIN)/python -m pytest -n $(call quote,$(TEST_WORKERS)) --dist loadfile
+	$(BIN)/python -m pytest -n $(call quote,$(TEST_WORKERS)) --dist loadfile --no-loadscope-reorder
 
 system-packages: ## Install PostgreSQL and Chromium with apt-get when absent (the tests use them)
 	.ci/system-packages
@@ -94,7 +94,7 @@ $(VENV)/.spark-installed: $(STAMP)
 	touch $@
 
 test-fast: $(STAMP) ## Run the tests not marked slow
-	$(BIN)/python -m pytest -m "not slow" -n $(call quote,$(TEST_WORKERS)) --dist loadfile
+	$(BIN)/python -m pytest -m "not slow" -n $(call quote,$(TEST_WORKERS)) --dist loadfile --no-loadscope-reorder
 
 lint: $(STAMP) ## ruff check, ruff format --check, mypy, import rules (import-linter)
 	$(BIN)/ruff check .

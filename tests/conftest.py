@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -95,6 +100,35 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 CHECKOUT_BEFORE = pytest.StashKey[set[str]]()
 
+# The modules that take longest, started first (seconds on one of 2 xdist workers, measured
+# with `pytest --durations`, Dec 2026): with `make test` (`--dist loadfile
+# --no-loadscope-reorder`) a module goes to one worker as a whole, and a long module started
+# last would run alone while the other worker idles.
+LONGEST_FIRST = (
+    "tests/e2e/test_spark_engine.py",  # 167: one Spark session, every parity check
+    "tests/e2e/test_spark_clean_workers.py",  # 185: a virtualenv and a Spark of its own
+    "tests/e2e/test_faults.py",  # 101: trainings in subprocesses
+    "tests/e2e/test_predict_end_to_end.py",  # 38
+    "tests/pipeline/test_trust.py",  # 15
+    "tests/e2e/test_interrupts_and_outputs.py",  # 66
+    "tests/e2e/test_tracking_server.py",  # 47
+    "tests/e2e/test_train_end_to_end.py",  # 41
+    "tests/e2e/test_crm_vendor_exports.py",  # 27
+    "tests/e2e/test_model_portable.py",  # 6: reuses the clean-workers test's virtualenv
+    "tests/pipeline/test_backtest.py",  # 12
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The LONGEST_FIRST modules first, in that order; the rest as collected."""
+    rank = {module: place for place, module in enumerate(LONGEST_FIRST)}
+
+    def place(item: pytest.Item) -> int:
+        module = item.path.relative_to(CHECKOUT).as_posix()
+        return rank.get(module, len(rank))
+
+    items.sort(key=place)
+
 
 @pytest.fixture(autouse=True)
 def mlflow_sandbox(
@@ -170,6 +204,40 @@ def write_small_crm(folder: Path, n_deals: int, **sections: dict[str, object]) -
     return path
 
 
+def shared_folder(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """`name` in the temporary folder every pytest-xdist worker of this run shares (this
+    process's own without xdist): what is expensive to build is built once per run."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
+
+
+@dataclass(frozen=True)
+class Shared:
+    """A shared folder held under its lock: `built` when an earlier holder finished it."""
+
+    folder: Path
+    built: bool
+
+    def mark_built(self) -> None:
+        (self.folder / ".built").touch()
+
+
+@contextmanager
+def built_once(folder: Path) -> Iterator[Shared]:
+    """Hold `folder`'s lock (one worker at a time); a folder left unfinished by a holder that
+    failed is emptied, so the next holder builds it again."""
+    with open(folder.with_name(f"{folder.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            built = (folder / ".built").is_file()
+            if not built:
+                shutil.rmtree(folder, ignore_errors=True)
+                folder.mkdir()
+            yield Shared(folder, built)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
 @pytest.fixture(scope="session")
 def spark() -> Iterator[object]:
     """One local Spark session (2 cores) shared by every Spark test: starting one takes tens of
@@ -181,6 +249,10 @@ def spark() -> Iterator[object]:
         session = spark_session(SparkConfig(master="local[2]", driver_memory="1g"))
     except SparkUnavailableError as exc:
         pytest.fail(f"the Spark engine's tests need Java and pyspark: {exc}")
+    # Every pass groups by at most 7 deal buckets: Spark's default 200 shuffle partitions made
+    # a queue of the tests' 1,500 deals take 20 s instead of 4 (CLI runs in a test reuse this
+    # session). The subprocess Spark of test_spark_clean_workers.py keeps Spark's defaults.
+    session.conf.set("spark.sql.shuffle.partitions", "4")
     yield session
     session.stop()
 
@@ -195,37 +267,37 @@ def outside_env() -> dict[str, str]:
 def model_python(tmp_path_factory: pytest.TempPathFactory) -> Callable[[Path], Path]:
     """The Python of a fresh virtualenv (`python -m venv`) with only a model's requirements
     installed (`pip install -r`; pip's cache makes it quick): where closeprob is not installed.
-    Built once per requirements text in a test session (the portable-model and Spark tests
-    share it)."""
-    built: dict[str, Path] = {}
+    Built once per requirements text in a test run, whichever xdist worker asks first (the
+    portable-model and Spark tests share it)."""
 
     def build(requirements: Path) -> Path:
         text = requirements.read_text(encoding="utf-8")
-        if text not in built:
-            venv = tmp_path_factory.mktemp("model_venv")
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-            python = venv / "bin" / "python"
-            install = subprocess.run(
-                # --no-compile: what is checked is that these requirements alone load and
-                # score the model, not the byte-code of every installed module.
-                [
-                    str(python),
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--no-compile",
-                    "-r",
-                    str(requirements),
-                ],
-                capture_output=True,
-                text=True,
-                env=outside_env(),
-                check=False,
-            )
-            assert install.returncode == 0, install.stderr[-3000:]
-            built[text] = python
-        return built[text]
+        digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+        with built_once(shared_folder(tmp_path_factory, f"model_venv-{digest}")) as venv:
+            python = venv.folder / "bin" / "python"
+            if not venv.built:
+                subprocess.run([sys.executable, "-m", "venv", str(venv.folder)], check=True)
+                install = subprocess.run(
+                    # --no-compile: what is checked is that these requirements alone load and
+                    # score the model, not the byte-code of every installed module.
+                    [
+                        str(python),
+                        "-m",
+                        "pip",
+                        "install",
+                        "--quiet",
+                        "--no-compile",
+                        "-r",
+                        str(requirements),
+                    ],
+                    capture_output=True,
+                    text=True,
+                    env=outside_env(),
+                    check=False,
+                )
+                assert install.returncode == 0, install.stderr[-3000:]
+                venv.mark_built()
+        return python
 
     return build
 
@@ -258,29 +330,32 @@ SHARED_DEALS = 1500
 
 @pytest.fixture(scope="session")
 def trained_crm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """One small generated CRM (1,500 deals, the default config) trained once per session
-    through the CLI into its own store: version 1, champion and challenger. What `train`
-    printed is kept beside it (`train.out`). Returns the config's path.
+    """One small generated CRM (1,500 deals, the default config) trained once per test run
+    through the CLI into its own store (the first xdist worker to ask trains, the other waits
+    and reads it): version 1, champion and challenger. What `train` printed is kept beside it
+    (`train.out`). Returns the config's path.
 
     Read-only: a test that predicts, trains, or changes the data or the registry works on its
     own `copy_trained_crm`. The session ends in an error if the store changed."""
-    import hashlib
     import io
     from contextlib import redirect_stdout
 
     from closeprob.pipeline.cli import main
 
-    folder = tmp_path_factory.mktemp("trained_crm")
-    path = write_small_crm(folder, SHARED_DEALS)
-    printed = io.StringIO()
-    with pytest.MonkeyPatch.context() as patch, redirect_stdout(printed):
-        use_store(patch, folder)
-        assert main(["train", "--config", str(path)]) == 0
-    (folder / "train.out").write_text(printed.getvalue())
-    database = folder / "mlflow.db"
-    trained = hashlib.sha256(database.read_bytes()).hexdigest()
-    yield path
-    if hashlib.sha256(database.read_bytes()).hexdigest() != trained:
+    with built_once(shared_folder(tmp_path_factory, "trained_crm")) as crm:
+        folder = crm.folder
+        database, trained = folder / "mlflow.db", folder / "mlflow.db.sha256"
+        if not crm.built:
+            path = write_small_crm(folder, SHARED_DEALS)
+            printed = io.StringIO()
+            with pytest.MonkeyPatch.context() as patch, redirect_stdout(printed):
+                use_store(patch, folder)
+                assert main(["train", "--config", str(path)]) == 0
+            (folder / "train.out").write_text(printed.getvalue())
+            trained.write_text(hashlib.sha256(database.read_bytes()).hexdigest())
+            crm.mark_built()
+    yield folder / "config.yaml"
+    if hashlib.sha256(database.read_bytes()).hexdigest() != trained.read_text():
         pytest.fail(f"a test wrote into the shared trained store {database}; use copy_trained_crm")
 
 

@@ -6,13 +6,10 @@ from __future__ import annotations
 import logging
 import os
 import re
-import subprocess
-import sys
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -24,7 +21,7 @@ from closeprob.pipeline.config import Config, DataConfig, load_config
 from closeprob.pipeline.dataset import load_dataset
 from closeprob.pipeline.plausibility import dominant_deals, placeholder_dates
 from closeprob.pipeline.problems import Problems
-from closeprob.pipeline.registry import load_registered_model
+from closeprob.pipeline.registry import LoadedModel, load_registered_model
 from closeprob.pipeline.scoring import QUEUE_COLUMNS, build_local_queue
 from closeprob.pipeline.spark.buckets import map_buckets
 from closeprob.pipeline.spark.features import spark_feature_builder
@@ -32,7 +29,7 @@ from closeprob.pipeline.spark.queue import build_spark_queue
 from closeprob.pipeline.spark.read import read_spark_table
 from closeprob.pipeline.spark.shares import whole_table_rules
 from closeprob.pipeline.training import prepare_training_data
-from tests.conftest import copy_trained_crm, outside_env, store_uri, use_store
+from tests.conftest import copy_trained_crm, use_store
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -74,9 +71,38 @@ def parquet_config(path: Path, partitions: int) -> Config:
     return config.model_copy(update={"data": data, "spark": spark})
 
 
+@dataclass(frozen=True)
+class LocalQueues:
+    """The local engine's queues the Spark queue is compared with, and the model they used."""
+
+    loaded: LoadedModel
+    previous: pd.DataFrame  # 30 days before the latest date
+    queue: pd.DataFrame  # at the latest date, against `previous`
+
+
+@pytest.fixture(scope="module")
+def local_queues(crm: Path) -> LocalQueues:
+    """The local engine (it reads the CSV files) on the deal columns the parity test asks for:
+    built once for every partition count, since they do not depend on it."""
+    with pytest.MonkeyPatch.context() as patch:
+        use_store(patch, crm.parent)
+        config = with_columns(load_config(crm), ("industry", "region"))
+        loaded = load_registered_model(config.model_uri)
+        dataset = load_dataset(config.data)
+        local_at = build_local_queue(dataset, config, loaded, None, None)["as_of"].iloc[0]
+        earlier = (pd.Timestamp(local_at) - pd.Timedelta(days=30)).isoformat()
+        previous = build_local_queue(dataset, config, loaded, earlier, None)
+        queue = build_local_queue(dataset, config, loaded, None, previous)
+    return LocalQueues(loaded, previous, queue)
+
+
 @pytest.mark.parametrize("partitions", [1, 2, 7])
 def test_the_spark_queue_equals_the_local_queue(
-    spark: object, store: Path, partitions: int, caplog: pytest.LogCaptureFixture
+    spark: object,
+    store: Path,
+    local_queues: LocalQueues,
+    partitions: int,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Every column, the pass-through deal columns (predict.columns) and why_changed against
     an earlier queue included; the health's feature rows sampled or not (7 partitions: 5)."""
@@ -85,13 +111,7 @@ def test_the_spark_queue_equals_the_local_queue(
     if partitions == 7:
         sampled = config.spark.model_copy(update={"health_sample_deals": 5})
         config = config.model_copy(update={"spark": sampled})
-    loaded = load_registered_model(config.model_uri)
-    csv_config = with_columns(load_config(store), ("industry", "region"))  # local reads CSV
-    dataset = load_dataset(csv_config.data)
-    local_at = build_local_queue(dataset, csv_config, loaded, None, None)["as_of"].iloc[0]
-    earlier = (pd.Timestamp(local_at) - pd.Timedelta(days=30)).isoformat()
-    previous = build_local_queue(dataset, csv_config, loaded, earlier, None)
-    local = build_local_queue(dataset, csv_config, loaded, None, previous)
+    loaded, previous, local = local_queues.loaded, local_queues.previous, local_queues.queue
     built = build_spark_queue(config, lambda: loaded, None, previous)
     queue, used = built.queue, built.loaded
     assert built.health is not None and built.health.rows == len(queue)
@@ -348,42 +368,3 @@ def test_a_header_only_interactions_file_warns_on_spark_as_it_does_locally(
     remote = capsys.readouterr().err
     warning = "no interaction rows (the file has a header only)"
     assert warning in local and warning in remote
-
-
-def test_workers_with_only_the_models_requirements_write_the_local_queue(
-    store: Path, tmp_path: Path, model_python: Callable[[Path], Path]
-) -> None:
-    """Spark workers whose Python has only the model's requirements (a fresh virtualenv from
-    its requirements.txt, as PYSPARK_PYTHON) and no closeprob score with the closeprob code
-    the driver ships them and the model sent as its files; the queue is the local engine's.
-    The driver runs in a process of its own started outside the checkout (a Python worker has
-    its working folder on its path, and the checkout holds closeprob/)."""
-    model = mlflow.artifacts.download_artifacts(
-        "models:/close-probability@champion",
-        dst_path=str(tmp_path / "model"),
-        tracking_uri=store_uri(store.parent),
-    )
-    python = model_python(Path(model) / "requirements.txt")
-    where = "import importlib.util; print(importlib.util.find_spec('closeprob'))"
-    probe = subprocess.run(
-        [str(python), "-c", where],
-        cwd=tmp_path,
-        env=outside_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert probe.stdout.strip() == "None", probe.stdout + probe.stderr
-    local, remote = tmp_path / "local.parquet", tmp_path / "spark.parquet"
-    assert main(["predict", "--config", str(store), "--out", str(local)]) == 0
-    command = [sys.executable, "-m", "closeprob", "predict", "--config", str(store)]
-    command += ["--engine", "spark", "--out", str(remote)]
-    env = outside_env() | {"PYSPARK_PYTHON": str(python)}
-    spark_run = subprocess.run(
-        command, cwd=tmp_path, env=env, capture_output=True, text=True, check=False
-    )
-    assert spark_run.returncode == 0, spark_run.stderr[-3000:]
-    a, b = pd.read_parquet(local), pd.read_parquet(remote)
-    assert b["deal_id"].tolist() == a["deal_id"].tolist()
-    np.testing.assert_allclose(b["p_close"], a["p_close"], rtol=0, atol=1e-9)
-    assert b["reasons_up"].tolist() == a["reasons_up"].tolist()
